@@ -1,0 +1,377 @@
+"""Data types of the product: desired state, live snapshot, plan.
+
+Layer: pure data. Imports nothing from the project but ``errors`` and nothing outside the standard
+library. Every type is a frozen dataclass or an enum whose value is its display/wire form; mappings
+held by frozen types are never mutated after construction (treat them as read-only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .errors import Diagnostic
+
+
+class ImageType(str, Enum):
+    """``os``: the OS disk only, always generalized. ``vm``: OS disk plus every data disk."""
+
+    OS = "os"
+    VM = "vm"
+
+
+class OSState(str, Enum):
+    GENERALIZED = "generalized"
+    SPECIALIZED = "specialized"
+
+
+class Category(str, Enum):
+    """Only ``user`` images can ever be changed by this tool; ``public`` ones are read-only."""
+
+    USER = "user"
+    PUBLIC = "public"
+
+
+class PowerState(str, Enum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+    DEALLOCATED = "deallocated"
+    STARTING = "starting"
+    STOPPING = "stopping"
+    DEALLOCATING = "deallocating"
+    UNKNOWN = "unknown"
+
+
+# --------------------------------------------------------------------------------------------------
+# Desired state (what the file says)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a capture takes its disks from. Exactly one of ``vm`` / ``vhd`` is set.
+
+    ``generalize``: the file opts in to the provider generalizing (and deallocating) the VM itself
+    when it is not generalized yet. The plan then marks the capture destructive to the VM.
+    """
+
+    vm: str | None = None
+    vhd: str | None = None
+    generalize: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        if self.vm is not None:
+            d["vm"] = self.vm
+        if self.vhd is not None:
+            d["vhd"] = self.vhd
+        return d
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image as declared in the desired-state file.
+
+    ``os_state`` is always resolved: an OS image is generalized; a VM image states it (the spec
+    loader refuses one that does not). ``extra`` holds provider-specific image fields (for example
+    gallery ``end_of_life_date``), already checked against the provider's ``image_fields``.
+    ``line`` is the 1-based line of the entry in its file, for messages only (0 = unknown).
+    """
+
+    name: str
+    type: ImageType
+    os: str
+    os_state: OSState
+    source: Source
+    family: str | None = None
+    label: str | None = None
+    description: str | None = None
+    recommended_vm_size: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    protect: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    line: int = field(default=0, compare=False)
+
+    @property
+    def key(self) -> str:
+        return self.name.casefold()
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """``catalog:`` of the file. ``name`` is the ownership marker written on every image created.
+
+    ``settings`` holds the provider's own settings (path, subscription, ...), already merged with
+    environment defaults by the shell and checked against the provider's known settings.
+    """
+
+    name: str
+    provider: str = "local"
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """``prune``: remove owned images no longer declared. ``retention``: family -> keep N newest."""
+
+    prune: bool = False
+    retention: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """A validated desired-state file. ``digest`` is the SHA-256 of the file's bytes."""
+
+    catalog: CatalogConfig
+    policy: Policy
+    images: tuple[ImageSpec, ...]
+    digest: str
+    path: str = "images.yaml"
+
+
+# --------------------------------------------------------------------------------------------------
+# Live state (what the provider read)
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image as read from the live catalog.
+
+    ``owner``: the catalog name found in the ownership marker, or None when unmarked.
+    ``protected``: the protection marker is present on the live image (survives file edits).
+    ``tags``: user tags only; provider markers are stripped by the provider.
+    ``source``: where it was captured from when the provider records it, else None (unknown:
+    never compared). ``fingerprint``: etag or content hash, changes whenever the image changes.
+    ``created``: ISO-8601 creation time (for retention ordering), "" when unknown.
+    """
+
+    name: str
+    type: ImageType
+    os: str
+    os_state: OSState
+    category: Category = Category.USER
+    family: str | None = None
+    label: str | None = None
+    description: str | None = None
+    recommended_vm_size: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    owner: str | None = None
+    protected: bool = False
+    source: Source | None = None
+    data_disks: int = 0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    id: str = ""
+    fingerprint: str = ""
+    created: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.name.casefold()
+
+
+@dataclass(frozen=True)
+class VM:
+    """A source VM. ``os_state`` is generalized once the VM was generalized (it can't run again)."""
+
+    name: str
+    os: str
+    power_state: PowerState
+    os_state: OSState = OSState.SPECIALIZED
+    os_disk: str = ""
+    data_disks: tuple[str, ...] = ()
+    id: str = ""
+    fingerprint: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.name.casefold()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a plan reads from the live catalog, in one consistent read."""
+
+    images: tuple[Image, ...] = ()
+    vms: tuple[VM, ...] = ()
+
+    def image_index(self) -> dict[str, Image]:
+        return {i.key: i for i in self.images}
+
+    def vm_index(self) -> dict[str, VM]:
+        return {v.key: v for v in self.vms}
+
+    def fingerprints(self) -> dict[str, str]:
+        """``image:NAME`` / ``vm:NAME`` (casefolded) -> fingerprint, for saved-plan staleness."""
+        out = {f"image:{i.key}": i.fingerprint for i in self.images}
+        out.update({f"vm:{v.key}": v.fingerprint for v in self.vms})
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Provider capabilities (pure data the planner and the spec checker consult)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can hold and change; consulted by the pure planner and by ``validate``.
+
+    ``mutable_fields``: image fields updatable in place (anything else differing is a replace).
+    Field names are those of ``ImageSpec`` plus ``extra.<key>`` for provider fields.
+    ``specialized_types``: image types that may be specialized.
+    ``capture_power_states``: VM power states a capture accepts without ``source.generalize``.
+    ``generalize``: the provider can deallocate + generalize the VM itself (``source.generalize``).
+    ``image_fields``: provider-specific image fields it accepts under ``extra``, with a one-line
+    description each. ``settings``: catalog settings it knows (``name``/``provider`` excluded).
+    ``consumes_vm``: what a generalized capture does to its source VM, for the plan's wording.
+    """
+
+    provider: str
+    mutable_fields: frozenset[str]
+    image_types: frozenset[ImageType] = frozenset({ImageType.OS, ImageType.VM})
+    specialized_types: frozenset[ImageType] = frozenset({ImageType.VM})
+    capture_power_states: frozenset[PowerState] = frozenset({PowerState.STOPPED, PowerState.DEALLOCATED})
+    generalize: bool = False
+    vhd_source: bool = False
+    image_fields: Mapping[str, str] = field(default_factory=dict)
+    settings: Mapping[str, str] = field(default_factory=dict)
+    consumes_vm: str = "deletes the source VM"
+
+
+# --------------------------------------------------------------------------------------------------
+# The plan
+
+
+class Action(str, Enum):
+    """A planned action; the value is the symbol the plan shows."""
+
+    NOOP = ""
+    CAPTURE = "+"
+    UPDATE = "~"
+    REPLACE = "-/+"
+    REMOVE = "-"
+
+    @property
+    def word(self) -> str:
+        return _ACTION_WORDS[self]
+
+    @property
+    def tf_actions(self) -> list[str]:
+        """Terraform-compatible ``actions`` array."""
+        return list(_TF_ACTIONS[self])
+
+
+_ACTION_WORDS = {
+    Action.NOOP: "no-op",
+    Action.CAPTURE: "capture",
+    Action.UPDATE: "update",
+    Action.REPLACE: "replace",
+    Action.REMOVE: "remove",
+}
+_TF_ACTIONS = {
+    Action.NOOP: ("no-op",),
+    Action.CAPTURE: ("create",),
+    Action.UPDATE: ("update",),
+    Action.REPLACE: ("delete", "create"),
+    Action.REMOVE: ("delete",),
+}
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    """One changed field: ``path`` like ``tags.team`` or ``label``; values are plain JSON data.
+
+    ``forces_replace``: this field alone would make the change a replace.
+    """
+
+    path: str
+    before: Any
+    after: Any
+    forces_replace: bool = False
+
+
+@dataclass(frozen=True)
+class Change:
+    """One planned change to one image.
+
+    ``before``: the live image (None for a capture). ``after``: the desired spec (None for a
+    remove). ``reason``: display only, apply never branches on it. ``destructive``: the change
+    deletes an image or consumes a VM. ``consumes_vm``: name of the VM a generalized capture
+    consumes. ``steps``: the provider operations apply will run, in order, for display and for
+    progress (for example ``deallocate vm``, ``generalize vm``, ``capture``).
+    ``errors`` make the whole plan unapplyable; ``warnings`` do not.
+    """
+
+    name: str
+    action: Action
+    reason: str
+    before: Image | None = None
+    after: ImageSpec | None = None
+    fields: tuple[FieldDiff, ...] = ()
+    destructive: bool = False
+    consumes_vm: str | None = None
+    steps: tuple[str, ...] = ()
+    errors: tuple[Diagnostic, ...] = ()
+    warnings: tuple[Diagnostic, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return self.name.casefold()
+
+    @property
+    def family(self) -> str | None:
+        if self.after is not None:
+            return self.after.family
+        return self.before.family if self.before is not None else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The result of ``make_plan``: data between plan and apply.
+
+    ``changes`` are in apply order (deterministic) and include no-ops. ``fingerprints`` are the
+    live fingerprints the plan read (see ``Snapshot.fingerprints``). ``desired_digest`` is the
+    digest of the desired-state file. ``errors`` are plan-wide problems (a change's own errors live
+    on the change). ``targets`` are the ``--target`` names the plan was limited to (empty: all).
+    """
+
+    catalog: str
+    provider: str
+    changes: tuple[Change, ...]
+    fingerprints: Mapping[str, str]
+    desired_digest: str
+    prune: bool = False
+    targets: tuple[str, ...] = ()
+    errors: tuple[Diagnostic, ...] = ()
+    warnings: tuple[Diagnostic, ...] = ()
+
+    @property
+    def pending(self) -> tuple[Change, ...]:
+        """The changes that do something (no-ops left out)."""
+        return tuple(c for c in self.changes if c.action is not Action.NOOP)
+
+    @property
+    def all_errors(self) -> tuple[Diagnostic, ...]:
+        return self.errors + tuple(e for c in self.changes for e in c.errors)
+
+    @property
+    def all_warnings(self) -> tuple[Diagnostic, ...]:
+        return self.warnings + tuple(w for c in self.changes for w in c.warnings)
+
+    @property
+    def errored(self) -> bool:
+        return bool(self.all_errors)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.pending)
+
+    @property
+    def applyable(self) -> bool:
+        return not self.errored
+
+    def counts(self) -> dict[str, int]:
+        out = {a.word: 0 for a in Action if a is not Action.NOOP}
+        for c in self.pending:
+            out[c.action.word] += 1
+        return out
