@@ -59,8 +59,10 @@ class Source:
     vm: str | None = None
     vhd: str | None = None
     generalize: bool = False
+    storage_account: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """The identity of the source (what a replace compares); ``generalize`` is how, not what."""
         d: dict[str, Any] = {}
         if self.vm is not None:
             d["vm"] = self.vm
@@ -224,6 +226,8 @@ class Capabilities:
     ``image_fields``: provider-specific image fields it accepts under ``extra``, with a one-line
     description each. ``settings``: catalog settings it knows (``name``/``provider`` excluded).
     ``consumes_vm``: what a generalized capture does to its source VM, for the plan's wording.
+    ``name_pattern``/``name_hint``: a regex image names must match in this provider (None: any
+    name the schema allows) and the hint shown when one does not.
     """
 
     provider: str
@@ -236,6 +240,8 @@ class Capabilities:
     image_fields: Mapping[str, str] = field(default_factory=dict)
     settings: Mapping[str, str] = field(default_factory=dict)
     consumes_vm: str = "deletes the source VM"
+    name_pattern: str | None = None
+    name_hint: str = ""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -375,3 +381,38 @@ class Plan:
         for c in self.pending:
             out[c.action.word] += 1
         return out
+
+
+# --------------------------------------------------------------------------------------------------
+# The outcome of apply
+
+
+class Outcome(str, Enum):
+    DONE = "done"
+    FAILED = "failed"
+    NOT_STARTED = "not started"
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """What happened to one planned change during apply. ``error``: the message, when failed."""
+
+    name: str
+    action: Action
+    outcome: Outcome
+    error: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """Every pending change of the plan, each done, failed or not started, in plan order."""
+
+    results: tuple[ChangeResult, ...]
+
+    def of(self, outcome: Outcome) -> tuple[ChangeResult, ...]:
+        return tuple(r for r in self.results if r.outcome is outcome)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.outcome is Outcome.DONE for r in self.results)
