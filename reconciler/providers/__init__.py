@@ -8,7 +8,9 @@ libraries, and so that an optional extra (``reconciler[azure]``) is only needed 
 Each provider module exports:
 
 * ``capabilities(settings) -> Capabilities``: pure, no I/O; used by ``validate`` and ``plan``.
-* ``open_provider(config: CatalogConfig) -> Provider``: connects (lazily) to the catalog.
+* ``open_provider(config: CatalogConfig, *, env: Mapping[str, str]) -> Provider``: connects
+  (lazily) to the catalog. ``env`` is the process environment handed down by ``cli.py`` (the only
+  module that reads it), for credentials such as ``AZURE_ACCESS_TOKEN``; never store it in a plan.
 """
 
 from __future__ import annotations
@@ -170,9 +172,9 @@ def capabilities_for(provider: str, settings: Mapping[str, Any] | None = None) -
     return caps
 
 
-def open_provider(config: CatalogConfig) -> Provider:
+def open_provider(config: CatalogConfig, *, env: Mapping[str, str] | None = None) -> Provider:
     """Open the provider named by ``config.provider`` for catalog ``config.name``."""
-    provider: Provider = _module(config.provider).open_provider(config)
+    provider: Provider = _module(config.provider).open_provider(config, env=dict(env or {}))
     return provider
 
 
