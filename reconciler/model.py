@@ -7,7 +7,7 @@ held by frozen types are never mutated after construction (treat them as read-on
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -228,6 +228,8 @@ class Capabilities:
     ``consumes_vm``: what a generalized capture does to its source VM, for the plan's wording.
     ``name_pattern``/``name_hint``: a regex image names must match in this provider (None: any
     name the schema allows) and the hint shown when one does not.
+    ``extra_checks``: a pure function the planner calls for each capture/replace, for
+    provider-specific preconditions (for example a gallery definition's OS state).
     """
 
     provider: str
@@ -242,6 +244,7 @@ class Capabilities:
     consumes_vm: str = "deletes the source VM"
     name_pattern: str | None = None
     name_hint: str = ""
+    extra_checks: Callable[[ImageSpec, Snapshot], list[Diagnostic]] | None = field(default=None, compare=False)
 
 
 # --------------------------------------------------------------------------------------------------

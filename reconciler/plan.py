@@ -1,0 +1,530 @@
+"""The planner: a pure function of (desired state, live snapshot, provider capabilities) -> Plan.
+
+Layer: pure core. No I/O, no clock, no printing; imports only ``model``, ``errors`` and deepdiff.
+deepdiff is used only here and its objects never leave this module: every difference is turned
+into a plain ``FieldDiff(path, before, after)``.
+
+Safety rules (design §4) live here and only here:
+- nothing unowned or public is ever changed, replaced or removed;
+- protection is a marker on the live image: a protected live image is never removed or replaced,
+  whatever the file says now, until an update has taken the marker off;
+- capture preconditions are checked against the live snapshot now, not 40 minutes into apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from .errors import Diagnostic, Location
+from .model import (
+    Action,
+    Capabilities,
+    Category,
+    Change,
+    DesiredState,
+    FieldDiff,
+    Image,
+    ImageSpec,
+    OSState,
+    Plan,
+    Snapshot,
+)
+
+#: Fields compared between a live image and its spec, in display order.
+_FIELDS = (
+    "type",
+    "os",
+    "os_state",
+    "source",
+    "family",
+    "label",
+    "description",
+    "recommended_vm_size",
+    "tags",
+    "protect",
+)
+
+
+def make_plan(
+    desired: DesiredState,
+    snapshot: Snapshot,
+    capabilities: Capabilities,
+    *,
+    prune: bool | None = None,
+    targets: Sequence[str] = (),
+) -> Plan:
+    """Plan the changes that make ``snapshot`` match ``desired``.
+
+    ``prune`` overrides the file's ``policy.prune`` when not None. ``targets`` limits the plan to
+    those image names (case-insensitive); a target that names nothing is an error.
+    """
+    owner = desired.catalog.name
+    prune_on = desired.policy.prune if prune is None else prune
+    live = snapshot.image_index()
+    vms = snapshot.vm_index()
+    declared = {s.key: s for s in desired.images}
+    location = _locator(desired)
+
+    changes: dict[str, Change] = {}
+    for spec in desired.images:
+        changes[spec.key] = _plan_declared(spec, live.get(spec.key), vms, snapshot, capabilities, owner, location)
+
+    _check_shared_sources(changes, location)
+
+    warnings: list[Diagnostic] = []
+    retention_removals = _retention(desired, snapshot, declared, owner)
+    for image in sorted(snapshot.images, key=lambda i: i.key):
+        if image.key in declared or image.category is not Category.USER or image.owner != owner:
+            continue
+        if image.key in retention_removals:
+            keep = retention_removals[image.key]
+            reason = f"retention: keep {keep}"
+        elif prune_on and (image.family or "") not in desired.policy.retention:
+            reason = "no longer declared"
+        else:
+            continue
+        if image.protected:
+            warnings.append(
+                Diagnostic.warning(
+                    f"image '{image.name}' is no longer declared but is protected: it is kept",
+                    "to remove it, declare it again with protect: false, apply, then delete the entry",
+                    code="protected",
+                )
+            )
+            continue
+        changes[image.key] = Change(
+            name=image.name,
+            action=Action.REMOVE,
+            reason=reason,
+            before=image,
+            fields=tuple(FieldDiff(p, b, None) for p, b in _view_of_image(image, capabilities).items() if b),
+            destructive=True,
+            steps=("remove image",),
+        )
+
+    errors: list[Diagnostic] = []
+    selected = _select_targets(changes, targets, errors)
+
+    ordered = tuple(selected[k] for k in sorted(selected))
+    return Plan(
+        catalog=owner,
+        provider=capabilities.provider,
+        changes=ordered,
+        fingerprints=_relevant_fingerprints(desired, snapshot, owner),
+        desired_digest=desired.digest,
+        prune=prune_on,
+        targets=tuple(sorted({t.casefold() for t in targets})),
+        errors=tuple(errors),
+        warnings=tuple(warnings),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Declared images
+
+
+def _plan_declared(
+    spec: ImageSpec,
+    image: Image | None,
+    vms: Mapping[str, Any],
+    snapshot: Snapshot,
+    caps: Capabilities,
+    owner: str,
+    location: Any,
+) -> Change:
+    loc = location(spec)
+    if image is None:
+        errors, steps, consumes = _capture_preconditions(spec, vms, snapshot, caps, loc)
+        return Change(
+            name=spec.name,
+            action=Action.CAPTURE,
+            reason="not in the catalog",
+            after=spec,
+            fields=tuple(FieldDiff(p, None, a) for p, a in _view_of_spec(spec, caps).items() if _shown(a)),
+            destructive=consumes is not None,
+            consumes_vm=consumes,
+            steps=steps,
+            errors=errors,
+        )
+
+    if image.category is Category.PUBLIC:
+        return _refused(
+            spec,
+            image,
+            Diagnostic.error(
+                f"image name '{spec.name}' is held by a public image",
+                "public images can never be changed by this tool: choose another name",
+                loc,
+                code="public",
+            ),
+        )
+    if image.owner != owner:
+        if image.owner is None:
+            err = Diagnostic.error(
+                f"image '{image.name}' exists but is not owned by catalog '{owner}'",
+                f"run `reconciler import {image.name}` to adopt it, or choose another name",
+                loc,
+                code="unowned",
+            )
+        else:
+            err = Diagnostic.error(
+                f"image '{image.name}' is owned by another catalog, '{image.owner}'",
+                f"remove it from catalog '{image.owner}' first, or choose another name",
+                loc,
+                code="foreign",
+            )
+        return _refused(spec, image, err)
+
+    before = _view_of_image(image, caps)
+    after = _view_of_spec(spec, caps)
+    if image.source is None:
+        # The provider does not record the source: unknown is not a difference.
+        before.pop("source", None)
+        after.pop("source", None)
+    if before == after:
+        return Change(name=spec.name, action=Action.NOOP, reason="up to date", before=image, after=spec)
+
+    fields = tuple(
+        FieldDiff(f.path, f.before, f.after, forces_replace=not _mutable(f.path, caps)) for f in _field_diffs(before, after)
+    )
+    replacing = [f for f in fields if f.forces_replace]
+    if not replacing:
+        return Change(
+            name=spec.name,
+            action=Action.UPDATE,
+            reason=_update_reason(fields),
+            before=image,
+            after=spec,
+            fields=fields,
+            steps=("update image",),
+        )
+
+    errors, steps, consumes = _capture_preconditions(spec, vms, snapshot, caps, loc)
+    if image.protected:
+        errors = errors + (
+            Diagnostic.error(
+                f"image '{image.name}' is protected and would be replaced ({_names(replacing)} cannot change in place)",
+                "set protect: false and apply (that only takes the marker off), then make this change",
+                loc,
+                code="protected",
+            ),
+        )
+    return Change(
+        name=spec.name,
+        action=Action.REPLACE,
+        reason=f"{_names(replacing)} cannot change in place",
+        before=image,
+        after=spec,
+        fields=fields,
+        destructive=True,
+        consumes_vm=consumes,
+        steps=("remove image",) + steps,
+        errors=errors,
+    )
+
+
+def _refused(spec: ImageSpec, image: Image, error: Diagnostic) -> Change:
+    # Shown as a no-op carrying an error: the plan is not applyable, and nothing would touch it.
+    return Change(name=spec.name, action=Action.NOOP, reason=error.summary, before=image, after=spec, errors=(error,))
+
+
+def _capture_preconditions(
+    spec: ImageSpec, vms: Mapping[str, Any], snapshot: Snapshot, caps: Capabilities, loc: Location
+) -> tuple[tuple[Diagnostic, ...], tuple[str, ...], str | None]:
+    """(errors, steps, consumed VM name) of capturing ``spec`` from the live snapshot."""
+    errors: list[Diagnostic] = []
+    steps: list[str] = []
+    consumes: str | None = None
+    generalized = spec.os_state is OSState.GENERALIZED
+
+    if spec.source.vm is not None:
+        vm = vms.get(spec.source.vm.casefold())
+        if vm is None:
+            errors.append(
+                Diagnostic.error(
+                    f"source VM '{spec.source.vm}' of image '{spec.name}' does not exist",
+                    "fix source.vm, or create the VM before applying",
+                    loc,
+                    code="vm-missing",
+                )
+            )
+        else:
+            if vm.os != spec.os:
+                errors.append(
+                    Diagnostic.error(
+                        f"source VM '{vm.name}' runs {vm.os}, but image '{spec.name}' declares os: {spec.os}",
+                        f"set os: {vm.os}, or capture from a {spec.os} VM",
+                        loc,
+                        code="os-mismatch",
+                    )
+                )
+            vm_generalized = vm.os_state is OSState.GENERALIZED
+            may_generalize = spec.source.generalize and caps.generalize
+            if generalized and not vm_generalized:
+                if may_generalize:
+                    if vm.power_state.value not in {p.value for p in caps.capture_power_states}:
+                        steps.append(f"deallocate VM {vm.name}")
+                    steps.append(f"generalize VM {vm.name}")
+                else:
+                    errors.append(
+                        Diagnostic.error(
+                            f"source VM '{vm.name}' is not generalized, so a generalized image cannot be captured",
+                            "deprovision it (Sysprep / waagent -deprovision) and generalize it, or set "
+                            "source.generalize: true to let reconciler generalize it (the VM becomes unusable)",
+                            loc,
+                            code="vm-not-generalized",
+                        )
+                    )
+            elif not generalized and vm_generalized:
+                errors.append(
+                    Diagnostic.error(
+                        f"source VM '{vm.name}' is generalized, so a specialized image cannot be captured from it",
+                        "capture a generalized image (os_state: generalized), or use a VM that was not generalized",
+                        loc,
+                        code="vm-generalized",
+                    )
+                )
+            if not steps and vm.power_state.value not in {p.value for p in caps.capture_power_states}:
+                allowed = " or ".join(sorted(p.value for p in caps.capture_power_states))
+                errors.append(
+                    Diagnostic.error(
+                        f"source VM '{vm.name}' is {vm.power_state.value}; a capture needs it {allowed}",
+                        f"stop or deallocate the VM first (az vm deallocate -n {vm.name})",
+                        loc,
+                        code="vm-power-state",
+                    )
+                )
+            if generalized:
+                consumes = vm.name
+    steps.append("capture image")
+    if caps.extra_checks is not None:
+        errors.extend(
+            d if d.location is not None else Diagnostic(d.severity, d.summary, d.hint, loc, d.code)
+            for d in caps.extra_checks(spec, snapshot)
+        )
+    return tuple(errors), tuple(steps), consumes
+
+
+def _check_shared_sources(changes: dict[str, Change], location: Any) -> None:
+    """A VM consumed by one capture cannot be the source of another capture in the same plan."""
+    by_vm: dict[str, list[Change]] = {}
+    for c in changes.values():
+        if c.action in (Action.CAPTURE, Action.REPLACE) and c.after is not None and c.after.source.vm:
+            by_vm.setdefault(c.after.source.vm.casefold(), []).append(c)
+    for group in by_vm.values():
+        consumer = next((c for c in sorted(group, key=lambda c: c.key) if c.consumes_vm), None)
+        if consumer is None or len(group) < 2:
+            continue
+        for c in group:
+            if c is consumer:
+                continue
+            assert c.after is not None
+            err = Diagnostic.error(
+                f"source VM '{consumer.consumes_vm}' is consumed by the capture of '{consumer.name}', "
+                f"so it cannot also be the source of '{c.name}'",
+                "capture the specialized images first in a separate apply, or use another source VM",
+                location(c.after),
+                code="vm-consumed",
+            )
+            changes[c.key] = _with_error(c, err)
+
+
+def _with_error(change: Change, error: Diagnostic) -> Change:
+    from dataclasses import replace
+
+    return replace(change, errors=change.errors + (error,))
+
+
+# --------------------------------------------------------------------------------------------------
+# Undeclared images: retention
+
+
+def _retention(desired: DesiredState, snapshot: Snapshot, declared: Mapping[str, ImageSpec], owner: str) -> dict[str, int]:
+    """Keys of owned, undeclared images that retention removes -> the N kept for their family.
+
+    Per family: keep the newest N owned images that are not declared; older ones go. The newest
+    image of the family (declared or not) is never removed, nor a protected one (the caller warns).
+    """
+    out: dict[str, int] = {}
+    for family, keep in desired.policy.retention.items():
+        members = [i for i in snapshot.images if i.family == family and i.category is Category.USER]
+        if not members:
+            continue
+        newest = max(members, key=_age_key)
+        undeclared = sorted(
+            (i for i in members if i.owner == owner and i.key not in declared),
+            key=_age_key,
+            reverse=True,
+        )
+        for image in undeclared[keep:]:
+            if image.key != newest.key:
+                out[image.key] = keep
+    return out
+
+
+def _age_key(image: Image) -> tuple[str, str]:
+    return (image.created, image.key)
+
+
+# --------------------------------------------------------------------------------------------------
+# Views and diffs
+
+
+def _view_of_spec(spec: ImageSpec, caps: Capabilities) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "type": spec.type.value,
+        "os": spec.os,
+        "os_state": spec.os_state.value,
+        "source": spec.source.as_dict(),
+        "family": spec.family,
+        "label": spec.label,
+        "description": spec.description,
+        "recommended_vm_size": spec.recommended_vm_size,
+        "tags": dict(spec.tags),
+        "protect": spec.protect,
+    }
+    for k in sorted(caps.image_fields):
+        view[f"extra.{k}"] = spec.extra.get(k)
+    return view
+
+
+def _view_of_image(image: Image, caps: Capabilities) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "type": image.type.value,
+        "os": image.os,
+        "os_state": image.os_state.value,
+        "source": image.source.as_dict() if image.source is not None else None,
+        "family": image.family,
+        "label": image.label,
+        "description": image.description,
+        "recommended_vm_size": image.recommended_vm_size,
+        "tags": dict(image.tags),
+        "protect": image.protected,
+    }
+    for k in sorted(caps.image_fields):
+        view[f"extra.{k}"] = image.extra.get(k)
+    return view
+
+
+def _shown(value: Any) -> bool:
+    return value not in (None, {}, [], False, "")
+
+
+def _field_diffs(before: dict[str, Any], after: dict[str, Any]) -> list[FieldDiff]:
+    """Plain ``path: before -> after`` records of what differs, in a stable order."""
+    out: list[FieldDiff] = []
+    for key in before.keys() | after.keys():
+        b, a = before.get(key), after.get(key)
+        if b == a:
+            continue
+        if isinstance(b, dict) and isinstance(a, dict) or isinstance(b, list) and isinstance(a, list):
+            out.extend(_deep_diffs(key, b, a))
+        else:
+            out.append(FieldDiff(key, b, a))
+    return sorted(out, key=lambda f: (_field_rank(f.path), f.path))
+
+
+def _deep_diffs(root: str, before: Any, after: Any) -> Iterable[FieldDiff]:
+    tree = DeepDiff(before, after, view="tree", verbose_level=2)
+    for report in tree.values():
+        for level in report:
+            parts = level.path(output_format="list")
+            path = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+            yield FieldDiff(path, _plain(level.t1), _plain(level.t2))
+
+
+def _plain(value: Any) -> Any:
+    """deepdiff marks a missing side with a ``NotPresent`` object: it becomes None."""
+    if value is None or isinstance(value, str | int | float | bool | list | dict):
+        return value
+    return None
+
+
+def _field_rank(path: str) -> int:
+    head = path.split(".", 1)[0].split("[", 1)[0]
+    if head == "extra":
+        return len(_FIELDS)
+    return _FIELDS.index(head) if head in _FIELDS else len(_FIELDS) + 1
+
+
+def _top(path: str) -> str:
+    """``tags.team`` -> ``tags``; ``extra.target_regions[0].name`` -> ``extra.target_regions``."""
+    if path.startswith("extra."):
+        return "extra." + path[6:].split(".", 1)[0].split("[", 1)[0]
+    return path.split(".", 1)[0].split("[", 1)[0]
+
+
+def _mutable(path: str, caps: Capabilities) -> bool:
+    return _top(path) in caps.mutable_fields
+
+
+def _names(fields: Iterable[FieldDiff]) -> str:
+    seen: list[str] = []
+    for f in fields:
+        t = _top(f.path).removeprefix("extra.")
+        if t not in seen:
+            seen.append(t)
+    return ", ".join(seen)
+
+
+def _update_reason(fields: Sequence[FieldDiff]) -> str:
+    tops = {_top(f.path) for f in fields}
+    if tops == {"protect"}:
+        (f,) = [f for f in fields if _top(f.path) == "protect"]
+        return "protection marker added" if f.after else "protection marker removed"
+    n = len({_top(f.path) for f in fields})
+    return f"{_names(fields)} differ{'s' if n == 1 else ''}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Targets, fingerprints, locations
+
+
+def _select_targets(changes: dict[str, Change], targets: Sequence[str], errors: list[Diagnostic]) -> dict[str, Change]:
+    if not targets:
+        return changes
+    wanted = {t.casefold(): t for t in targets}
+    for key, name in sorted(wanted.items()):
+        if key not in changes:
+            errors.append(
+                Diagnostic.error(
+                    f"--target '{name}' matches no declared image and no owned image",
+                    "check the name (names compare case-insensitively) or drop the --target",
+                    code="target",
+                )
+            )
+    return {k: c for k, c in changes.items() if k in wanted}
+
+
+def _relevant_fingerprints(desired: DesiredState, snapshot: Snapshot, owner: str) -> dict[str, str]:
+    """What a saved plan depends on: declared names (``""`` when absent), owned images, source VMs.
+
+    Recording only these keeps unrelated catalog activity (someone else's images, public image
+    updates) from making a saved plan stale.
+    """
+    live = snapshot.image_index()
+    vms = snapshot.vm_index()
+    out: dict[str, str] = {}
+    for spec in desired.images:
+        image = live.get(spec.key)
+        out[f"image:{spec.key}"] = image.fingerprint if image is not None else ""
+        if spec.source.vm:
+            vm = vms.get(spec.source.vm.casefold())
+            out[f"vm:{spec.source.vm.casefold()}"] = vm.fingerprint if vm is not None else ""
+    for image in snapshot.images:
+        if image.owner == owner and image.category is Category.USER:
+            out[f"image:{image.key}"] = image.fingerprint
+    return dict(sorted(out.items()))
+
+
+def _locator(desired: DesiredState) -> Any:
+    index = {s.key: i for i, s in enumerate(desired.images)}
+
+    def location(spec: ImageSpec) -> Location:
+        return Location(file=desired.path, line=spec.line, col=0, json_path=f"$.images[{index.get(spec.key, 0)}]")
+
+    return location
+
