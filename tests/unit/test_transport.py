@@ -1,0 +1,188 @@
+"""The retrying transport against a real scripted HTTP server on 127.0.0.1 (port 0), fake sleep."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from reconciler.errors import NotFound, ProviderError
+from reconciler.providers.transport import RetryPolicy, Transport, redact
+
+
+class Script:
+    """Responses to hand out in order: (status, headers, body) or "drop" to close without answering."""
+
+    def __init__(self) -> None:
+        self.queue: list[Any] = []
+        self.seen: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Script]]:
+    script = Script()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a: Any) -> None:
+            pass
+
+        def _serve(self) -> None:
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n) if n else b""
+            with script.lock:
+                script.seen.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
+                                    "body": body.decode()})
+                item = script.queue.pop(0) if script.queue else (200, {}, {"ok": True})
+            if item == "drop":
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            status, headers, payload = item
+            data = b"" if payload is None else json.dumps(payload).encode()
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", script
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        t.join()
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+def make(url: str, sleeps: list[float], **kw: Any) -> Transport:
+    return Transport(url, token=lambda: "s3cr3t-token", sleep=sleeps.append, rand=lambda: 1.0,
+                     timeout=5, retry=kw.pop("retry", RetryPolicy(max_attempts=5, base=0.5, cap=3)), **kw)
+
+
+def test_retries_429_honouring_retry_after(server: tuple[str, Script], sleeps: list[float]) -> None:
+    url, script = server
+    script.queue = [(429, {"Retry-After": "7"}, {"error": {"code": "TooManyRequests", "message": "slow"}}),
+                    (200, {}, {"value": 1})]
+    with make(url, sleeps) as t:
+        r = t.get("/x")
+    assert r.body == {"value": 1}
+    assert sleeps == [7.0]
+    assert len(script.seen) == 2
+    # One logical call: the same client request id on every attempt.
+    assert script.seen[0]["headers"]["x-ms-client-request-id"] == script.seen[1]["headers"]["x-ms-client-request-id"]
+
+
+def test_retries_5xx_with_capped_exponential_backoff(server: tuple[str, Script], sleeps: list[float]) -> None:
+    url, script = server
+    script.queue = [(503, {}, None)] * 4 + [(200, {}, {})]
+    with make(url, sleeps) as t:
+        t.request("PUT", "/x", body={"a": 1})
+    assert sleeps == [0.5, 1.0, 2.0, 3.0]
+    assert all(s["body"] == '{"a":1}' for s in script.seen)
+
+
+def test_jitter_uses_injected_random(server: tuple[str, Script], sleeps: list[float]) -> None:
+    url, script = server
+    script.queue = [(500, {}, None), (200, {}, {})]
+    with Transport(url, sleep=sleeps.append, rand=lambda: 0.25, retry=RetryPolicy(base=2)) as t:
+        t.get("/x")
+    assert sleeps == [0.5]
+
+
+def test_retries_dropped_connection(server: tuple[str, Script], sleeps: list[float]) -> None:
+    url, script = server
+    script.queue = ["drop", "drop", (200, {}, {"ok": 1})]
+    with make(url, sleeps) as t:
+        assert t.get("/x").body == {"ok": 1}
+        assert t.retries == 2
+
+
+def test_gives_up_after_budget_as_retryable_provider_error(server: tuple[str, Script], sleeps: list[float]) -> None:
+    url, script = server
+    body = {"error": {"code": "ServerBusy", "message": "try later"}}
+    script.queue = [(503, {"x-ms-request-id": "rid-9"}, body)] * 5
+    with make(url, sleeps) as t, pytest.raises(ProviderError) as ei:
+        t.get("/x")
+    e = ei.value
+    assert (e.status, e.code, e.request_id, e.retryable) == (503, "ServerBusy", "rid-9", True)
+    assert len(script.seen) == 5
+
+
+def test_too_long_retry_after_fails_fast(server: tuple[str, Script], sleeps: list[float]) -> None:
+    url, script = server
+    script.queue = [(429, {"Retry-After": "1200"}, {"error": {"code": "OperationNotAllowed", "message": "m",
+                                                               "details": [{"code": "TooManyRequests",
+                                                                            "target": "HighCostGet30Min"}]}})]
+    with make(url, sleeps) as t, pytest.raises(ProviderError) as ei:
+        t.get("/x")
+    assert ei.value.retryable and ei.value.status == 429
+    assert "HighCostGet30Min" in ei.value.message
+    assert sleeps == []
+
+
+def test_client_errors_are_not_retried_and_translated(server: tuple[str, Script], sleeps: list[float]) -> None:
+    url, script = server
+    script.queue = [(404, {"x-ms-correlation-request-id": "corr-1"},
+                     {"error": {"code": "ResourceNotFound", "message": "image 'a' was not found"}})]
+    with make(url, sleeps) as t, pytest.raises(NotFound) as ei:
+        t.get("/x", what="read image a")
+    e = ei.value
+    assert (e.status, e.code, e.request_id, e.retryable) == (404, "ResourceNotFound", "corr-1", False)
+    assert e.message.startswith("read image a:")
+    assert len(script.seen) == 1 and sleeps == []
+
+
+def test_connection_refused_becomes_provider_error(sleeps: list[float]) -> None:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    with make(f"http://127.0.0.1:{port}", sleeps, retry=RetryPolicy(max_attempts=2)) as t:
+        with pytest.raises(ProviderError) as ei:
+            t.get("/x")
+    assert ei.value.retryable and ei.value.code == "ConnectionError"
+    assert isinstance(ei.value.__cause__, Exception)
+
+
+def test_paged_follows_next_link_to_the_end(server: tuple[str, Script], sleeps: list[float]) -> None:
+    url, script = server
+    script.queue = [(200, {}, {"value": [1, 2], "nextLink": f"{url}/x?$skiptoken=2"}),
+                    (200, {}, {"value": [3], "nextLink": f"{url}/x?$skiptoken=3"}),
+                    (200, {}, {"value": []})]
+    with make(url, sleeps) as t:
+        assert t.paged("/x", params={"api-version": "v"}) == [1, 2, 3]
+    assert [s["path"] for s in script.seen] == ["/x?api-version=v", "/x?$skiptoken=2", "/x?$skiptoken=3"]
+
+
+def test_token_sent_but_never_logged(server: tuple[str, Script], sleeps: list[float],
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    url, script = server
+    script.queue = [(500, {}, None), (400, {}, {"error": {"code": "InvalidParameter", "message": "bad"}})]
+    caplog.set_level(logging.DEBUG, logger="reconciler.http")
+    with make(url, sleeps) as t, pytest.raises(ProviderError) as ei:
+        t.get("/x")
+    assert script.seen[0]["headers"]["Authorization"] == "Bearer s3cr3t-token"
+    assert "s3cr3t" not in caplog.text and "<redacted>" in caplog.text
+    assert "s3cr3t" not in str(ei.value)
+
+
+def test_redact() -> None:
+    assert redact({"Authorization": "Bearer x", "Accept": "a"}) == {"Authorization": "<redacted>", "Accept": "a"}
