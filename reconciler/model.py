@@ -210,6 +210,29 @@ class Snapshot:
         return out
 
 
+def spec_from_image(image: Image) -> ImageSpec:
+    """The spec that declares ``image`` as it is (for ``export``).
+
+    A provider that does not record the source gives ``source.vm: unknown``: the planner never
+    compares an unknown source, so the exported entry plans as a no-op while the image exists.
+    """
+    source = image.source if image.source is not None else Source(vm="unknown")
+    return ImageSpec(
+        name=image.name,
+        type=image.type,
+        os=image.os,
+        os_state=image.os_state,
+        source=Source(vm=source.vm, vhd=source.vhd, storage_account=source.storage_account),
+        family=image.family,
+        label=image.label,
+        description=image.description,
+        recommended_vm_size=image.recommended_vm_size,
+        tags=dict(image.tags),
+        protect=image.protected,
+        extra=dict(image.extra),
+    )
+
+
 # --------------------------------------------------------------------------------------------------
 # Provider capabilities (pure data the planner and the spec checker consult)
 

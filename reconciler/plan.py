@@ -188,7 +188,8 @@ def _plan_declared(
         return Change(name=spec.name, action=Action.NOOP, reason="up to date", before=image, after=spec)
 
     fields = tuple(
-        FieldDiff(f.path, f.before, f.after, forces_replace=not _mutable(f.path, caps)) for f in _field_diffs(before, after)
+        FieldDiff(f.path, f.before, f.after, forces_replace=not _mutable(f.path, caps))
+        for f in _field_diffs(before, after)
     )
     replacing = [f for f in fields if f.forces_replace]
     if not replacing:
@@ -342,7 +343,9 @@ def _with_error(change: Change, error: Diagnostic) -> Change:
 # Undeclared images: retention
 
 
-def _retention(desired: DesiredState, snapshot: Snapshot, declared: Mapping[str, ImageSpec], owner: str) -> dict[str, int]:
+def _retention(
+    desired: DesiredState, snapshot: Snapshot, declared: Mapping[str, ImageSpec], owner: str
+) -> dict[str, int]:
     """Keys of owned, undeclared images that retention removes -> the N kept for their family.
 
     Per family: keep the newest N owned images that are not declared; older ones go. The newest
@@ -527,4 +530,3 @@ def _locator(desired: DesiredState) -> Any:
         return Location(file=desired.path, line=spec.line, col=0, json_path=f"$.images[{index.get(spec.key, 0)}]")
 
     return location
-

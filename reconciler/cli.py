@@ -1,0 +1,810 @@
+"""The command line (typer): the only module that prints, prompts, reads the environment or exits.
+
+Every command goes through ``_guard``: a ``ReconcilerError`` becomes its diagnostics on stderr and
+exit 1; anything else is an internal error whose traceback shows only with ``--debug``. Usage
+errors (a bad flag) also exit 1, so exit 2 always means "changes present" (plan) or "drift" (drift).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from . import __version__
+from .errors import (
+    ConfirmationRefused,
+    Diagnostic,
+    PlanFileError,
+    ReconcilerError,
+    SpecError,
+    StalePlanError,
+)
+from .model import ApplyResult, Category, Change, ChangeResult, DesiredState, Outcome, Plan, Snapshot
+from .providers import LockInfo, Provider, open_provider
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+DEFAULT_FILE = "images.yaml"
+
+log = logging.getLogger("reconciler")
+
+app = typer.Typer(
+    name="reconciler",
+    help="Declarative reconciler for VM images: validate, plan and apply a desired-state file.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+images_app = typer.Typer(help="Read-only views of the live catalog.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Create and seed the embedded (local) catalog.", no_args_is_help=True)
+emulator_app = typer.Typer(help="Loopback emulators of the Azure APIs, for demos and tests.", no_args_is_help=True)
+app.add_typer(images_app, name="images")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(emulator_app, name="emulator")
+
+
+class _Options:
+    debug = False
+    color: bool | None = None
+
+
+OPTS = _Options()
+
+
+class PlanFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class ValidateFormat(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+class ListFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class TypeFilter(str, Enum):
+    vm = "vm"
+    os = "os"
+
+
+class CategoryFilter(str, Enum):
+    user = "user"
+    public = "public"
+    all = "all"
+
+
+# --------------------------------------------------------------------------------------------------
+# Shell helpers: output, environment, errors
+
+
+def _color(stream: Any) -> bool:
+    if OPTS.color is not None:
+        return OPTS.color
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _out(text: str = "", nl: bool = True) -> None:
+    typer.echo(text, nl=nl)
+
+
+def _err(text: str = "") -> None:
+    typer.echo(text, err=True)
+
+
+def _exit(code: int) -> NoReturn:
+    raise typer.Exit(code)
+
+
+def _report(diags: list[Diagnostic]) -> None:
+    from .render import render_diagnostics_text
+
+    _err(render_diagnostics_text(diags, color=_color(sys.stderr)).rstrip("\n"))
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from .render import render_diagnostics_github
+
+        _out(render_diagnostics_github(diags).rstrip("\n"))
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _guard(fn: F) -> F:
+    """Translate errors at the shell boundary: messages, not tracebacks (those only with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except ReconcilerError as e:
+            if OPTS.debug:
+                traceback.print_exc()
+            _report(e.diagnostics())
+            _exit(EXIT_ERROR)
+        except KeyboardInterrupt:
+            _err("interrupted")
+            _exit(130)
+        except Exception as e:  # noqa: BLE001 - the one catch-all of the program
+            if OPTS.debug:
+                traceback.print_exc()
+                _err(f"internal error: {type(e).__name__}: {e}")
+            else:
+                _err(f"internal error: {type(e).__name__}: {e}\n(run again with --debug for the traceback)")
+            _exit(EXIT_ERROR)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _env_defaults() -> dict[str, Any]:
+    """Catalog settings from the environment: ``RECONCILER_<SETTING>``, ``AZURE_SUBSCRIPTION_ID``.
+
+    A setting written in the file wins; these only fill the gaps.
+    """
+    from .spec import load_schema
+
+    known = set(load_schema()["properties"]["catalog"]["properties"]) - {"name", "provider"}
+    out: dict[str, Any] = {}
+    if os.environ.get("AZURE_SUBSCRIPTION_ID"):
+        out["subscription"] = os.environ["AZURE_SUBSCRIPTION_ID"]
+    for name in sorted(known):
+        value = os.environ.get(f"RECONCILER_{name.upper()}")
+        if value:
+            out[name] = value
+    return out
+
+
+def _load(file: Path) -> DesiredState:
+    from .spec import load_spec
+
+    return load_spec(file, defaults=_env_defaults())
+
+
+def _open(desired: DesiredState) -> Provider:
+    return open_provider(desired.catalog, env=os.environ)
+
+
+@contextmanager
+def _provider(desired: DesiredState) -> Iterator[Provider]:
+    provider = _open(desired)
+    try:
+        yield provider
+    finally:
+        provider.close()
+
+
+@contextmanager
+def _locked(provider: Provider, command: str, timeout: float) -> Iterator[LockInfo]:
+    info = LockInfo.new(command, run_id=os.environ.get("GITHUB_RUN_ID", ""))
+    handle = provider.acquire_lock(info, timeout)
+    log.debug("lock %s taken", info.id)
+    try:
+        yield info
+    finally:
+        handle.release()
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+FileArg = Annotated[
+    Path,
+    typer.Argument(help="The desired-state file.", show_default=True),
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# Global options
+
+
+def _version(value: bool) -> None:
+    if value:
+        _out(f"reconciler {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and HTTP debug logs.")] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="Never colour output (NO_COLOR is honoured too).")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Declarative reconciler for VM images."""
+    OPTS.debug = debug or os.environ.get("RECONCILER_DEBUG", "") not in ("", "0", "false")
+    OPTS.color = False if no_color else None
+    if OPTS.debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+# --------------------------------------------------------------------------------------------------
+# validate
+
+
+@app.command()
+@_guard
+def validate(
+    file: FileArg = Path(DEFAULT_FILE),
+    format: Annotated[ValidateFormat, typer.Option("--format", "-f", help="Output format.")] = ValidateFormat.text,
+) -> None:
+    """Check the desired-state file: syntax, schema and semantics. Reports every error with file:line:col."""
+    from .render import render_diagnostics_github, render_diagnostics_json, render_diagnostics_text
+    from .spec import check_spec
+
+    try:
+        data = file.read_bytes()
+    except OSError as e:
+        raise ReconcilerError(
+            f"cannot read {file}: {e.strerror or e}", "pass the path of the desired-state file"
+        ) from e
+    state, diags = check_spec(data, str(file), defaults=_env_defaults())
+    if format is ValidateFormat.json:
+        import json
+
+        _out(json.dumps(render_diagnostics_json(diags), indent=2))
+    elif format is ValidateFormat.github:
+        text = render_diagnostics_github(diags)
+        if text:
+            _out(text.rstrip("\n"))
+    else:
+        if diags:
+            _out(render_diagnostics_text(diags, color=_color(sys.stdout)).rstrip("\n"))
+        if state is not None:
+            _out(f"{file}: valid ({len(state.images)} image{'s' if len(state.images) != 1 else ''}).")
+    _exit(EXIT_OK if state is not None else EXIT_ERROR)
+
+
+# --------------------------------------------------------------------------------------------------
+# plan / show
+
+
+def _make_plan(
+    desired: DesiredState, provider: Provider, prune: bool | None, targets: list[str]
+) -> tuple[Plan, Snapshot]:
+    from .plan import make_plan
+
+    snapshot = provider.snapshot()
+    return make_plan(desired, snapshot, provider.capabilities, prune=prune, targets=targets), snapshot
+
+
+def _emit_plan(plan: Plan, format: PlanFormat) -> None:
+    from .render import render_plan_json, render_plan_markdown, render_plan_text
+
+    if format is PlanFormat.json:
+        import json
+
+        _out(json.dumps(render_plan_json(plan), indent=2, sort_keys=False))
+    elif format is PlanFormat.markdown:
+        _out(render_plan_markdown(plan).rstrip("\n"))
+    else:
+        _out(render_plan_text(plan, color=_color(sys.stdout)).rstrip("\n"))
+
+
+def _step_summary(plan: Plan) -> None:
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    from .render import render_plan_markdown
+
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(render_plan_markdown(plan).rstrip("\n") + "\n\n")
+    except OSError as e:
+        _err(f"warning: cannot append to GITHUB_STEP_SUMMARY ({e.strerror or e})")
+
+
+TargetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--target", "-t", help="Limit the plan to this image (repeatable).", show_default=False),
+]
+PruneOpt = Annotated[
+    bool | None,
+    typer.Option("--prune/--no-prune", help="Override the file's policy.prune.", show_default=False),
+]
+
+
+@app.command()
+@_guard
+def plan(
+    file: FileArg = Path(DEFAULT_FILE),
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Save the plan to this file for `apply`.")] = None,
+    format: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format.")] = PlanFormat.text,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes (0 none, 1 error).")
+    ] = False,
+    target: TargetOpt = None,
+    prune: PruneOpt = None,
+) -> None:
+    """Show what apply would change, without changing anything."""
+    desired = _load(file)
+    with _provider(desired) as provider:
+        the_plan, _ = _make_plan(desired, provider, prune, target or [])
+    _emit_plan(the_plan, format)
+    _step_summary(the_plan)
+    if the_plan.errored:
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            from .render import render_diagnostics_github
+
+            _out(render_diagnostics_github(list(the_plan.all_errors)).rstrip("\n"))
+        _exit(EXIT_ERROR)
+    if out is not None:
+        from .planfile import dump_plan
+
+        _write_atomic(out, dump_plan(the_plan, created=_now()))
+        _err(f"Saved the plan to {out}. Apply exactly this plan with: reconciler apply {out}")
+    _exit(EXIT_CHANGES if detailed_exitcode and the_plan.has_changes else EXIT_OK)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ReconcilerError(
+            f"cannot write {path}: {e.strerror or e}", "check the directory exists and is writable"
+        ) from e
+
+
+def _read_plan(path: Path) -> Plan:
+    from .planfile import load_plan
+
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise PlanFileError(
+            f"cannot read plan file {path}: {e.strerror or e}", "pass the file written by plan --out"
+        ) from e
+    return load_plan(data, str(path))
+
+
+@app.command()
+@_guard
+def show(
+    plan_file: Annotated[Path, typer.Argument(help="A plan saved by `plan --out`.", metavar="PLAN")],
+    format: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format.")] = PlanFormat.text,
+) -> None:
+    """Show a saved plan."""
+    _emit_plan(_read_plan(plan_file), format)
+
+
+# --------------------------------------------------------------------------------------------------
+# apply
+
+
+def _is_plan_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return (
+        head.lstrip().startswith(b"{") and b"plan_file" in head or path.suffix == ".json" and head.lstrip()[:1] == b"{"
+    )
+
+
+class _LineHooks:
+    """CI output: one log line per state change of a change."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def _line(self, change: Change, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        with self._lock:
+            _out(f"{stamp} {change.action.value or '='} {change.name}: {text}")
+
+    def started(self, change: Change) -> None:
+        self._line(change, f"{change.action.word} started")
+
+    def step(self, change: Change, message: str) -> None:
+        self._line(change, message)
+
+    def finished(self, change: Change, result: ChangeResult, error: BaseException | None) -> None:
+        if result.outcome is Outcome.DONE:
+            self._line(change, f"{change.action.word} done in {result.seconds:.1f}s")
+        else:
+            self._line(change, f"{change.action.word} FAILED after {result.seconds:.1f}s: {result.error}")
+            if OPTS.debug and error is not None:
+                traceback.print_exception(error)
+
+
+class _LiveHooks:
+    """Terminal output: a live progress line per change (rich, through typer)."""
+
+    def __init__(self, plan: Plan) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.console = Console(no_color=not _color(sys.stdout))
+        self.progress = Progress(
+            SpinnerColumn(finished_text="•"),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        self.tasks: dict[str, Any] = {}
+        for c in plan.pending:
+            self.tasks[c.key] = self.progress.add_task(f"{c.action.value} {c.name}: waiting", total=1, start=False)
+
+    def __enter__(self) -> _LiveHooks:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def started(self, change: Change) -> None:
+        task = self.tasks[change.key]
+        self.progress.start_task(task)
+        self.progress.update(task, description=f"{change.action.value} {change.name}: {change.action.word}")
+
+    def step(self, change: Change, message: str) -> None:
+        self.progress.update(self.tasks[change.key], description=f"{change.action.value} {change.name}: {message}")
+
+    def finished(self, change: Change, result: ChangeResult, error: BaseException | None) -> None:
+        word = "done" if result.outcome is Outcome.DONE else f"FAILED: {result.error}"
+        self.progress.update(
+            self.tasks[change.key], description=f"{change.action.value} {change.name}: {word}", completed=1
+        )
+
+
+def _confirm(plan: Plan, auto_approve: bool) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise ConfirmationRefused(
+            "apply needs confirmation, but standard input is not a terminal",
+            "review the plan and run `reconciler apply --auto-approve`, or apply a saved plan file",
+        )
+    n = len(plan.pending)
+    destructive = sum(1 for c in plan.pending if c.destructive)
+    warn = f" ({destructive} destructive)" if destructive else ""
+    answer = typer.prompt(f"Apply these {n} change{'s' if n != 1 else ''}{warn}? Only 'yes' will be accepted")
+    if answer.strip() != "yes":
+        raise ConfirmationRefused("apply cancelled", "nothing was changed")
+
+
+def _run_apply(plan: Plan, provider: Provider, parallelism: int, continue_on_error: bool) -> ApplyResult:
+    from .apply import apply_plan
+
+    if sys.stdout.isatty():
+        with _LiveHooks(plan) as hooks:
+            return apply_plan(plan, provider, parallelism=parallelism, continue_on_error=continue_on_error, hooks=hooks)
+    return apply_plan(plan, provider, parallelism=parallelism, continue_on_error=continue_on_error, hooks=_LineHooks())
+
+
+@app.command()
+@_guard
+def apply(
+    file: Annotated[
+        Path,
+        typer.Argument(help="A desired-state file, or a plan saved by `plan --out`.", metavar="[FILE | PLAN]"),
+    ] = Path(DEFAULT_FILE),
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")] = False,
+    parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=100, help="Changes run at once.")] = 10,
+    continue_on_error: Annotated[
+        bool, typer.Option("--continue-on-error", help="Keep starting changes after one fails.")
+    ] = False,
+    lock_timeout: Annotated[
+        float, typer.Option("--lock-timeout", min=0, help="Seconds to wait for the catalog lock.")
+    ] = 0.0,
+    spec_file: Annotated[
+        Path,
+        typer.Option("--file", help="With a saved plan: the desired-state file it was made from."),
+    ] = Path(DEFAULT_FILE),
+    target: TargetOpt = None,
+    prune: PruneOpt = None,
+) -> None:
+    """Make the live catalog match the file (or run exactly a saved plan)."""
+    saved = _is_plan_file(file)
+    if saved and (target or prune is not None):
+        raise ReconcilerError(
+            "--target and --prune cannot be used with a saved plan",
+            "the saved plan already decided what to change: make a new plan with those options",
+        )
+    saved_plan = _read_plan(file) if saved else None
+    desired = _load(spec_file if saved else file)
+    with _provider(desired) as provider, _locked(provider, "apply", lock_timeout):
+        if saved_plan is not None:
+            from .planfile import stale_reasons
+
+            if saved_plan.catalog != desired.catalog.name:
+                raise PlanFileError(
+                    f"{file} was made for catalog '{saved_plan.catalog}', not '{desired.catalog.name}'",
+                    "apply it with the desired-state file it was made from (--file)",
+                )
+            the_plan = saved_plan
+            reasons = stale_reasons(the_plan, provider.snapshot(), desired.digest)
+            if reasons:
+                raise StalePlanError(
+                    "Saved plan is stale: the live catalog or the desired-state file changed since this plan was made:\n  "
+                    + "\n  ".join(reasons),
+                    "run plan again",
+                )
+            _out(f"Applying the saved plan {file} ({len(the_plan.pending)} changes).")
+        else:
+            the_plan, _ = _make_plan(desired, provider, prune, target or [])
+            _emit_plan(the_plan, PlanFormat.text)
+            if the_plan.errored:
+                _exit(EXIT_ERROR)
+            if not the_plan.has_changes:
+                _exit(EXIT_OK)
+            _confirm(the_plan, auto_approve)
+        if the_plan.errored:
+            raise ReconcilerError("the saved plan has errors and cannot be applied", "fix them and run plan again")
+        result = _run_apply(the_plan, provider, parallelism, continue_on_error)
+    from .render import render_apply_report
+
+    _out(render_apply_report(result, color=_color(sys.stdout)).rstrip("\n"))
+    _exit(EXIT_OK if result.ok else EXIT_ERROR)
+
+
+# --------------------------------------------------------------------------------------------------
+# drift, import, export, force-unlock
+
+
+@app.command()
+@_guard
+def drift(
+    file: FileArg = Path(DEFAULT_FILE),
+    format: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format.")] = PlanFormat.text,
+) -> None:
+    """Read-only check of the live catalog against the file: exit 0 in sync, 2 on drift, 1 on error."""
+    desired = _load(file)
+    with _provider(desired) as provider:
+        the_plan, _ = _make_plan(desired, provider, None, [])
+    _emit_plan(the_plan, format)
+    _exit(EXIT_CHANGES if the_plan.has_changes or the_plan.errored else EXIT_OK)
+
+
+@app.command("import")
+@_guard
+def import_(
+    names: Annotated[list[str], typer.Argument(help="Names of existing user images to adopt.", metavar="NAME...")],
+    file: Annotated[Path, typer.Option("--file", help="The desired-state file (for the catalog).")] = Path(
+        DEFAULT_FILE
+    ),
+    lock_timeout: Annotated[float, typer.Option("--lock-timeout", min=0, help="Seconds to wait for the lock.")] = 0.0,
+) -> None:
+    """Adopt existing user images: mark them as owned by this catalog."""
+    desired = _load(file)
+    owner = desired.catalog.name
+    problems: list[Diagnostic] = []
+    with _provider(desired) as provider, _locked(provider, "import", lock_timeout):
+        live = provider.snapshot().image_index()
+        todo = []
+        for name in names:
+            image = live.get(name.casefold())
+            if image is None:
+                problems.append(Diagnostic.error(f"no image named '{name}' in the catalog", "check the name"))
+            elif image.category is Category.PUBLIC:
+                problems.append(
+                    Diagnostic.error(f"'{image.name}' is a public image", "public images cannot be owned by a catalog")
+                )
+            elif image.owner == owner:
+                _out(f"{image.name}: already owned by {owner}")
+            elif image.owner is not None:
+                problems.append(
+                    Diagnostic.error(
+                        f"'{image.name}' is owned by catalog '{image.owner}'",
+                        f"only an unowned image can be imported; remove it from '{image.owner}' first",
+                    )
+                )
+            else:
+                todo.append(image)
+        if problems:
+            raise SpecError(problems)
+        for image in todo:
+            provider.adopt(image)
+            _out(f"{image.name}: imported into catalog {owner}")
+    if todo:
+        _out("Add them to the desired-state file (`reconciler export` writes their entries), then run plan.")
+
+
+@app.command()
+@_guard
+def export(
+    file: Annotated[Path, typer.Option("--file", help="The desired-state file (for the catalog).")] = Path(
+        DEFAULT_FILE
+    ),
+    family: Annotated[str | None, typer.Option("--family", help="Only this family.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Write a desired-state file for the owned live images."""
+    from .model import spec_from_image
+    from .spec import dump_spec
+
+    desired = _load(file)
+    with _provider(desired) as provider:
+        snapshot = provider.snapshot()
+    owned = [
+        i
+        for i in snapshot.images
+        if i.owner == desired.catalog.name
+        and i.category is Category.USER
+        and (family is None or (i.family or "") == family)
+    ]
+    text = dump_spec(desired.catalog, desired.policy, [spec_from_image(i) for i in sorted(owned, key=lambda i: i.key)])
+    if out is None:
+        _out(text.rstrip("\n"))
+    else:
+        _write_atomic(out, text.encode("utf-8"))
+        _err(f"Wrote {len(owned)} image{'s' if len(owned) != 1 else ''} to {out}.")
+
+
+@app.command("force-unlock")
+@_guard
+def force_unlock(
+    lock_id: Annotated[str, typer.Argument(help="The lock id shown by the apply that holds it.", metavar="ID")],
+    file: Annotated[Path, typer.Option("--file", help="The desired-state file (for the catalog).")] = Path(
+        DEFAULT_FILE
+    ),
+) -> None:
+    """Release a catalog lock left by a killed run. Only the exact lock id releases it."""
+    desired = _load(file)
+    with _provider(desired) as provider:
+        info = provider.force_unlock(lock_id)
+    _out(f"Released the lock {info.id} held by {info.describe()}.")
+
+
+# --------------------------------------------------------------------------------------------------
+# images
+
+
+def _snapshot_for(file: Path) -> Snapshot:
+    desired = _load(file)
+    with _provider(desired) as provider:
+        return provider.snapshot()
+
+
+@images_app.command("list")
+@_guard
+def images_list(
+    file: Annotated[Path, typer.Option("--file", help="The desired-state file (for the catalog).")] = Path(
+        DEFAULT_FILE
+    ),
+    family: Annotated[str | None, typer.Option("--family", help="Only images of this family.")] = None,
+    type: Annotated[TypeFilter | None, typer.Option("--type", help="Only VM images or OS images.")] = None,
+    category: Annotated[CategoryFilter, typer.Option("--category", help="user, public or all.")] = CategoryFilter.all,
+    format: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.table,
+) -> None:
+    """List the images of the live catalog."""
+    from .render import filter_images, render_images_json, render_images_table
+
+    images = filter_images(
+        _snapshot_for(file).images,
+        family=family,
+        type=type.value if type else None,
+        category=category.value,
+    )
+    if format is ListFormat.json:
+        import json
+
+        _out(json.dumps(render_images_json(images), indent=2))
+    else:
+        _out(render_images_table(images).rstrip("\n"))
+
+
+@images_app.command("families")
+@_guard
+def images_families(
+    file: Annotated[Path, typer.Option("--file", help="The desired-state file (for the catalog).")] = Path(
+        DEFAULT_FILE
+    ),
+    format: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.table,
+) -> None:
+    """List the image families of the live catalog."""
+    from .render import families_json, render_families
+
+    images = _snapshot_for(file).images
+    if format is ListFormat.json:
+        import json
+
+        _out(json.dumps(families_json(images), indent=2))
+    else:
+        _out(render_families(images).rstrip("\n"))
+
+
+# --------------------------------------------------------------------------------------------------
+# catalog init
+
+
+@catalog_app.command("init")
+@_guard
+def catalog_init(
+    seed: Annotated[Path, typer.Option("--from", help="A JSON seed file of VMs and images.")],
+    path: Annotated[
+        Path | None, typer.Option("--path", help="The catalog file (default: catalog.path of --file).")
+    ] = None,
+    file: Annotated[Path, typer.Option("--file", help="The desired-state file naming the catalog.")] = Path(
+        DEFAULT_FILE
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing catalog file.")] = False,
+) -> None:
+    """Create (or with --force, recreate) the embedded catalog from a seed file."""
+    from .providers.local import DEFAULT_PATH, init_catalog
+    from .seed import parse_seed
+
+    try:
+        data = seed.read_bytes()
+    except OSError as e:
+        raise ReconcilerError(f"cannot read {seed}: {e.strerror or e}", "pass a seed JSON file with --from") from e
+    snapshot = parse_seed(data, str(seed))
+    if path is None:
+        path = Path(DEFAULT_PATH)
+        if file.exists():
+            desired = _load(file)
+            if desired.catalog.provider != "local":
+                raise ReconcilerError(
+                    f"catalog init seeds only the local provider; {file} uses '{desired.catalog.provider}'",
+                    "pass --path to create a local catalog file",
+                )
+            path = Path(str(desired.catalog.settings.get("path", DEFAULT_PATH)))
+    init_catalog(path, snapshot, force=force)
+    _out(f"Created the catalog {path}: {len(snapshot.vms)} VMs, {len(snapshot.images)} images.")
+
+
+# --------------------------------------------------------------------------------------------------
+# entry point
+
+
+def _describe_exit(code: Any) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    return 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point. Usage errors exit 1 (not click's 2, which means "changes present")."""
+    from typer._click.exceptions import ClickException, UsageError
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="reconciler", standalone_mode=False)
+    except UsageError as e:
+        e.show()
+        sys.exit(EXIT_ERROR)
+    except ClickException as e:
+        e.show()
+        sys.exit(EXIT_ERROR)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        _err("aborted")
+        sys.exit(EXIT_ERROR)
+    sys.exit(_describe_exit(code))
