@@ -1,0 +1,38 @@
+# Two entry points, both self-contained on a machine with Python 3.11+ and make:
+#   make demo  - create .venv, install, seed the demo catalog, validate, plan, apply, plan again
+#   make test  - create .venv, install with the test extras, run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO_DB := .reconciler/catalog.db
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test,azure]'
+	touch $@ $(VENV)/.demo-installed
+
+demo: $(VENV)/.demo-installed
+	$(BIN)/reconciler catalog init --from examples/demo-catalog.json --path $(DEMO_DB) --force
+	$(BIN)/reconciler validate images.yaml.example
+	$(BIN)/reconciler plan images.yaml.example
+	$(BIN)/reconciler apply images.yaml.example --auto-approve
+	$(BIN)/reconciler plan images.yaml.example --detailed-exitcode
+	$(BIN)/reconciler images list --file images.yaml.example
+
+test: $(VENV)/.test-installed
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.test-installed
+	$(BIN)/python benchmarks/plan_scale.py
+
+clean:
+	rm -rf $(VENV) .reconciler
