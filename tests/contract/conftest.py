@@ -1,0 +1,74 @@
+"""Provider contract suite: discovers ``harness_*.py`` here and runs every contract test against each.
+
+A harness module exports ``NAME: str``, ``make(tmp_path, seed) -> AbstractContextManager[Provider]``
+(a fresh catalog seeded with ``seed``, opened as catalog "platform") and optionally
+``SKIP_REASON: str | None`` (for example: the emulator it needs is missing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib
+import importlib.util
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from reconciler.providers import Provider
+
+from .seed import SEED
+
+ProviderFactory = Callable[..., Provider]
+
+
+def _load_harnesses() -> list[ModuleType]:
+    here = Path(__file__).parent
+    modules = []
+    for file in sorted(here.glob("harness_*.py")):
+        modules.append(importlib.import_module(f"{__package__}.{file.stem}"))
+    return modules
+
+
+HARNESSES = _load_harnesses()
+
+
+def _params() -> list[Any]:
+    out = []
+    for h in HARNESSES:
+        reason = getattr(h, "SKIP_REASON", None)
+        marks = [pytest.mark.skip(reason=f"{h.NAME}: {reason}")] if reason else []
+        out.append(pytest.param(h, id=h.NAME, marks=marks))
+    return out
+
+
+@pytest.fixture(params=_params())
+def provider_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ProviderFactory]:
+    """``factory(seed=SEED) -> Provider``: a fresh, seeded catalog of the harness under test.
+
+    Each call makes a new catalog in its own folder; all are closed when the test ends.
+    """
+    harness = request.param
+    made = 0
+
+    with contextlib.ExitStack() as stack:
+
+        def factory(seed: dict[str, Any] | None = None) -> Provider:
+            nonlocal made
+            made += 1
+            folder = tmp_path / f"{harness.NAME}-{made}"
+            folder.mkdir()
+            seed_copy = copy.deepcopy(SEED if seed is None else seed)
+            provider: Provider = stack.enter_context(harness.make(folder, seed_copy))
+            return provider
+
+        yield factory
+
+
+@pytest.fixture
+def provider(provider_factory: ProviderFactory) -> Provider:
+    """A provider on a fresh catalog seeded with ``tests/contract/seed.py``."""
+    return provider_factory()
