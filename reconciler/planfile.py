@@ -1,0 +1,335 @@
+"""Saved plans (design §4): write a Plan as a checked JSON file, read it back exactly, detect staleness.
+
+Layer: pure core. Bytes in, bytes out: the caller (``cli.py``) reads and writes the file and passes
+the creation time in; nothing here touches the clock, the environment or the disk. Imports only
+``model``, ``errors``, ``render`` and jsonschema.
+
+The saved file is the JSON plan document (``render.render_plan_json``) plus a ``plan_file``
+envelope ``{format, version, created, checksum}``. The checksum is the SHA-256 of the canonical
+JSON of the whole document without the checksum itself, so an edited plan (a hand-tweaked
+action, a removed error) is refused instead of applied. It is a tamper *evident* seal against
+accidents and well-meaning edits, not a signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from .errors import Diagnostic, Location, PlanFileError, Severity, StalePlanError
+from .model import (
+    Action,
+    Category,
+    Change,
+    FieldDiff,
+    Image,
+    ImageSpec,
+    ImageType,
+    OSState,
+    Plan,
+    Snapshot,
+    Source,
+)
+from .render import render_plan_json
+
+FORMAT = "reconciler-plan"
+VERSION = 1
+
+_RERUN = "run `reconciler plan --out FILE` again and apply the new file"
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+
+
+def canonical_json(doc: Any) -> bytes:
+    """The one byte form the checksum is computed over: sorted keys, no spaces, ASCII escapes.
+
+    ASCII escapes (rather than raw UTF-8) keep any string Python can hold, lone surrogates
+    included, round-trippable; NaN and infinities are refused because JSON cannot carry them.
+    """
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
+def checksum(doc: Mapping[str, Any]) -> str:
+    """``sha256:<hex>`` of ``doc`` with ``plan_file.checksum`` left out."""
+    body = dict(doc)
+    envelope = dict(body.get("plan_file") or {})
+    envelope.pop("checksum", None)
+    if "plan_file" in body:
+        body["plan_file"] = envelope
+    return "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def dump_plan(plan: Plan, *, created: str) -> bytes:
+    """The saved-plan file for ``plan``: sorted keys, two-space indent, UTF-8 (ASCII), newline-terminated.
+
+    ``created`` is the caller's timestamp (ISO 8601); it is covered by the checksum.
+    """
+    doc = render_plan_json(plan)
+    doc["plan_file"] = {"format": FORMAT, "version": VERSION, "created": created}
+    try:
+        doc["plan_file"]["checksum"] = checksum(doc)
+    except ValueError as e:
+        raise PlanFileError(
+            f"the plan holds a value JSON cannot carry ({e})",
+            "this is a bug in the planner or a provider: report it with the desired-state file",
+        ) from e
+    text = json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=True, allow_nan=False)
+    return (text + "\n").encode("ascii")
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+
+
+@cache
+def _schema_validator() -> Draft202012Validator:
+    text = resources.files("reconciler").joinpath("schemas", "plan.schema.json").read_text(encoding="utf-8")
+    schema = json.loads(text)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def plan_schema() -> dict[str, Any]:
+    """The JSON Schema of the plan document (``schemas/plan.schema.json``)."""
+    return dict(_schema_validator().schema)
+
+
+def validate_plan_document(doc: Any) -> list[str]:
+    """Every schema violation of a plan document, as ``$.json.path: message``, sorted by path."""
+    errors = sorted(_schema_validator().iter_errors(doc), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    return [f"{e.json_path}: {e.message}" for e in errors]
+
+
+def load_plan(data: bytes, filename: str) -> Plan:
+    """Rebuild the exact ``Plan`` saved by ``dump_plan``, or refuse with ``PlanFileError``.
+
+    Checks, in order: JSON, the ``plan_file`` envelope (format, version), the checksum, the
+    document's shape (the schema), then builds the plan.
+    """
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PlanFileError(
+            f"{filename}: the file is truncated or not a plan file ({e})",
+            f"pass the file written by `reconciler plan --out`, or {_RERUN}",
+        ) from e
+    envelope = doc.get("plan_file") if isinstance(doc, dict) else None
+    if not isinstance(envelope, dict) or "format" not in envelope:
+        raise PlanFileError(
+            f"{filename} is not a reconciler plan file (it has no plan_file.format)",
+            "a JSON plan printed by `plan --format json` cannot be applied: save one with `plan --out FILE`",
+        )
+    if envelope.get("format") != FORMAT:
+        raise PlanFileError(
+            f"{filename} is a '{envelope.get('format')}' file, not a reconciler plan",
+            "pass the file written by `reconciler plan --out`",
+        )
+    if envelope.get("version") != VERSION:
+        raise PlanFileError(
+            f"{filename} is plan file version {envelope.get('version')!r}; this reconciler reads version {VERSION}",
+            f"{_RERUN} with this version of reconciler",
+        )
+    try:
+        expected = checksum(doc)
+    except ValueError as e:  # NaN/Infinity literals: json accepts them, canonical JSON does not
+        raise PlanFileError(f"{filename}: the plan file holds values JSON does not allow ({e})", _RERUN) from e
+    if envelope.get("checksum") != expected:
+        raise PlanFileError(
+            f"{filename}: the plan file was edited after it was written: run plan again",
+            f"its checksum does not match its content; {_RERUN}",
+        )
+    problems = validate_plan_document(doc)
+    if problems:
+        shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+        raise PlanFileError(
+            f"{filename}: the plan file does not have the shape of a plan: {shown}",
+            f"it may come from another tool or an incompatible version; {_RERUN}",
+        )
+    try:
+        return plan_from_document(doc)
+    except (KeyError, TypeError, ValueError) as e:
+        raise PlanFileError(f"{filename}: the plan file could not be read back ({e!r})", _RERUN) from e
+
+
+def plan_from_document(doc: Mapping[str, Any]) -> Plan:
+    """Build a ``Plan`` from a (schema-valid) plan document; the inverse of ``render_plan_json``."""
+    diags = [_diagnostic(d) for d in doc["diagnostics"]]
+    return Plan(
+        catalog=doc["catalog"],
+        provider=doc["provider"],
+        changes=tuple(_change(c) for c in doc["resource_changes"]),
+        fingerprints=dict(doc["fingerprints"]),
+        desired_digest=doc["desired_digest"],
+        prune=doc["prune"],
+        targets=tuple(doc["targets"]),
+        errors=tuple(d for d in diags if d.severity is Severity.ERROR),
+        warnings=tuple(d for d in diags if d.severity is Severity.WARNING),
+    )
+
+
+def _action(word: str) -> Action:
+    for a in Action:
+        if a.word == word:
+            return a
+    raise ValueError(f"unknown action {word!r}")
+
+
+def _change(d: Mapping[str, Any]) -> Change:
+    return Change(
+        name=d["name"],
+        action=_action(d["action"]),
+        reason=d["reason"],
+        before=_image(d["before"]) if d["before"] is not None else None,
+        after=_spec(d["after"]) if d["after"] is not None else None,
+        fields=tuple(FieldDiff(f["path"], f["before"], f["after"], f["forces_replace"]) for f in d["fields"]),
+        destructive=d["destructive"],
+        consumes_vm=d["consumes_vm"],
+        steps=tuple(d["steps"]),
+        errors=tuple(_diagnostic(e) for e in d["errors"]),
+        warnings=tuple(_diagnostic(w) for w in d["warnings"]),
+    )
+
+
+def _source(d: Mapping[str, Any]) -> Source:
+    return Source(vm=d["vm"], vhd=d["vhd"], generalize=d["generalize"], storage_account=d["storage_account"])
+
+
+def _spec(d: Mapping[str, Any]) -> ImageSpec:
+    return ImageSpec(
+        name=d["name"],
+        type=ImageType(d["type"]),
+        os=d["os"],
+        os_state=OSState(d["os_state"]),
+        source=_source(d["source"]),
+        family=d["family"],
+        label=d["label"],
+        description=d["description"],
+        recommended_vm_size=d["recommended_vm_size"],
+        tags=dict(d["tags"]),
+        protect=d["protect"],
+        extra=dict(d["extra"]),
+        line=d["line"],
+    )
+
+
+def _image(d: Mapping[str, Any]) -> Image:
+    return Image(
+        name=d["name"],
+        type=ImageType(d["type"]),
+        os=d["os"],
+        os_state=OSState(d["os_state"]),
+        category=Category(d["category"]),
+        family=d["family"],
+        label=d["label"],
+        description=d["description"],
+        recommended_vm_size=d["recommended_vm_size"],
+        tags=dict(d["tags"]),
+        owner=d["owner"],
+        protected=d["protected"],
+        source=_source(d["source"]) if d["source"] is not None else None,
+        data_disks=d["data_disks"],
+        extra=dict(d["extra"]),
+        id=d["id"],
+        fingerprint=d["fingerprint"],
+        created=d["created"],
+    )
+
+
+def _diagnostic(d: Mapping[str, Any]) -> Diagnostic:
+    loc = d["location"]
+    return Diagnostic(
+        severity=Severity(d["severity"]),
+        summary=d["summary"],
+        hint=d["hint"],
+        location=Location(loc["file"], loc["line"], loc["col"], loc["json_path"]) if loc is not None else None,
+        code=d["code"],
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Staleness
+
+
+def stale_reasons(plan: Plan, snapshot: Snapshot, desired_digest: str | None = None) -> list[str]:
+    """Why ``plan`` no longer matches the live ``snapshot`` (and the desired-state file); [] if it does.
+
+    Only keys the plan recorded count, plus images that appeared since: the planner records what
+    the plan depends on, and an unknown image with a declared name could be someone else's. A
+    recorded fingerprint ``""`` means the image or VM was absent when the plan was made.
+    """
+    reasons: list[str] = []
+    if desired_digest is not None and desired_digest != plan.desired_digest:
+        reasons.append("the desired-state file changed since the plan was made")
+    now = snapshot.fingerprints()
+    names = _display_names(plan, snapshot)
+    recorded = plan.fingerprints
+    image_reasons: list[tuple[str, str]] = []
+    vm_reasons: list[tuple[str, str]] = []
+    for key in sorted(set(recorded) | {k for k in now if k.startswith("image:")}):
+        kind, _, bare = key.partition(":")
+        if kind not in ("image", "vm"):
+            continue
+        noun = "image" if kind == "image" else "VM"
+        label = f"{noun} '{names.get(key, bare)}'"
+        was = recorded.get(key)
+        current = now.get(key)
+        if was is None or was == "":
+            reason = f"{label} appeared" if current is not None and (was is None or current != "") else None
+        elif current is None:
+            reason = f"{label} was deleted"
+        elif current != was:
+            reason = f"{label} changed since the plan was made"
+        else:
+            reason = None
+        if reason is not None:
+            (image_reasons if kind == "image" else vm_reasons).append((key, reason))
+    return reasons + [r for _, r in image_reasons] + [r for _, r in vm_reasons]
+
+
+def ensure_fresh(plan: Plan, snapshot: Snapshot, desired_digest: str | None = None) -> None:
+    """Raise ``StalePlanError`` naming every difference when the saved plan is stale."""
+    reasons = stale_reasons(plan, snapshot, desired_digest)
+    if not reasons:
+        return
+    catalog = [r for r in reasons if not r.startswith("the desired-state file")]
+    what = "the live catalog changed" if catalog else "the desired-state file changed"
+    raise StalePlanError(
+        f"{what} since this plan was made: run plan again ({'; '.join(reasons)})",
+        "run `reconciler plan --out FILE` again, review it, and apply the new file",
+    )
+
+
+def _display_names(plan: Plan, snapshot: Snapshot) -> dict[str, str]:
+    """``image:key`` / ``vm:key`` -> the name as spelled by the live catalog or the plan."""
+    names: dict[str, str] = {}
+    for c in plan.changes:
+        names[f"image:{c.key}"] = c.name
+        if c.after is not None and c.after.source.vm:
+            names[f"vm:{c.after.source.vm.casefold()}"] = c.after.source.vm
+    for i in snapshot.images:
+        names[f"image:{i.key}"] = i.name
+    for v in snapshot.vms:
+        names[f"vm:{v.key}"] = v.name
+    return names
+
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "canonical_json",
+    "checksum",
+    "dump_plan",
+    "ensure_fresh",
+    "load_plan",
+    "plan_from_document",
+    "plan_schema",
+    "stale_reasons",
+    "validate_plan_document",
+]
