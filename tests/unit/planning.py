@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from reconciler.model import (
+    VM,
     Action,
     Capabilities,
     CatalogConfig,
@@ -20,7 +21,6 @@ from reconciler.model import (
     PowerState,
     Snapshot,
     Source,
-    VM,
 )
 
 OWNER = "platform"
