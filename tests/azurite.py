@@ -71,7 +71,9 @@ def _free_port() -> int:
 def ensure_installed() -> Path:
     """The azurite-blob launcher; skip without Node.js, install when missing, fail when that fails."""
     if shutil.which("node") is None:
-        pytest.skip("Node.js is not installed: the Azurite-backed blob lock tests need it (bash .ci/azurite.sh install)")
+        pytest.skip(
+            "Node.js is not installed: the Azurite-backed blob lock tests need it (bash .ci/azurite.sh install)"
+        )
     if not LAUNCHER.exists():
         result = subprocess.run(
             ["bash", str(INSTALLER), "install"], capture_output=True, text=True, timeout=600, check=False
