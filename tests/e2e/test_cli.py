@@ -1,0 +1,219 @@
+"""End-to-end runs of the command line on the embedded catalog, in-process through ``cli.main``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli import main
+from reconciler.model import CatalogConfig
+from reconciler.providers import LockInfo, open_provider
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Result:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            main(list(args))
+        out, err = capsys.readouterr()
+        code = exc.value.code if isinstance(exc.value.code, int) else (0 if exc.value.code is None else 1)
+        assert "Traceback" not in out + err
+        return Result(code, out, err)
+
+    return run
+
+
+@pytest.fixture
+def demo(tmp_path, monkeypatch, cli):
+    """A working directory with the demo catalog seeded and images.yaml copied from the example."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "images.yaml.example", tmp_path / "images.yaml")
+    r = cli("catalog", "init", "--from", str(ROOT / "examples" / "demo-catalog.json"))
+    assert r.code == 0, r.text
+    return tmp_path
+
+
+def provider_for(workdir: Path):
+    return open_provider(CatalogConfig(name="platform", provider="local", settings={"path": ".reconciler/catalog.db"}))
+
+
+def test_demo_plan_apply_plan(cli, demo):
+    r = cli("plan", "--detailed-exitcode")
+    assert r.code == 2, r.text
+    assert "Plan: 1 to capture, 1 to update, 0 to replace, 1 to remove." in r.out
+    assert "build-web-01" in r.out  # the consumed VM is named
+    assert "web-base-2026-08" in r.out and "db-base-2026-10" in r.out
+
+    js = json.loads(cli("plan", "--format", "json").out)
+    actions = {c["name"]: c["actions"] for c in js["resource_changes"]}
+    assert actions["web-base-2026-11"] == ["create"]
+    assert actions["db-base-2026-10"] == ["update"]
+    assert actions["web-base-2026-08"] == ["delete"]
+    assert actions["win-base-2026-09"] == ["no-op"]
+
+    r = cli("apply", "--auto-approve")
+    assert r.code == 0, r.text
+    assert "3 done, 0 failed, 0 not started" in r.out
+
+    r = cli("plan", "--detailed-exitcode")
+    assert r.code == 0, r.text
+    assert "No changes." in r.out
+
+
+def test_apply_refuses_to_wait_for_confirmation_without_a_terminal(cli, demo):
+    r = cli("apply")
+    assert r.code == 1
+    assert "--auto-approve" in r.err
+    assert "No changes" not in r.out
+    assert cli("plan", "--detailed-exitcode").code == 2  # nothing changed
+
+
+def test_saved_plan_round_trip_and_staleness(cli, demo):
+    assert cli("plan", "--out", "plan.json").code == 0
+    assert "Plan: 1 to capture" in cli("show", "plan.json").out
+
+    # Someone edits an owned image by hand: the saved plan is stale and refused.
+    p = provider_for(demo)
+    try:
+        img = p.snapshot().image_index()["db-base-2026-10"]
+        from reconciler.model import ImageSpec, ImageType, OSState, Source
+
+        p.update(
+            img,
+            ImageSpec(
+                name=img.name,
+                type=ImageType.VM,
+                os="linux",
+                os_state=OSState.SPECIALIZED,
+                source=Source(vm="build-db-01"),
+                label="changed by hand",
+            ),
+        )
+    finally:
+        p.close()
+    r = cli("apply", "plan.json")
+    assert r.code == 1
+    assert "stale" in r.err and "db-base-2026-10" in r.err
+    assert cli("plan", "--out", "plan.json").code == 0
+    r = cli("apply", "plan.json")
+    assert r.code == 0, r.text
+    assert cli("plan", "--detailed-exitcode").code == 0
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda b: b[: len(b) // 2],  # truncated
+        lambda b: b.replace(b'"web-base-2026-11"', b'"web-base-2026-12"', 1),  # edited
+        lambda b: b'{"format_version": "1.0", "resource_changes": []}',  # foreign
+        lambda b: b"\x00\x01binary",
+    ],
+)
+def test_bad_plan_files_are_refused(cli, demo, mangle):
+    assert cli("plan", "--out", "plan.json").code == 0
+    path = demo / "plan.json"
+    path.write_bytes(mangle(path.read_bytes()))
+    r = cli("apply", "plan.json")
+    assert r.code == 1
+    assert cli("plan", "--detailed-exitcode").code == 2  # nothing changed
+
+
+def test_desired_state_edit_makes_saved_plan_stale(cli, demo):
+    assert cli("plan", "--out", "plan.json").code == 0
+    spec = demo / "images.yaml"
+    spec.write_text(spec.read_text() + "\n# a comment\n")
+    r = cli("apply", "plan.json")
+    assert r.code == 1 and "desired-state file changed" in r.err
+
+
+def test_validate_reports_positions_and_exit_1(cli, demo):
+    (demo / "bad.yaml").write_text("version: 1\ncatalog:\n  name: platform\nimages:\n  - name: x\n    tpye: vm\n")
+    r = cli("validate", "bad.yaml")
+    assert r.code == 1
+    assert "bad.yaml:6:" in r.text
+    r = cli("validate", "bad.yaml", "--format", "github")
+    assert r.code == 1 and "::error file=bad.yaml,line=6" in r.out
+    r = cli("validate", "bad.yaml", "--format", "json")
+    assert json.loads(r.out)["valid"] is False
+    assert cli("validate", str(ROOT / "images.yaml.example")).code == 0
+
+
+def test_bad_flags_and_missing_files_exit_1(cli, demo):
+    assert cli("plan", "--no-such-flag").code == 1
+    r = cli("plan", "missing.yaml")
+    assert r.code == 1 and "missing.yaml" in r.err
+
+
+def test_lock_held_then_force_unlock(cli, demo):
+    p = provider_for(demo)
+    try:
+        handle = p.acquire_lock(LockInfo.new("apply", who="someone-else"), 0)
+    finally:
+        p.close()
+    r = cli("apply", "--auto-approve", "--lock-timeout", "0")
+    assert r.code == 1 and "someone-else" in r.err
+    assert cli("force-unlock", "not-the-id").code == 1
+    r = cli("force-unlock", handle.info.id)
+    assert r.code == 0, r.text
+    assert cli("apply", "--auto-approve").code == 0
+
+
+def test_targeted_apply_then_the_rest(cli, demo):
+    r = cli("apply", "--auto-approve", "--target", "db-base-2026-10")
+    assert r.code == 0 and "1 done" in r.out
+    r = cli("plan", "--detailed-exitcode")
+    assert r.code == 2 and "Plan: 1 to capture, 0 to update, 0 to replace, 1 to remove." in r.out
+
+
+def test_no_prune_overrides_policy(cli, demo):
+    r = cli("plan", "--no-prune")
+    assert "0 to remove" in r.out
+
+
+def test_images_views(cli, demo):
+    rows = json.loads(cli("images", "list", "--format", "json").out)
+    names = {r["name"] for r in rows}
+    assert {"db-base-2026-10", "Ubuntu-24_04-LTS"} <= names
+    vm_only = json.loads(cli("images", "list", "--type", "vm", "--format", "json").out)
+    assert all(r["type"] == "vm" for r in vm_only)
+    public = json.loads(cli("images", "list", "--category", "public", "--format", "json").out)
+    assert public and all(r["category"] == "public" for r in public)
+    fam = json.loads(cli("images", "list", "--family", "db-base", "--format", "json").out)
+    assert [r["name"] for r in fam] == ["db-base-2026-10"]
+    assert "web-base" in cli("images", "families").out
+
+
+def test_import_then_export_then_plan_is_empty(cli, demo):
+    r = cli("import", "legacy-tools")
+    assert r.code == 0, r.text
+    assert cli("import", "Ubuntu-24_04-LTS").code == 1  # public
+    assert cli("apply", "--auto-approve", "--no-prune").code == 0
+    r = cli("export", "--out", "exported.yaml")
+    assert r.code == 0, r.text
+    r = cli("plan", "exported.yaml", "--detailed-exitcode")
+    assert r.code == 0, r.text
+
+
+def test_drift_exit_codes(cli, demo):
+    assert cli("drift").code == 2
+    assert cli("apply", "--auto-approve").code == 0
+    assert cli("drift").code == 0
