@@ -152,6 +152,9 @@ class ArmEmulator:
         self.faults = faults if faults is not None else Faults()
         self.requests: list[Recorded] = []
         self.state_file: Path | None = None  # set by serve(): the state is saved back there on stop()
+        #: Called with (method, path, query, status, body) for every ARM answer sent; tests use it to
+        #: check each body against the spec. It runs in the server thread: it must not raise.
+        self.response_hook: Callable[[str, str, dict[str, str], int, Any], None] | None = None
         self._rng = random.Random(seed ^ 0x5EED)
         self._rng_lock = threading.Lock()
         self._server: _Server | None = None
@@ -318,6 +321,8 @@ class ArmEmulator:
         kind = "reads" if method == "GET" else "writes"
         reply.headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = "11999" if kind == "reads" else "1199"
         self._record(method, path, query, headers, body, reply.status)
+        if self.response_hook is not None:
+            self.response_hook(method, path, query, reply.status, reply.body)
         self._send(handler, reply, method)
 
     def _rng_bits(self) -> int:

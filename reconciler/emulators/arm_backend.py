@@ -423,7 +423,9 @@ class ArmBackend:
         token = query.get("$skiptoken")
         if token:
             try:
-                after = base64.urlsafe_b64decode(token.encode()).decode()
+                after = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
+                if not after.startswith("/subscriptions/"):
+                    raise ValueError(after)
             except ValueError as exc:
                 raise ArmError(400, "InvalidParameter", "The $skiptoken is invalid.", target="$skiptoken") from exc
             items = [r for r in items if r["id"].lower() > after]
