@@ -1,0 +1,101 @@
+"""``catalog.provider: azure-classic``: the classic Service Management API (OS images and VM images).
+
+Layer: edge (provider package). ``wire`` is the pure XML codec and marker, ``client`` the HTTP
+(auth, ``x-ms-version``, retries, operation polling), ``provider`` the ``Provider`` itself.
+See docs/azure-classic.md for the marker, VM naming and the limits of this legacy API.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ...errors import ProviderError
+from ...model import Capabilities, CatalogConfig, ImageType, PowerState
+from .client import DEFAULT_VERSION, Client, credentials
+from .provider import ClassicProvider
+
+SETTINGS = {
+    "subscription": "subscription id (GUID); read from publish_settings when not given",
+    "endpoint": "Service Management URL (default https://management.core.windows.net)",
+    "x_ms_version": f"x-ms-version sent on every request (default {DEFAULT_VERSION})",
+    "certificate": "PEM file with the management certificate and its private key",
+    "publish_settings": "a .publishsettings file (subscription, endpoint and certificate)",
+    "timeout": "seconds to wait for one long-running operation (default 1800)",
+    "poll_interval": "seconds between operation status polls (default 5)",
+    "ca_bundle": "CA bundle to verify the endpoint's TLS certificate (default: system store)",
+    "location": "region of the cloud service that holds the catalog lock (default West US)",
+}
+
+IMAGE_FIELDS = {
+    "delete_media": "true: removing the image also deletes its VHD blobs (DELETE ?comp=media)",
+}
+
+
+def capabilities(settings: Mapping[str, Any]) -> Capabilities:
+    """What classic images can hold: everything Update OS/VM Image sets, plus the marker's fields."""
+    return Capabilities(
+        provider="azure-classic",
+        mutable_fields=frozenset({
+            "label", "description", "family", "recommended_vm_size", "tags", "protect", "extra.delete_media",
+        }),
+        image_types=frozenset({ImageType.OS, ImageType.VM}),
+        specialized_types=frozenset({ImageType.VM}),
+        capture_power_states=frozenset({PowerState.STOPPED, PowerState.DEALLOCATED}),
+        generalize=False,
+        vhd_source=False,
+        image_fields=dict(IMAGE_FIELDS),
+        settings=dict(SETTINGS),
+        consumes_vm="deletes the source VM",
+    )
+
+
+def _number(settings: Mapping[str, Any], key: str, default: float) -> float:
+    raw = settings.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError) as e:
+        raise ProviderError(f"catalog setting {key} must be a number of seconds, not {raw!r}", code="Config") from e
+    if value < 0:
+        raise ProviderError(f"catalog setting {key} must not be negative", code="Config")
+    return value
+
+
+def open_provider(
+    config: CatalogConfig,
+    *,
+    env: Mapping[str, str],
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> ClassicProvider:
+    """Open the subscription named by ``config.settings`` for catalog ``config.name`` (no request yet).
+
+    ``sleep``/``clock`` drive retries and operation polling (tests inject fakes).
+    """
+    settings = dict(config.settings)
+    creds = credentials(settings, env)
+    client = Client(
+        creds.endpoint,
+        creds.subscription,
+        version=str(settings.get("x_ms_version") or DEFAULT_VERSION),
+        cert=creds.cert,
+        token=creds.token,
+        verify=str(settings["ca_bundle"]) if settings.get("ca_bundle") else None,
+        sleep=sleep,
+        clock=clock,
+    )
+    return ClassicProvider(
+        client,
+        config.name,
+        capabilities(settings),
+        poll_interval=_number(settings, "poll_interval", 5.0),
+        deadline=_number(settings, "timeout", 1800.0),
+        location=str(settings.get("location") or "West US"),
+        on_close=creds.cleanup,
+    )
+
+
+__all__ = ["ClassicProvider", "IMAGE_FIELDS", "SETTINGS", "capabilities", "open_provider"]
