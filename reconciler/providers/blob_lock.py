@@ -383,6 +383,8 @@ class BlobLeaseLock:
         except ImportError as e:
             raise ReconcilerError("the Azure lock needs azure-storage-blob, which is not installed", _AZURE_HINT) from e
 
+        if not 15 <= lease_seconds <= 60:
+            raise ValueError("Azure leases last 15 to 60 seconds")
         account = str(settings.get("lock_storage_account") or "")
         container = str(settings.get("lock_container") or DEFAULT_CONTAINER)
         if not _CONTAINER_RE.match(container):
