@@ -114,7 +114,13 @@ class Transport:
         self.sleep = sleep
         self.clock = clock
         self.rand = rand
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            # Apply runs up to --parallelism changes at once through this one session.
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self.session = session
         # Proxies from the environment are the CLI's business, not ours; loopback tests must not
         # go through one either.
         self.session.trust_env = False
@@ -241,7 +247,8 @@ def _to_response(raw: requests.Response, url: str) -> Response:
             body = json.loads(content)
         except ValueError:
             body = content.decode("utf-8", "replace")
-    return Response(status=raw.status_code, headers=headers, body=body, url=url)
+    # The URL as sent (query included): a poll of the resource itself reuses it.
+    return Response(status=raw.status_code, headers=headers, body=body, url=raw.url or url)
 
 
 __all__ = ["RETRY_STATUSES", "RetryPolicy", "Transport", "error_from_response", "redact"]
