@@ -974,6 +974,27 @@ class ArmBackend:
         op = self._start(image, "create", version, params["subscriptionId"])
         return self._accepted(201, image, op, base)
 
+    def _op_GalleryImages_Update(self, *, params, body, version, base, **_: Any) -> Reply:
+        image_id = self._definition_id(params)
+        existing = self._require(image_id, params)
+        self._busy(existing)
+        props = body.get("properties") or {}
+        for key in self._DEFINITION_IMMUTABLE:
+            if key in props:
+                diff = _first_difference(props[key], existing["properties"].get(key), key)
+                if diff:
+                    raise self._immutable(f"properties.{diff}")
+        for key in self._DEFINITION_MUTABLE:
+            if key in props:
+                existing["properties"][key] = deep_copy(props[key])
+        if "tags" in body:
+            existing["tags"] = dict(body.get("tags") or {})
+        op = self._in_flight(image_id.lower())
+        if op is None:
+            existing["properties"]["provisioningState"] = "Updating"
+            op = self._start(existing, "update", version, params["subscriptionId"])
+        return self._accepted(200, existing, op, base)
+
     def _op_GalleryImages_Delete(self, *, params, version, base, **_: Any) -> Reply:
         return self._delete(self._definition_id(params), version, params, base, child_type=TYPE_VERSION)
 
