@@ -346,7 +346,9 @@ class ClassicEmulator:
         """Bind, start serving in a background thread and return the base URL."""
         self._bind()
         assert self._server is not None
-        self._thread = threading.Thread(target=self._server.serve_forever, name="classic-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="classic-emulator", daemon=True
+        )
         self._thread.start()
         return self.url
 
@@ -905,13 +907,19 @@ class _Server(ThreadingHTTPServer):
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """TLS handshakes run on the handler thread so a stuck client cannot block ``accept``."""
-        if self.ssl_context is not None:
-            try:
-                request = self.ssl_context.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError):
-                request.close()
-                return
-        super().finish_request(request, client_address)
+        if self.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            wrapped = self.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            request.close()
+            return
+        # wrap_socket detaches the plain socket, so closing that one later would leak this one.
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            self.shutdown_request(wrapped)
 
     def shutdown_request(self, request: Any) -> None:
         try:
@@ -927,6 +935,11 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     emulator: ClassicEmulator
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        # Headers and body go out in two writes: without NODELAY, Nagle + delayed ACK add 40 ms each.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return None

@@ -166,9 +166,7 @@ class ClassicProvider:
                 code="AmbiguousVM", hint="name it as service/role or service/deployment/role",
             )
         role = found[0]
-        if role.os and spec.os and role.os != spec.os:
-            raise ProviderError(f"{what}: the VM runs {role.os} but the image says os {spec.os}",
-                                code="OperationNotAllowed", hint=f"set os: {role.os}")
+        self._check_capture(spec, role, role.path.casefold() in generalized, what)
         marker = self._marker(spec, source=spec.source.vm)
         label = spec.label or spec.name
         path = (f"/services/hostedservices/{quote_name(role.service)}/deployments/{quote_name(role.deployment)}"
@@ -208,6 +206,27 @@ class ClassicProvider:
         if image is None:
             raise ProviderError(f"{what}: the operation succeeded but the image is not listed", code="BadResponse")
         return image
+
+    def _check_capture(self, spec: ImageSpec, role: wire.Role, vm_generalized: bool, what: str) -> None:
+        """The plan's preconditions again, against the live role (the plan may be old)."""
+
+        def refuse(message: str, hint: str) -> ProviderError:
+            return ProviderError(f"{what}: {message}", code="OperationNotAllowed", status=409, hint=hint)
+
+        if role.os and spec.os and role.os != spec.os:
+            raise refuse(f"the VM runs {role.os} but the image says os {spec.os}", f"set os: {role.os}")
+        if role.power_state not in self.capabilities.capture_power_states:
+            raise refuse(f"the VM is {role.power_state.value}", "stop (shut down) the VM first")
+        generalized = spec.os_state is OSState.GENERALIZED
+        if generalized and not vm_generalized:
+            raise refuse(
+                "a generalized capture needs a generalized VM, and this one is not marked generalized",
+                "deprovision it (Sysprep / waagent -deprovision), shut it down, and mark it in its cloud "
+                "service's Description (docs/azure-classic.md)",
+            )
+        if not generalized and vm_generalized:
+            raise refuse("the VM is marked generalized, so a specialized capture is impossible",
+                         "declare os_state: generalized")
 
     def _put(
         self, name: str, type_: ImageType, fields: list[tuple[str, Any]], what: str, on_step: StepCallback
