@@ -472,9 +472,7 @@ class LocalProvider:
                     status=409,
                     hint=f"manage it from catalog '{live.owner}', or remove it from that catalog's file first",
                 )
-            conn.execute(
-                "UPDATE images SET owner = ?, etag = ? WHERE key = ?", (self.owner, _etag(), live.key)
-            )
+            conn.execute("UPDATE images SET owner = ?, etag = ? WHERE key = ?", (self.owner, _etag(), live.key))
             adopted = _get_image(conn, live.key)
         assert adopted is not None
         return adopted
@@ -731,8 +729,7 @@ def _locked_error(holder: LockInfo, timeout: float) -> LockError:
     alive = _pid_alive(holder.pid) if holder.host == socket.gethostname() else None
     if alive is False:
         hint = (
-            f"the holder (pid {holder.pid} on this host) is no longer running: "
-            f"run reconciler force-unlock {holder.id}"
+            f"the holder (pid {holder.pid} on this host) is no longer running: run reconciler force-unlock {holder.id}"
         )
     else:
         hint = (

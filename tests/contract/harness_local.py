@@ -26,9 +26,7 @@ def make(tmp_path: Path, seed: dict[str, Any]) -> Iterator[Provider]:
     """A local catalog at ``tmp_path/catalog.db`` seeded with ``seed``, opened as catalog 'platform'."""
     path = tmp_path / "catalog.db"
     init_catalog(path, parse_seed(json.dumps(seed).encode(), "seed.json"))
-    provider = open_provider(
-        CatalogConfig(name="platform", provider="local", settings={"path": str(path)}), env={}
-    )
+    provider = open_provider(CatalogConfig(name="platform", provider="local", settings={"path": str(path)}), env={})
     try:
         yield provider
     finally:

@@ -30,7 +30,7 @@ from reconciler.model import (
     Snapshot,
     Source,
 )
-from reconciler.providers import LockInfo, capabilities_for, open_provider
+from reconciler.providers import LockInfo, Provider, capabilities_for, open_provider
 from reconciler.providers.local import (
     DEFAULT_PATH,
     SCHEMA_VERSION,
@@ -46,8 +46,9 @@ def _vm(name: str, power: PowerState = PowerState.STOPPED, state: OSState = OSSt
     return VM(name, "linux", power, state, f"{name}-os", tuple(f"{name}-d{i}" for i in range(disks)))
 
 
-def _spec(name: str, vm: str, *, type_: ImageType = ImageType.VM, state: OSState = OSState.GENERALIZED,
-          **kw: object) -> ImageSpec:
+def _spec(
+    name: str, vm: str, *, type_: ImageType = ImageType.VM, state: OSState = OSState.GENERALIZED, **kw: object
+) -> ImageSpec:
     source = kw.pop("source", Source(vm=vm))
     return ImageSpec(name=name, type=type_, os="linux", os_state=state, source=source, **kw)  # type: ignore[arg-type]
 
@@ -84,7 +85,7 @@ def test_open_provider_uses_catalog_path_and_name(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
     init_catalog(path, Snapshot())
     p = open_provider(CatalogConfig("platform", "local", {"path": str(path)}), env={"AZURE_ACCESS_TOKEN": "x"})
-    assert isinstance(p, LocalProvider)
+    assert isinstance(p, LocalProvider) and isinstance(p, Provider)
     assert (p.owner, p.name, p.path) == ("platform", "local", path)
     assert p.snapshot() == Snapshot()
 
@@ -201,9 +202,18 @@ def test_snapshot_is_sorted_case_insensitively(tmp_path: Path) -> None:
 
 def test_snapshot_of_ten_thousand_images_is_fast(tmp_path: Path) -> None:
     images = tuple(
-        Image(f"img-{n:05}", ImageType.VM, "linux", OSState.GENERALIZED, family=f"f{n % 50}",
-              tags={"team": "web", "n": str(n)}, owner="platform", source=Source(vm=f"vm-{n}"), data_disks=1,
-              created="2026-10-01T00:00:00Z")
+        Image(
+            f"img-{n:05}",
+            ImageType.VM,
+            "linux",
+            OSState.GENERALIZED,
+            family=f"f{n % 50}",
+            tags={"team": "web", "n": str(n)},
+            owner="platform",
+            source=Source(vm=f"vm-{n}"),
+            data_disks=1,
+            created="2026-10-01T00:00:00Z",
+        )
         for n in range(10_000)
     )
     p = _provider(tmp_path, Snapshot(images=images))
@@ -261,8 +271,11 @@ def test_specialized_capture_leaves_the_vm_row_untouched(tmp_path: Path) -> None
         (VM("vm", "windows", PowerState.STOPPED, OSState.GENERALIZED), _spec("x", "vm"), "runs windows"),
         (_vm("vm"), _spec("x", "vm", source=Source(vhd="https://a/b.vhd")), "not VHDs"),
         # generalize does not excuse a running VM for a specialized capture
-        (_vm("vm", PowerState.RUNNING, OSState.SPECIALIZED),
-         _spec("x", "vm", state=OSState.SPECIALIZED, source=Source(vm="vm", generalize=True)), "is running"),
+        (
+            _vm("vm", PowerState.RUNNING, OSState.SPECIALIZED),
+            _spec("x", "vm", state=OSState.SPECIALIZED, source=Source(vm="vm", generalize=True)),
+            "is running",
+        ),
     ],
 )
 def test_capture_preconditions_are_checked_in_the_transaction(
@@ -305,22 +318,29 @@ def _owned(name: str, **kw: object) -> Image:
 def test_update_returns_the_new_state_and_ignores_immutable_fields(tmp_path: Path) -> None:
     p = _provider(tmp_path, Snapshot(images=(_owned("img", label="old", source=Source(vm="v")),)))
     live = p.snapshot().images[0]
-    spec = ImageSpec("img", ImageType.VM, "windows", OSState.SPECIALIZED, Source(vm="other"), label="new",
-                     tags={"z": "1"})
+    spec = ImageSpec(
+        "img", ImageType.VM, "windows", OSState.SPECIALIZED, Source(vm="other"), label="new", tags={"z": "1"}
+    )
     updated = p.update(live, spec)
     assert updated == p.snapshot().images[0]
     assert (updated.label, dict(updated.tags)) == ("new", {"z": "1"})
     assert (updated.type, updated.os, updated.os_state, updated.source) == (
-        ImageType.OS, "linux", OSState.GENERALIZED, Source(vm="v"))
+        ImageType.OS,
+        "linux",
+        OSState.GENERALIZED,
+        Source(vm="v"),
+    )
     assert updated.fingerprint != live.fingerprint
 
 
 def test_refusals_carry_codes_and_hints(tmp_path: Path) -> None:
-    snap = Snapshot(images=(
-        _owned("prot", protected=True),
-        Image("pub", ImageType.OS, "linux", OSState.GENERALIZED, category=Category.PUBLIC),
-        Image("theirs", ImageType.OS, "linux", OSState.GENERALIZED, owner="other"),
-    ))
+    snap = Snapshot(
+        images=(
+            _owned("prot", protected=True),
+            Image("pub", ImageType.OS, "linux", OSState.GENERALIZED, category=Category.PUBLIC),
+            Image("theirs", ImageType.OS, "linux", OSState.GENERALIZED, owner="other"),
+        )
+    )
     p = _provider(tmp_path, snap)
     idx = p.snapshot().image_index()
     with pytest.raises(ProviderError) as e:
@@ -414,7 +434,9 @@ def test_the_lock_excludes_another_process_and_a_dead_holder_is_reported(tmp_pat
     p = _provider(tmp_path, Snapshot())
     child = subprocess.Popen(
         [sys.executable, "-c", _HOLD_LOCK, str(p.path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert child.stdout is not None
@@ -422,8 +444,9 @@ def test_the_lock_excludes_another_process_and_a_dead_holder_is_reported(tmp_pat
         assert lock_id
         now = [0.0]
         with pytest.raises(LockError) as e:
-            p.acquire_lock(LockInfo.new("apply"), 5, clock=lambda: now[0],
-                           sleep=lambda s: now.__setitem__(0, now[0] + s))
+            p.acquire_lock(
+                LockInfo.new("apply"), 5, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s)
+            )
         assert f"pid {child.pid}" in e.value.message and "child" in e.value.message
         assert e.value.holder["id"] == lock_id
         assert "no longer running" not in e.value.hint

@@ -73,9 +73,7 @@ def test_optional_fields_default() -> None:
 
 def test_results_are_sorted_case_insensitively() -> None:
     snap = parse_seed(
-        json.dumps(
-            {"images": [{"name": n, "type": "os", "os": "linux"} for n in ("b", "C", "a")]}
-        ).encode(),
+        json.dumps({"images": [{"name": n, "type": "os", "os": "linux"} for n in ("b", "C", "a")]}).encode(),
         "s.json",
     )
     assert [i.name for i in snap.images] == ["a", "b", "C"]
@@ -212,9 +210,7 @@ def _images(draw: st.DrawFn) -> Image:
         owner=None if public else draw(st.none() | st.sampled_from(["platform", "other"])),
         protected=False if public else draw(st.booleans()),
         source=draw(
-            st.none()
-            | st.builds(Source, vm=_names)
-            | st.builds(Source, vhd=_names, storage_account=st.none() | _names)
+            st.none() | st.builds(Source, vm=_names) | st.builds(Source, vhd=_names, storage_account=st.none() | _names)
         ),
         data_disks=0 if type_ is ImageType.OS else draw(st.integers(0, 8)),
         created=draw(st.sampled_from(["", "2026-10-02T08:00:00Z"])),
