@@ -812,6 +812,12 @@ class AzureProvider:
             on_step(f"generalizing {name}")
             self.t.request("POST", f"{self._vm_path(name)}/generalize", params=self._compute, ok=(200,),
                            what=f"generalize VM {name}")
+            return res
+        if vm.power_state not in self.capabilities.capture_power_states:
+            # The plan refuses this too; checked again because the VM may have started since.
+            raise ProviderError(
+                f"source VM '{name}' is {vm.power_state.value}; a capture needs it stopped or deallocated",
+                status=409, code="OperationNotAllowed", hint=f"az vm deallocate -n {name}, then apply again")
         return res
 
     def _capture_body(self, spec: ImageSpec, vm_res: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -820,7 +826,13 @@ class AzureProvider:
         os_state = "Specialized" if spec.os_state is OSState.SPECIALIZED else "Generalized"
         if self.gallery:
             storage: dict[str, Any]
-            if spec.source.vm is not None:
+            vm_storage = ((vm_res or {}).get("properties") or {}).get("storageProfile") or {}
+            os_disk_id = ((vm_storage.get("osDisk") or {}).get("managedDisk") or {}).get("id")
+            if spec.source.vm is not None and spec.type is ImageType.OS and vm_storage.get("dataDisks") and os_disk_id:
+                # An OS image of a VM with data disks: capture only its OS disk (virtualMachineId
+                # would take every disk). The version then takes the definition's OS state.
+                storage = {"osDiskImage": {"source": {"id": os_disk_id}}}
+            elif spec.source.vm is not None:
                 vm_id = str((vm_res or {}).get("id") or self._vm_id(spec.source.vm))
                 storage = {"source": {"virtualMachineId": vm_id}}
             else:
@@ -925,10 +937,7 @@ class AzureProvider:
                 tags.pop(key, None)
         body: dict[str, Any] = {"tags": tags}
         if self.gallery:
-            props = res.get("properties") or {}
-            body["properties"] = {"storageProfile": {"source": (props.get("storageProfile") or {}).get("source")
-                                                     or {}},
-                                  "publishingProfile": self._publishing(spec)}
+            body["properties"] = {"storageProfile": _source_only(res), "publishingProfile": self._publishing(spec)}
         on_step("updating")
         params = self._galleryv if self.gallery else self._compute
         self._call("PATCH", self._image_path(image.name), params, body, f"update {image.name}", on_step,
@@ -971,8 +980,7 @@ class AzureProvider:
         tags[TAG_OWNER] = self.owner
         body: dict[str, Any] = {"tags": tags}
         if self.gallery:
-            body["properties"] = {"storageProfile": {"source": ((res.get("properties") or {})
-                                                                .get("storageProfile") or {}).get("source") or {}}}
+            body["properties"] = {"storageProfile": _source_only(res)}
         self._call("PATCH", self._image_path(image.name), params, body, f"import {image.name}", _no_step,
                    self._remaining(self.clock()))
         return self._read_image(image.name) or image
@@ -1008,6 +1016,12 @@ class AzureProvider:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+def _source_only(version: Mapping[str, Any]) -> dict[str, Any]:
+    """The version's storage profile as a PATCH must echo it (required, and its source may not change)."""
+    storage = (version.get("properties") or {}).get("storageProfile") or {}
+    return {"source": storage["source"]} if storage.get("source") else {}
 
 
 def _same_source(have: Source | None, want: Source) -> bool:
