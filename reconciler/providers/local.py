@@ -1,8 +1,8 @@
 """The embedded ``local`` provider: an image catalog kept in one SQLite file.
 
-Layer: edge (a provider). Imports the standard library, ``model``, ``errors`` and ``seed``-free data
-only; every ``sqlite3`` or OS failure is translated here, once, into ``errors.ProviderError`` (or a
-subclass) with the cause chained. It behaves like a small Azure: the same capture, update, remove,
+Layer: edge (a provider). Imports only the standard library, ``model``, ``errors`` and the provider
+protocol; every ``sqlite3`` or OS failure is translated here, once, into ``errors.ProviderError`` (or
+a subclass) with the cause chained. It behaves like a small Azure: the same capture, update, remove,
 adopt and lock semantics the remote providers have, so that ``plan``/``apply`` and the end-to-end
 tests run offline. See ``docs/local-provider.md`` for the file layout and the exact semantics.
 
