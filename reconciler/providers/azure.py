@@ -47,7 +47,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote, urlencode, urlparse
 
-from ..errors import Diagnostic, NotFound, OperationFailed, ProviderError, ReconcilerError
+from ..errors import Diagnostic, NotFound, OperationFailed, OperationTimeout, ProviderError, ReconcilerError
 from ..lro import PollPolicy, Response, wait
 from ..model import (
     VM,
@@ -774,7 +774,7 @@ class AzureProvider:
         try:
             final = self._call("PUT", self._image_path(spec.name), params, body, f"capture {spec.name}",
                                on_step, self._remaining(started))
-        except OperationFailed:
+        except (OperationFailed, OperationTimeout):
             raise
         except ProviderError:
             # A PUT whose response was lost and whose retry was refused or ran out: if the image
