@@ -207,8 +207,14 @@ def _locked(provider: Provider, command: str, timeout: float) -> Iterator[LockIn
     log.debug("lock %s taken", info.id)
     try:
         yield info
-    finally:
-        handle.release()
+    except BaseException:
+        # Release, but never let a release problem hide the error that got us here.
+        try:
+            handle.release()
+        except ReconcilerError as e:
+            _err(f"warning: could not release the catalog lock {info.id}: {e}")
+        raise
+    handle.release()
 
 
 def _now() -> str:
@@ -775,6 +781,63 @@ def catalog_init(
             path = Path(str(desired.catalog.settings.get("path", DEFAULT_PATH)))
     init_catalog(path, snapshot, force=force)
     _out(f"Created the catalog {path}: {len(snapshot.vms)} VMs, {len(snapshot.images)} images.")
+
+
+# --------------------------------------------------------------------------------------------------
+# emulators
+
+
+def _serve_until_stopped(emu: Any, extra: list[str] | None = None) -> None:
+    """Print the URL first (tests and scripts read that line), then serve until Ctrl-C or SIGTERM."""
+    import signal
+
+    _out(f"listening on {emu.url}")
+    for line in extra or []:
+        _out(line)
+    sys.stdout.flush()
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        emu.stop()
+
+
+HostOpt = Annotated[str, typer.Option("--host", help="Address to listen on (loopback only).")]
+PortOpt = Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: pick a free one).")]
+StateOpt = Annotated[
+    Path | None, typer.Option("--state", help="Load the state from this JSON file and save it back on exit.")
+]
+
+
+def _loopback(host: str) -> None:
+    import ipaddress
+
+    try:
+        ok = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ReconcilerError(f"the emulators listen on loopback addresses only, not {host!r}", "use --host 127.0.0.1")
+
+
+@emulator_app.command("arm")
+@_guard
+def emulator_arm(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 0,
+    state: StateOpt = None,
+    page_size: Annotated[int, typer.Option("--page-size", min=1, help="Items per list page (nextLink).")] = 100,
+) -> None:
+    """Serve the Azure Resource Manager emulator (managed images, VMs, Compute Gallery)."""
+    from .emulators.arm import serve
+
+    _loopback(host)
+    _serve_until_stopped(serve(host=host, port=port, state_file=state, page_size=page_size))
 
 
 # --------------------------------------------------------------------------------------------------
