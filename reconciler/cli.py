@@ -556,8 +556,8 @@ def apply(
             reasons = stale_reasons(the_plan, provider.snapshot(), desired.digest)
             if reasons:
                 raise StalePlanError(
-                    "Saved plan is stale: the live catalog or the desired-state file changed since this plan was made:\n  "
-                    + "\n  ".join(reasons),
+                    "Saved plan is stale: the live catalog or the desired-state file changed "
+                    "since this plan was made:\n  " + "\n  ".join(reasons),
                     "run plan again",
                 )
             _out(f"Applying the saved plan {file} ({len(the_plan.pending)} changes).")
