@@ -170,7 +170,11 @@ def _env_defaults() -> dict[str, Any]:
     """
     from .spec import load_schema
 
-    known = set(load_schema()["properties"]["catalog"]["properties"]) - {"name", "provider"}
+    schema = load_schema()
+    catalog = schema["properties"]["catalog"]
+    if "$ref" in catalog:  # "#/$defs/catalog"
+        catalog = schema["$defs"][catalog["$ref"].rsplit("/", 1)[-1]]
+    known = set(catalog.get("properties", {})) - {"name", "provider"}
     out: dict[str, Any] = {}
     if os.environ.get("AZURE_SUBSCRIPTION_ID"):
         out["subscription"] = os.environ["AZURE_SUBSCRIPTION_ID"]
