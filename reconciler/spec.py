@@ -401,6 +401,7 @@ def _build_data(
     root: Any = None
     have_root = False
     documents = 0
+    aliases_seen: set[str] = set()
 
     for ev in events:
         cls = type(ev)
@@ -447,7 +448,6 @@ def _build_data(
             child_discard = discard or key is _SKIP
             if not child_discard and ev.tag not in (_MAP_TAGS if cls is MapStart else _SEQ_TAGS):
                 error(child, mark, f"unsupported YAML tag '{ev.tag}'", "remove the tag")
-                child_discard = True
             if not child_discard and len(stack) >= MAX_DEPTH:
                 error(child, mark, f"nested deeper than {MAX_DEPTH} levels", "flatten the document")
                 child_discard = True
@@ -468,7 +468,8 @@ def _build_data(
             continue
         elif cls is Alias:
             mark = ev.start_mark
-            if not discard:
+            if not discard and ev.anchor not in aliases_seen:  # one message per anchor is enough
+                aliases_seen.add(ev.anchor)
                 error(path + (key,) if is_map and key is not None and key is not _SKIP else path, mark,
                       f"YAML aliases are not allowed (found *{ev.anchor})",
                       "write the value out in full; aliases and '<<' merges are refused")
@@ -504,15 +505,17 @@ def _ignore(summary: str, hint: str) -> None:
 
 
 def _construct(tag: str, value: str, error: Callable[[str, str], None]) -> Any:
+    """A scalar with a non-text tag. On failure the text itself is kept, so that one bad tag
+    yields one message rather than a cascade of type errors."""
     construct = _PLAIN_SCALAR_TAGS.get(tag)
     if construct is None:
         error(f"unsupported YAML tag '{tag}'", "remove the tag; quote the value")
-        return None
+        return value
     try:
         return construct(yaml.ScalarNode(tag, value))
     except (ValueError, KeyError, yaml.YAMLError):
         error(f"'{value}' is not a valid {tag.rsplit(':', 1)[-1]}", "fix or quote it")
-        return None
+        return value
 
 
 def _read(data: bytes, filename: str) -> tuple[_Doc | None, list[Diagnostic]]:
@@ -662,6 +665,15 @@ def _shape(path: _Path) -> str:
     return ".".join("[]" if isinstance(p, int) else p for p in path).replace(".[]", "[]")
 
 
+_TYPE_HINTS = {
+    "object": "write a mapping: indented 'key: value' lines, or {key: value}",
+    "array": "write a list: '- item' lines, or [a, b]",
+    "string": "write text",
+    "boolean": "write true or false",
+    "number": "write a number, for example 30 or 2.5",
+    "integer": "write a whole number, for example 3",
+}
+
 _PATTERN_HINTS = {
     "catalog.name": "lowercase letters, digits and '-', starting with a letter or digit, at most 63 characters",
     "images[].name": "letters, digits, '.', '_', '-' and '/', starting with a letter or digit, at most 80 characters",
@@ -719,7 +731,7 @@ def _translate(err: ValidationError, prefix: _Path, doc: _Doc) -> list[Diagnosti
         return out
     if kw == "required" and isinstance(inst, dict):
         return [
-            E(f"missing required field '{k}'" + (f" in {name}" if path else ""),
+            E(f"missing required field '{k}'" + (f" in {json_path(path)[2:]}" if path else ""),
               f"add '{k}:' here", doc.loc(path, key=True), "schema")
             for k in err.validator_value
             if k not in inst
@@ -735,7 +747,7 @@ def _translate(err: ValidationError, prefix: _Path, doc: _Doc) -> list[Diagnosti
     if kw == "type":
         expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
         want = " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
-        hint = "write the value in the expected form"
+        hint = _TYPE_HINTS.get(expected[0], "write the value in the expected form")
         if "string" in expected and isinstance(inst, bool | int | float):
             hint = 'quote it so YAML keeps it as text, for example "1.10" or "yes"'
         elif inst is None:
@@ -744,7 +756,7 @@ def _translate(err: ValidationError, prefix: _Path, doc: _Doc) -> list[Diagnosti
     if kw == "enum":
         allowed = [str(v) for v in err.validator_value]
         hint = _suggest(str(inst), allowed) if isinstance(inst, str) else ""
-        hint = " ".join(filter(None, [hint, f"use one of: {', '.join(allowed)}"]))
+        hint = f"{hint} (one of: {', '.join(allowed)})" if hint else f"use one of: {', '.join(allowed)}"
         return [E(f"{name} cannot be {_kind(inst)}", hint, loc, "schema")]
     if kw == "const":
         return [E(f"{name} must be {err.validator_value!r}, not {_kind(inst)}",
