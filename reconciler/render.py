@@ -449,28 +449,26 @@ def render_plan_markdown(plan: Plan, *, max_chars: int = 65000) -> str:
     budget = max_chars - len(summary)
     if budget < 0:
         return summary[:max_chars]
+    sections = (errors, families, table, warnings)
+    if sum(s.full_length() for s in sections) + sum(len(d) for d in details) <= budget:
+        return (summary + "".join(s.fit(budget)[0] for s in sections) + "".join(details)).rstrip("\n") + "\n"
+    # It does not all fit: some details go for sure, so their note's room is set aside first.
+    note = _omitted_details(len(details)) if details else ""
+    budget -= len(note)
     pieces: list[str] = []
-    for section in (errors, families, table, warnings):
+    for section in sections:
         text, used = section.fit(budget)
         pieces.append(text)
         budget -= used
     kept_details: list[str] = []
-    if details:
-        omitted_note_len = len(_omitted_details(len(details)))
-        total = sum(len(d) for d in details)
-        if total <= budget:
-            kept_details = details
-            budget -= total
-        else:
-            room = budget - omitted_note_len
-            for d in details:
-                if len(d) > room:
-                    break
-                kept_details.append(d)
-                room -= len(d)
-            left = len(details) - len(kept_details)
-            if room >= 0:
-                kept_details.append(_omitted_details(left))
+    for d in details:
+        if len(d) > budget:
+            break
+        kept_details.append(d)
+        budget -= len(d)
+    left = len(details) - len(kept_details)
+    if left and budget + len(note) >= len(_omitted_details(left)):
+        kept_details.append(_omitted_details(left))
     body = "".join(pieces) + "".join(kept_details)
     return (summary + body).rstrip("\n") + "\n"
 
@@ -483,6 +481,9 @@ class _Section:
     rows: list[str]
     note: Callable[[int], str]
     tail: str = "\n"
+
+    def full_length(self) -> int:
+        return len(self.head) + sum(len(r) for r in self.rows) + len(self.tail) if self.rows else 0
 
     def fit(self, budget: int) -> tuple[str, int]:
         if not self.rows:

@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from reconciler.errors import Diagnostic, Location
+from hypothesis import strategies as st
+
+from reconciler.errors import Diagnostic, Location, Severity
 from reconciler.model import (
     Action,
+    Category,
     Change,
     FieldDiff,
     Image,
@@ -199,3 +202,108 @@ def check_golden(name: str, actual: str) -> None:
         path.write_text(actual, encoding="utf-8", newline="")
     expected = path.read_text(encoding="utf-8")
     assert actual == expected, f"{name} differs from its golden file (set RECONCILER_UPDATE_GOLDEN=1 to rewrite)"
+
+
+# --------------------------------------------------------------------------------------------------
+# Hypothesis strategies: arbitrary (schema-shaped) plans, for round trips and schema checks
+
+_text = st.text(max_size=8)
+_opt_text = st.none() | _text
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=6,
+)
+_locations = st.builds(
+    Location,
+    file=_text,
+    line=st.integers(0, 10**6),
+    col=st.integers(0, 500),
+    json_path=_text,
+)
+
+
+def _diagnostics(severity: Severity) -> st.SearchStrategy[Diagnostic]:
+    return st.builds(
+        Diagnostic,
+        severity=st.just(severity),
+        summary=_text,
+        hint=_text,
+        location=st.none() | _locations,
+        code=_text,
+    )
+
+
+_sources = st.builds(Source, vm=_opt_text, vhd=_opt_text, generalize=st.booleans(), storage_account=_opt_text)
+_specs = st.builds(
+    ImageSpec,
+    name=_text,
+    type=st.sampled_from(ImageType),
+    os=_text,
+    os_state=st.sampled_from(OSState),
+    source=_sources,
+    family=_opt_text,
+    label=_opt_text,
+    description=_opt_text,
+    recommended_vm_size=_opt_text,
+    tags=st.dictionaries(_text, _text, max_size=3),
+    protect=st.booleans(),
+    extra=st.dictionaries(_text, _json, max_size=2),
+    line=st.integers(0, 10**5),
+)
+_images = st.builds(
+    Image,
+    name=_text,
+    type=st.sampled_from(ImageType),
+    os=_text,
+    os_state=st.sampled_from(OSState),
+    category=st.sampled_from(Category),
+    family=_opt_text,
+    label=_opt_text,
+    description=_opt_text,
+    recommended_vm_size=_opt_text,
+    tags=st.dictionaries(_text, _text, max_size=3),
+    owner=_opt_text,
+    protected=st.booleans(),
+    source=st.none() | _sources,
+    data_disks=st.integers(0, 64),
+    extra=st.dictionaries(_text, _json, max_size=2),
+    id=_text,
+    fingerprint=_text,
+    created=_text,
+)
+_fields = st.builds(FieldDiff, path=_text, before=_json, after=_json, forces_replace=st.booleans())
+
+
+@st.composite
+def changes(draw: st.DrawFn) -> Change:
+    action = draw(st.sampled_from(Action))
+    before = draw(_images) if action is Action.REMOVE else draw(st.none() | _images)
+    after = draw(_specs) if action is Action.CAPTURE else draw(st.none() | _specs)
+    return Change(
+        name=draw(_text),
+        action=action,
+        reason=draw(_text),
+        before=before,
+        after=after,
+        fields=tuple(draw(st.lists(_fields, max_size=3))),
+        destructive=draw(st.booleans()),
+        consumes_vm=draw(_opt_text),
+        steps=tuple(draw(st.lists(_text, max_size=3))),
+        errors=tuple(draw(st.lists(_diagnostics(Severity.ERROR), max_size=2))),
+        warnings=tuple(draw(st.lists(_diagnostics(Severity.WARNING), max_size=2))),
+    )
+
+
+plans = st.builds(
+    Plan,
+    catalog=_text,
+    provider=_text,
+    changes=st.lists(changes(), max_size=4).map(tuple),
+    fingerprints=st.dictionaries(_text, _text, max_size=4),
+    desired_digest=_text,
+    prune=st.booleans(),
+    targets=st.lists(_text, max_size=2).map(tuple),
+    errors=st.lists(_diagnostics(Severity.ERROR), max_size=2).map(tuple),
+    warnings=st.lists(_diagnostics(Severity.WARNING), max_size=2).map(tuple),
+)
