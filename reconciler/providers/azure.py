@@ -222,10 +222,13 @@ def plan_checks(spec: ImageSpec, snapshot: Snapshot, *, gallery: bool | None = N
         return out
 
     definition, _ = split_gallery_name(spec.name)
-    if spec.family is not None and spec.family != definition:
+    if spec.family != definition:
+        # Read back, a version's family is always its definition: any other value (None included)
+        # would plan a replace on every run.
         out.append(Diagnostic.error(
-            f"in gallery mode the family of '{spec.name}' is its definition '{definition}', not '{spec.family}'",
-            f"set family: {definition}, or leave family out", code="azure-gallery-family"))
+            f"in gallery mode the family of '{spec.name}' is its definition '{definition}', "
+            f"not {repr(spec.family) if spec.family is not None else 'unset'}",
+            f"set family: {definition}", code="azure-gallery-family"))
     known = _definition_facts(snapshot, definition)
     def_state = known.get("definition_os_state")
     if def_state is not None and def_state != spec.os_state.value:
