@@ -148,7 +148,7 @@ def test_details_are_dropped_before_table_rows() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(plans, st.integers(min_value=150, max_value=4000))
+@given(plans, st.integers(min_value=300, max_value=4000))
 def test_never_longer_than_max_chars(plan: Plan, max_chars: int) -> None:
     out = render_plan_markdown(plan, max_chars=max_chars)
     assert len(out) <= max_chars
