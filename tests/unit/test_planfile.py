@@ -1,0 +1,226 @@
+"""Saved plan files: exact round trip, refusals with a clear message, and staleness."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from test_render_plans import empty_plan, errored_plan, full_plan, image, plans
+
+from reconciler.errors import PlanFileError, StalePlanError
+from reconciler.model import VM, Plan, PowerState, Snapshot
+from reconciler.planfile import checksum, dump_plan, ensure_fresh, load_plan, stale_reasons
+from reconciler.render import render_plan_json
+
+CREATED = "2026-11-26T07:00:00Z"
+
+
+def _reseal(doc: dict) -> bytes:
+    """Re-compute the checksum after an edit, as a tool (not a person) rewriting the file would."""
+    doc["plan_file"].pop("checksum", None)
+    doc["plan_file"]["checksum"] = checksum(doc)
+    return json.dumps(doc).encode()
+
+
+# --------------------------------------------------------------------------------------------------
+# Round trip
+
+
+@pytest.mark.parametrize("make", [full_plan, errored_plan, empty_plan])
+def test_round_trip_is_exact(make: object) -> None:
+    plan: Plan = make()  # type: ignore[operator]
+    back = load_plan(dump_plan(plan, created=CREATED), "plan.json")
+    assert back == plan
+    # compare=False fields too: the spec's line survives (messages point at the file)
+    assert [c.after.line if c.after else None for c in back.changes] == [
+        c.after.line if c.after else None for c in plan.changes
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(plans)
+def test_round_trip_property(plan: Plan) -> None:
+    data = dump_plan(plan, created=CREATED)
+    assert load_plan(data, "p.json") == plan
+    assert dump_plan(load_plan(data, "p.json"), created=CREATED) == data  # stable bytes
+
+
+def test_file_shape() -> None:
+    data = dump_plan(full_plan(), created=CREATED)
+    doc = json.loads(data)
+    assert data.endswith(b"\n") and data.decode("ascii")
+    assert list(doc) == sorted(doc)  # sorted keys
+    assert doc["plan_file"]["format"] == "reconciler-plan"
+    assert doc["plan_file"]["version"] == 1
+    assert doc["plan_file"]["created"] == CREATED
+    assert doc["plan_file"]["checksum"].startswith("sha256:") and len(doc["plan_file"]["checksum"]) == 71
+    body = {k: v for k, v in doc.items() if k != "plan_file"}
+    assert body == json.loads(json.dumps(render_plan_json(full_plan())))
+
+
+def test_non_ascii_and_surrogates_survive() -> None:
+    base = full_plan()
+    plan = Plan(**{**base.__dict__, "catalog": "plätform-\ud800-☃"})
+    assert load_plan(dump_plan(plan, created=CREATED), "p.json") == plan
+
+
+def test_nan_cannot_be_saved() -> None:
+    base = full_plan()
+    c0 = base.changes[0]
+    bad_field = type(c0.fields[0])("label", float("nan"), 1.0)
+    plan = Plan(**{**base.__dict__, "changes": (type(c0)(**{**c0.__dict__, "fields": (bad_field,)}),)})
+    with pytest.raises(PlanFileError, match="JSON cannot carry"):
+        dump_plan(plan, created=CREATED)
+
+
+# --------------------------------------------------------------------------------------------------
+# Refusals
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"{", b"\xff\xfe not utf-8", b"plan: yes\n"],
+    ids=["empty", "cut", "binary", "yaml"],
+)
+def test_not_json(data: bytes) -> None:
+    with pytest.raises(PlanFileError) as e:
+        load_plan(data, "plan.json")
+    assert "plan.json: the file is truncated or not a plan file" in e.value.message
+    assert e.value.hint
+
+
+def test_truncated_real_file() -> None:
+    data = dump_plan(full_plan(), created=CREATED)
+    with pytest.raises(PlanFileError, match="truncated or not a plan file"):
+        load_plan(data[: len(data) // 2], "plan.json")
+
+
+@pytest.mark.parametrize("doc", [[1, 2], {"format_version": "1.0"}, {"plan_file": {"version": 1}}, {"plan_file": 3}])
+def test_foreign_json(doc: object) -> None:
+    with pytest.raises(PlanFileError) as e:
+        load_plan(json.dumps(doc).encode(), "other.json")
+    assert "other.json is not a reconciler plan file" in e.value.message
+    assert "plan --out" in e.value.hint
+
+
+def test_a_json_plan_without_envelope_is_refused() -> None:
+    # `plan --format json` output is not a saved plan: it carries no checksum.
+    with pytest.raises(PlanFileError, match="not a reconciler plan file"):
+        load_plan(json.dumps(render_plan_json(full_plan())).encode(), "plan.json")
+
+
+def test_another_format() -> None:
+    with pytest.raises(PlanFileError, match="is a 'terraform-plan' file"):
+        load_plan(json.dumps({"plan_file": {"format": "terraform-plan", "version": 1}}).encode(), "x.json")
+
+
+def test_another_version() -> None:
+    doc = json.loads(dump_plan(full_plan(), created=CREATED))
+    doc["plan_file"]["version"] = 2
+    with pytest.raises(PlanFileError) as e:
+        load_plan(_reseal(doc), "plan.json")
+    assert "plan file version 2" in e.value.message and "reads version 1" in e.value.message
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d["resource_changes"][4].__setitem__("action", "no-op"),
+        lambda d: d["resource_changes"][0]["errors"].append(d["diagnostics"][0]),
+        lambda d: d.__setitem__("applyable", False),
+        lambda d: d["plan_file"].__setitem__("created", "1999-01-01T00:00:00Z"),
+        lambda d: d["fingerprints"].pop("vm:build-web-01"),
+    ],
+    ids=["action", "errors", "flag", "created", "fingerprint"],
+)
+def test_edited_file_is_refused(edit: object) -> None:
+    doc = json.loads(dump_plan(full_plan(), created=CREATED))
+    edit(doc)  # type: ignore[operator]
+    with pytest.raises(PlanFileError) as e:
+        load_plan(json.dumps(doc).encode(), "plan.json")
+    assert "the plan file was edited after it was written: run plan again" in e.value.message
+
+
+def test_whitespace_changes_are_not_edits() -> None:
+    doc = json.loads(dump_plan(full_plan(), created=CREATED))
+    assert load_plan(json.dumps(doc, separators=(",", ":")).encode(), "plan.json") == full_plan()
+
+
+def test_shape_errors_name_the_path() -> None:
+    doc = json.loads(dump_plan(full_plan(), created=CREATED))
+    doc["resource_changes"][1]["after"]["type"] = "container"
+    del doc["summary"]
+    with pytest.raises(PlanFileError) as e:
+        load_plan(_reseal(doc), "plan.json")
+    msg = e.value.message
+    assert "does not have the shape of a plan" in msg
+    assert "'summary' is a required property" in msg
+    assert "$.resource_changes[1]" in msg
+
+
+def test_unknown_action_is_a_shape_error() -> None:
+    doc = json.loads(dump_plan(full_plan(), created=CREATED))
+    doc["resource_changes"][0]["action"] = "explode"
+    with pytest.raises(PlanFileError, match="shape of a plan"):
+        load_plan(_reseal(doc), "plan.json")
+
+
+# --------------------------------------------------------------------------------------------------
+# Staleness
+
+
+def _snapshot_for(plan: Plan) -> Snapshot:
+    """The live catalog exactly as ``full_plan`` recorded it."""
+    images = tuple(image(c.before.name, fingerprint=c.before.fingerprint) for c in plan.changes if c.before is not None)
+    vms = (VM("Build-Web-01", "linux", PowerState.STOPPED, fingerprint="fp-vm-1"),)
+    return Snapshot(images=images, vms=vms)
+
+
+def test_fresh_plan_has_no_reasons() -> None:
+    plan = full_plan()
+    assert stale_reasons(plan, _snapshot_for(plan)) == []
+    assert stale_reasons(plan, _snapshot_for(plan), plan.desired_digest) == []
+    ensure_fresh(plan, _snapshot_for(plan), plan.desired_digest)
+
+
+def test_each_difference_is_named() -> None:
+    plan = full_plan()
+    snap = _snapshot_for(plan)
+    images = [i for i in snap.images if i.name != "web-base-2026-08"]  # deleted
+    images = [image(i.name, fingerprint="fp-new") if i.name == "web-base-2026-10" else i for i in images]  # changed
+    images.append(image("Web-Base-2026-11", fingerprint="fp-x"))  # recorded absent (""), now present
+    images.append(image("someone-elses", owner="other", fingerprint="fp-y"))  # new key
+    vms = (VM("Build-Web-01", "linux", PowerState.RUNNING, fingerprint="fp-vm-2"),)
+    reasons = stale_reasons(plan, Snapshot(tuple(images), vms), "sha256:other")
+    assert reasons == [
+        "the desired-state file changed since the plan was made",
+        "image 'someone-elses' appeared",
+        "image 'web-base-2026-08' was deleted",
+        "image 'web-base-2026-10' changed since the plan was made",
+        "image 'Web-Base-2026-11' appeared",
+        "VM 'Build-Web-01' changed since the plan was made",
+    ]
+
+
+def test_deleted_vm_and_unrecorded_vm() -> None:
+    plan = full_plan()
+    snap = _snapshot_for(plan)
+    extra_vm = VM("unrelated", "linux", PowerState.RUNNING, fingerprint="fp")
+    reasons = stale_reasons(plan, Snapshot(snap.images, (extra_vm,)))
+    assert reasons == ["VM 'build-web-01' was deleted"]  # a new VM the plan never read does not count
+
+
+def test_digest_only_checked_when_given() -> None:
+    plan = full_plan()
+    assert stale_reasons(plan, _snapshot_for(plan), None) == []
+
+
+def test_ensure_fresh_raises_with_reasons() -> None:
+    plan = full_plan()
+    with pytest.raises(StalePlanError) as e:
+        ensure_fresh(plan, Snapshot(), None)
+    assert e.value.message.startswith("the live catalog changed since this plan was made: run plan again (")
+    assert "image 'web-base-2026-10' was deleted" in e.value.message
+    with pytest.raises(StalePlanError, match="^the desired-state file changed since this plan was made"):
+        ensure_fresh(plan, _snapshot_for(plan), "sha256:other")
