@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import os
 import random
 import re
 import socket
@@ -329,6 +330,8 @@ class ClassicEmulator:
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []
         self.tls_files: TLSFiles | None = None
+        #: Written with the final state on ``stop()`` when set (``--state``).
+        self.state_file: Path | None = None
         self._tls_dir = tls_dir
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._rng = random.Random(seed)
@@ -396,7 +399,21 @@ class ClassicEmulator:
             self.client_thumbprints.add(thumb)
         return thumb
 
+    def banner(self) -> list[str]:
+        """Lines for the CLI to print after ``listening on URL``: the subscription and TLS files."""
+        lines = [f"subscription {self.state['subscription']}"]
+        if self.tls_files is not None:
+            f = self.tls_files
+            lines += [
+                f"CA certificate (trust it, e.g. settings.ca_bundle): {f.ca_cert}",
+                f"management client certificate (settings.certificate): {f.client_pem}",
+                f"publish settings (settings.publish_settings): {f.publishsettings}",
+            ]
+        return lines
+
     def stop(self) -> None:
+        if self.state_file is not None and self._server is not None:
+            self.state_file.write_text(json.dumps(self.dump_state(), indent=2, sort_keys=True), encoding="utf-8")
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -1013,29 +1030,49 @@ def load_state(path: str) -> dict[str, Any]:
 
 
 def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    state_file: str | os.PathLike[str] | None = None,
+    *,
+    tls: bool = False,
+    tls_dir: str | None = None,
+) -> ClassicEmulator:
+    """Start the emulator for ``reconciler emulator classic`` and return it, already serving.
+
+    Same shape as ``emulators.arm.serve``: the caller (cli.py) prints ``listening on {emu.url}``
+    and the lines of ``emu.banner()`` (with ``--tls``: where the CA, the client certificate and the
+    ``.publishsettings`` were written), blocks, then calls ``emu.stop()``. With ``state_file`` the
+    state is loaded from it when it exists and written back to it on ``stop()``. ``tls_dir``: keep
+    the generated certificates there (else a temporary folder removed on stop).
+    """
+    state = load_state(str(state_file)) if state_file is not None and Path(state_file).exists() else None
+    em = ClassicEmulator(state, host=host, port=port, tls=tls, tls_dir=tls_dir)
+    if state_file is not None:
+        em.state_file = Path(state_file)
+    em.start()
+    return em
+
+
+def serve_forever(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
-    state: dict[str, Any] | None = None,
+    state_file: str | os.PathLike[str] | None = None,
     tls: bool = False,
     tls_dir: str | None = None,
     on_ready: Callable[[ClassicEmulator], None] | None = None,
     stop: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Run the emulator until ``stop`` is set or KeyboardInterrupt; returns the final state.
+    """The blocking variant: serve until ``stop`` is set or KeyboardInterrupt; returns the final state.
 
-    ``on_ready(emulator)`` runs once it listens: the CLI prints ``listening on {emulator.url}`` and,
-    with TLS, where ``emulator.tls_files`` were written (CA to trust, client certificate,
-    ``.publishsettings``). ``tls_dir``: keep the generated files there (else a temporary folder
-    removed on exit).
+    ``on_ready(emulator)`` runs once it listens (the CLI prints the URL and ``banner()`` there).
     """
-    em = ClassicEmulator(state, host=host, port=port, tls=tls, tls_dir=tls_dir)
-    em.start()
+    em = serve(host, port, state_file, tls=tls, tls_dir=tls_dir)
     try:
         if on_ready is not None:
             on_ready(em)
         waiter = stop or threading.Event()
-        while not waiter.wait(0.5):
+        while not waiter.wait(0.2):
             pass
     except KeyboardInterrupt:
         pass
@@ -1052,4 +1089,6 @@ def iter_roles(state: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]
                 yield svc["ServiceName"], dep["Name"], role
 
 
-__all__ = ["ClassicEmulator", "Faults", "RecordedRequest", "TLSFiles", "iter_roles", "load_state", "serve"]
+__all__ = [
+    "ClassicEmulator", "Faults", "RecordedRequest", "TLSFiles", "iter_roles", "load_state", "serve", "serve_forever",
+]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from reconciler.emulators.classic import ClassicEmulator, iter_roles, load_state, serve
+from reconciler.emulators.classic import ClassicEmulator, iter_roles, load_state, serve, serve_forever
 
 NS = "{http://schemas.microsoft.com/windowsazure}"
 SUB = "11111111-2222-3333-4444-555555555555"
@@ -417,23 +417,30 @@ def test_tls_rejects_a_client_that_does_not_trust_the_server() -> None:
 # The CLI entry point
 
 
-def test_serve_runs_until_stopped_and_returns_the_state(tmp_path: Path) -> None:
+def test_serve_loads_and_saves_the_state_file(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     path.write_text(json.dumps(state()))
+    em = serve("127.0.0.1", 0, path, tls=True, tls_dir=str(tmp_path / "tls"))
+    try:
+        assert em.url.startswith("https://127.0.0.1:") and em.tls_files is not None
+        assert any(em.tls_files.publishsettings in line for line in em.banner())
+        a = Api(em, verify=em.tls_files.ca_cert, cert=em.tls_files.client_pem)
+        try:
+            assert a("DELETE", "/services/images/os-one").status_code == 200
+        finally:
+            a.session.close()
+    finally:
+        em.stop()
+    assert [i["Name"] for i in load_state(str(path))["os_images"]] == ["pub-os"]
+
+
+def test_serve_forever_runs_until_stopped_and_returns_the_state() -> None:
     stop = threading.Event()
     seen: dict[str, Any] = {}
 
     def ready(em: ClassicEmulator) -> None:
-        seen["url"], seen["tls"] = em.url, em.tls_files
-        a = Api(em, verify=em.tls_files.ca_cert if em.tls_files else True,
-                cert=em.tls_files.client_pem if em.tls_files else None)
-        try:
-            seen["status"] = a("DELETE", "/services/images/os-one").status_code
-        finally:
-            a.session.close()
+        seen["url"] = em.url
         stop.set()
 
-    final = serve(state=load_state(str(path)), tls=True, tls_dir=str(tmp_path / "tls"), on_ready=ready, stop=stop)
-    assert seen["url"].startswith("https://") and seen["status"] == 200
-    assert Path(seen["tls"].publishsettings).exists() and Path(seen["tls"].client_pem).exists()
-    assert [i["Name"] for i in final["os_images"]] == ["pub-os"]
+    final = serve_forever(on_ready=ready, stop=stop)
+    assert seen["url"].startswith("http://127.0.0.1:") and final["os_images"] == []
