@@ -823,17 +823,19 @@ def _coerce_default(value: Any, prop_schema: Mapping[str, Any]) -> Any:
     return value
 
 
-def _check_defaults(defaults: Mapping[str, Any], filename: str) -> tuple[dict[str, Any], list[Diagnostic]]:
-    """Keep the defaults that name a catalog setting or the provider, coerced and schema-checked."""
+def _coerce_defaults(defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The defaults that name a catalog setting or the provider, coerced to the schema's types."""
+    props = _validators().catalog_props
+    # The ownership marker is never defaulted; keys that are not catalog settings are not ours.
+    return {k: _coerce_default(v, props[k]) for k, v in defaults.items() if k in props and k != "name"}
+
+
+def _default_errors(used: Mapping[str, Any], filename: str) -> list[Diagnostic]:
+    """Schema-check the defaults actually used (a bad value the file overrides is harmless)."""
     v = _validators()
-    kept: dict[str, Any] = {}
-    diags: list[Diagnostic] = []
-    for key, raw in defaults.items():
-        if key == "name" or key not in v.catalog_props:
-            continue  # the ownership marker is never defaulted; foreign keys are not ours to judge
-        prop = v.catalog_props[key]
-        value = _coerce_default(raw, prop)
-        errs = list(v.full.evolve(schema=prop).iter_errors(value))
+    diags = []
+    for key, value in used.items():
+        errs = list(v.full.evolve(schema=v.catalog_props[key]).iter_errors(value))
         if errs:
             diags.append(
                 Diagnostic.error(
@@ -843,9 +845,7 @@ def _check_defaults(defaults: Mapping[str, Any], filename: str) -> tuple[dict[st
                     "defaults",
                 )
             )
-            continue
-        kept[key] = value
-    return kept, diags
+    return diags
 
 
 def _capabilities_for(provider: str, settings: Mapping[str, Any]) -> Capabilities:
@@ -1074,11 +1074,13 @@ def _check(
         return None, _sorted(diags)
     diags.extend(_schema_diagnostics(doc))
 
-    env, default_diags = _check_defaults(defaults, filename)
-    diags.extend(default_diags)
+    env = _coerce_defaults(defaults)
     catalog = doc.data.get("catalog")
     catalog = catalog if isinstance(catalog, dict) else {}
-    provider = catalog.get("provider", env.get("provider", _DEFAULT_PROVIDER))
+    used: dict[str, Any] = {}
+    if "provider" not in catalog and "provider" in env:
+        used["provider"] = env["provider"]
+    provider = catalog.get("provider", used.get("provider", _DEFAULT_PROVIDER))
     file_settings = {k: v for k, v in catalog.items() if k not in _CATALOG_CORE}
     env_settings = {k: v for k, v in env.items() if k != "provider" and k not in file_settings}
 
@@ -1088,10 +1090,12 @@ def _check(
             caps = _capabilities_for(provider, {**env_settings, **file_settings})
         except ReconcilerError as e:
             where = ("catalog", "provider") if "provider" in catalog else ("catalog",)
-            diags.append(Diagnostic.error(e.message, e.hint, doc.loc(where), "provider"))
-    settings = dict(file_settings)
+            diags.append(Diagnostic.error(e.message, e.hint, doc.loc(where, key="provider" not in catalog),
+                                          "provider"))
     if caps is not None:
-        settings.update({k: v for k, v in env_settings.items() if k in caps.settings})
+        used.update({k: v for k, v in env_settings.items() if k in caps.settings})
+    diags.extend(_default_errors(used, filename))
+    settings = {**file_settings, **{k: v for k, v in used.items() if k != "provider"}}
 
     _check_semantics(_Context(doc, diags, str(provider), caps), doc.data)
     diags = _sorted(diags)
