@@ -12,6 +12,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_spec_fixtures import CAPS  # tests/unit is on sys.path (rootdir-relative import)
@@ -536,3 +537,25 @@ def test_ten_thousand_images_parse_and_validate_quickly() -> None:
     assert state is not None and diags == []
     assert len(state.images) == 10_000 and state.images[-1].line == 8 + 13 * 9_999
     assert best < 2.0, f"{best:.2f}s"
+
+
+def test_pure_python_parser_gives_the_same_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without libyaml the fallback parser must give the same data, positions and messages."""
+    fixtures = sorted((ROOT / "tests" / "fixtures" / "specs").glob("*/*.yaml")) + [ROOT / "images.yaml.example"]
+
+    def outcome(p: Path) -> tuple[Any, list[tuple[Any, ...]]]:
+        state, diags = check_spec(p.read_bytes(), p.name, capabilities=CAPS["gallery"])
+        # The two parsers word syntax errors differently; their positions must agree.
+        return state, [
+            (d.severity, d.location, "syntax" if d.summary.startswith("YAML syntax") else d.summary) for d in diags
+        ]
+
+    with_c = {p.name: outcome(p) for p in fixtures}
+
+    class PurePython(yaml.SafeLoader):
+        pass
+
+    PurePython.yaml_implicit_resolvers = spec._NoTimestampLoader.yaml_implicit_resolvers
+    monkeypatch.setattr(spec, "_NoTimestampLoader", PurePython)
+    for p in fixtures:
+        assert outcome(p) == with_c[p.name], p.name
