@@ -210,7 +210,8 @@ def _change_block(c: Change, provider: str, color: bool) -> list[str]:
     lines = [f"{_paint(symbol, _ACTION_COLOR[c.action], color)} {head} — {_clean(c.reason)}"]
     for f in c.fields:
         lines.append("      " + _field_text(c.action, f))
-    if c.steps and c.action is not Action.NOOP:
+    # A lone step ("update image") repeats the action; steps are shown when there is a sequence.
+    if len(c.steps) > 1 and c.action is not Action.NOOP:
         lines.append("      steps:")
         lines.extend(f"        {i}. {_clean(s)}" for i, s in enumerate(c.steps, 1))
     if c.consumes_vm is not None:
@@ -595,13 +596,13 @@ def _md_details(c: Change, provider: str) -> str:
             lines.append(f"- {path}: {_value(f.before)}")
         if not (c.action is Action.REMOVE and f.after is None):
             lines.append(f"+ {path}: {_value(f.after)}{suffix}")
-    if c.steps:
+    if len(c.steps) > 1:
         if lines:
             lines.append("")
         lines.extend(f"  step {i}: {_CONTROL.sub(' ', s)}" for i, s in enumerate(c.steps, 1))
     if c.consumes_vm is not None:
         lines.append(f"! consumes VM {_CONTROL.sub(' ', c.consumes_vm)} ({consumes_wording(provider)})")
-    body = "\n".join(lines)
+    body = "\n".join(lines) or "  (no field changes)"
     fence = _fence(body)
     summary = f"<code>{_html_escape(c.action.value)}</code> {c.action.word} <b>{_html_escape(c.name)}</b>"
     if is_destructive(c):
