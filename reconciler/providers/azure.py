@@ -473,8 +473,13 @@ def vm_from_resource(resource: Mapping[str, Any], instance_view: Mapping[str, An
     os_state = OSState.GENERALIZED if any(c.lower() == "osstate/generalized" for c in codes) else OSState.SPECIALIZED
     data = sorted(storage.get("dataDisks") or [], key=lambda d: d.get("lun", 0))
     disk_name = os_disk.get("name") or _last((os_disk.get("managedDisk") or {}).get("id")) or ""
-    combined = dict(resource)
-    combined["_statuses"] = codes
+    # The fingerprint covers the resource and the status codes, not the instance view's timestamps
+    # (which move on every read and would make every saved plan look stale).
+    props_wo_view = {k: v for k, v in props.items() if k != "instanceView"}
+    if resource.get("etag"):
+        fp = f"etag:{resource['etag']}|{','.join(codes)}"
+    else:
+        fp = fingerprint({**resource, "properties": props_wo_view, "statuses": codes})
     return VM(
         name=str(resource.get("name", "")),
         os=_os(os_disk.get("osType")),
@@ -483,8 +488,7 @@ def vm_from_resource(resource: Mapping[str, Any], instance_view: Mapping[str, An
         os_disk=str(disk_name),
         data_disks=tuple(str(d.get("name") or _last((d.get("managedDisk") or {}).get("id")) or "") for d in data),
         id=str(resource.get("id", "")),
-        fingerprint=fingerprint({k: v for k, v in combined.items() if k != "etag"})
-        if not resource.get("etag") else f"etag:{resource['etag']}|{','.join(codes)}",
+        fingerprint=fp,
     )
 
 
@@ -622,10 +626,6 @@ class AzureProvider:
 
     def _vm_id(self, vm: str) -> str:
         return f"{self.rp}/virtualMachines/{vm}"
-
-    @property
-    def _api(self) -> dict[str, str]:
-        return {"api-version": GALLERY_API if self.gallery else COMPUTE_API}
 
     _compute = {"api-version": COMPUTE_API}
     _galleryv = {"api-version": GALLERY_API}

@@ -8,9 +8,14 @@ Time is fake everywhere (the emulator and the provider share a clock moved by th
 
 from __future__ import annotations
 
+import http.client
+import json
 import logging
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -347,3 +352,76 @@ def test_fifty_image_apply_converges_under_faults_capturing_each_once(fake: Fake
             assert [c.action for c in again.changes] == [Action.NOOP] * 50
         finally:
             p.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# VMs where ARM refuses $expand=instanceView without $filter
+
+
+@pytest.fixture
+def strict_vm_list(managed: tuple[ArmEmulator, Any]) -> Iterator[tuple[ArmEmulator, str]]:
+    """A loopback front of the emulator answering 400 to the VM list with ``$expand`` and no
+    ``$filter``, as ARM documents; everything else is forwarded unchanged."""
+    emu, _ = managed
+    target = urlsplit(emu.url)
+
+    class Front(BaseHTTPRequestHandler):
+        def log_message(self, *a: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            split = urlsplit(self.path)
+            query = dict(parse_qsl(split.query))
+            if split.path.endswith("/virtualMachines") and "$expand" in query and "$filter" not in query:
+                body = json.dumps({"error": {"code": "InvalidParameter", "target": "$expand",
+                                             "message": "$expand=instanceView needs a $filter."}}).encode()
+                self.send_response(400)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+            try:
+                conn.request("GET", self.path, headers={k: v for k, v in self.headers.items()})
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            finally:
+                conn.close()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Front)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield emu, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_vm_read_falls_back_to_instance_view_per_vm(strict_vm_list: tuple[ArmEmulator, str],
+                                                     fake: FakeClock) -> None:
+    emu, front = strict_vm_list
+    config = CatalogConfig(name=OWNER, provider="azure", settings={**settings(emu), "endpoint": front})
+    p = azure.open_provider(config, env={"AZURE_ACCESS_TOKEN": TOKEN}, clock=fake.clock, sleep=fake.sleep)
+    try:
+        vms = p.snapshot().vm_index()
+        assert vms["vm-running"].power_state is PowerState.RUNNING
+        assert vms["vm-gen-os"].os_state is OSState.GENERALIZED
+        views = [r for r in emu.requests if r.path.endswith("/instanceView")]
+        assert len(views) == len(SEED["vms"])
+        # The provider remembers: a second snapshot does not try the refused list again.
+        before = len(emu.requests)
+        p.snapshot()
+        vm_lists = [r for r in emu.requests[before:] if r.path.endswith("/virtualMachines")]
+        assert all("$expand" not in r.query for r in vm_lists)
+    finally:
+        p.close()
