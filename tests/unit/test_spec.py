@@ -559,3 +559,17 @@ def test_pure_python_parser_gives_the_same_results(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(spec, "_NoTimestampLoader", PurePython)
     for p in fixtures:
         assert outcome(p) == with_c[p.name], p.name
+
+
+@pytest.mark.parametrize("data", [b"", b"\n\n", b"   \n", b"---\n", b"~\n", b"# nothing\n"])
+def test_empty_files(data: bytes) -> None:
+    assert _errors(data) == [(1, 1, "$", "the file is empty")]
+
+
+def test_crlf_line_endings_read_the_same() -> None:
+    lf = (ROOT / "images.yaml.example").read_bytes()
+    crlf = lf.replace(b"\n", b"\r\n")
+    a = parse_spec(lf, "a", capabilities=LOCAL)
+    b = parse_spec(crlf, "a", capabilities=LOCAL)
+    assert a.images == b.images and [i.line for i in a.images] == [i.line for i in b.images]
+    assert a.digest != b.digest  # the digest is of the bytes, not of the meaning
