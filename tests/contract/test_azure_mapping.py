@@ -7,10 +7,12 @@ describe the same provider.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 import pytest
 
+from reconciler.errors import ReconcilerError
 from reconciler.model import (
     VM,
     CatalogConfig,
@@ -175,3 +177,12 @@ def test_vm_from_resource_reads_instance_view() -> None:
         "windows", PowerState.STOPPED, OSState.GENERALIZED, "os1", ("a", "b"))
     other = azure.vm_from_resource(res, {"statuses": [{"code": "PowerState/running"}]})
     assert other.power_state is PowerState.RUNNING and other.fingerprint != vm.fingerprint
+
+
+def test_static_token_wins_and_missing_azure_identity_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert azure.token_provider({"AZURE_ACCESS_TOKEN": "tok"})() == "tok"
+    # Simulate an installation without the extra: the import of azure.identity fails.
+    monkeypatch.setitem(sys.modules, "azure.identity", None)
+    with pytest.raises(ReconcilerError) as e:
+        azure.token_provider({})
+    assert "pip install 'reconciler[azure]'" in e.value.hint
