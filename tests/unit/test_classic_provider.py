@@ -372,3 +372,66 @@ def test_lock_is_exclusive_names_its_holder_and_force_unlocks(em: ClassicEmulato
         provider.force_unlock(second.info.id)
     # The lock's cloud service never shows up as a VM.
     assert all(not v.name.startswith("reconciler-lock") for v in provider.snapshot().vms)
+
+
+def test_the_ca_bundle_can_come_from_the_environment(clock: Clock) -> None:
+    with ClassicEmulator(state(), tls=True) as em:
+        assert em.tls_files is not None
+        p = make(em, clock, env={"REQUESTS_CA_BUNDLE": em.tls_files.ca_cert}, certificate=em.tls_files.client_pem)
+        try:
+            assert p.snapshot().images
+        finally:
+            p.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# With the real planner: apply, then plan again, gives no changes
+
+
+SPEC_FILE = f"""
+version: 1
+catalog:
+  name: {OWNER}
+  provider: azure-classic
+  subscription: {SUB}
+policy:
+  prune: true
+images:
+  - name: owned-vm
+    type: vm
+    os: linux
+    os_state: specialized
+    family: web
+    label: relabelled
+    description: mine
+    source: {{vm: websvc/web01}}
+    tags: {{team: web}}
+  - name: golden
+    type: vm
+    os: linux
+    os_state: generalized
+    family: golden
+    source: {{vm: gen01}}
+    protect: true
+    delete_media: true
+"""
+
+
+def test_apply_then_plan_again_is_empty(em: ClassicEmulator, provider: ClassicProvider) -> None:
+    from reconciler.apply import apply_plan
+    from reconciler.model import Action
+    from reconciler.plan import make_plan
+    from reconciler.spec import parse_spec
+
+    desired = parse_spec(SPEC_FILE.encode(), "images.yaml", defaults={"endpoint": em.url},
+                         capabilities=provider.capabilities)
+    plan = make_plan(desired, provider.snapshot(), provider.capabilities)
+    assert not plan.errored, plan.all_errors
+    actions = {c.name: c.action for c in plan.pending}
+    assert actions == {"owned-vm": Action.UPDATE, "golden": Action.CAPTURE}
+    assert next(c for c in plan.pending if c.name == "golden").consumes_vm == "gen01"
+    result = apply_plan(plan, provider, parallelism=2)
+    assert result.ok, result.results
+    again = make_plan(desired, provider.snapshot(), provider.capabilities)
+    assert not again.has_changes, [(c.name, c.reason, c.fields) for c in again.pending]
+    assert "gen01" not in provider.snapshot().vm_index()  # consumed by the generalized capture

@@ -24,7 +24,7 @@ SETTINGS = {
     "publish_settings": "a .publishsettings file (subscription, endpoint and certificate)",
     "timeout": "seconds to wait for one long-running operation (default 1800)",
     "poll_interval": "seconds between operation status polls (default 5)",
-    "ca_bundle": "CA bundle to verify the endpoint's TLS certificate (default: system store)",
+    "ca_bundle": "CA bundle to verify the endpoint's TLS certificate (default: REQUESTS_CA_BUNDLE, then certifi)",
     "location": "region of the cloud service that holds the catalog lock (default West US)",
 }
 
@@ -64,6 +64,14 @@ def _number(settings: Mapping[str, Any], key: str, default: float) -> float:
     return value
 
 
+def _ca_bundle(settings: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
+    """``settings.ca_bundle``, else the bundle requests users name in the environment, else the default."""
+    for value in (settings.get("ca_bundle"), env.get("REQUESTS_CA_BUNDLE"), env.get("CURL_CA_BUNDLE")):
+        if value:
+            return str(value)
+    return None
+
+
 def open_provider(
     config: CatalogConfig,
     *,
@@ -83,7 +91,7 @@ def open_provider(
         version=str(settings.get("x_ms_version") or DEFAULT_VERSION),
         cert=creds.cert,
         token=creds.token,
-        verify=str(settings["ca_bundle"]) if settings.get("ca_bundle") else None,
+        verify=_ca_bundle(settings, env),
         sleep=sleep,
         clock=clock,
     )
