@@ -260,9 +260,10 @@ def _diagnostic(d: Mapping[str, Any]) -> Diagnostic:
 def stale_reasons(plan: Plan, snapshot: Snapshot, desired_digest: str | None = None) -> list[str]:
     """Why ``plan`` no longer matches the live ``snapshot`` (and the desired-state file); [] if it does.
 
-    Only keys the plan recorded count, plus images that appeared since: the planner records what
-    the plan depends on, and an unknown image with a declared name could be someone else's. A
-    recorded fingerprint ``""`` means the image or VM was absent when the plan was made.
+    Only keys the plan recorded count: the planner records everything the plan depends on
+    (declared names, owned images, source VMs), so unrelated catalog activity — someone else's
+    new image, a public image update — never makes a plan stale. A recorded fingerprint ``""``
+    means the image or VM was absent when the plan was made.
     """
     reasons: list[str] = []
     if desired_digest is not None and desired_digest != plan.desired_digest:
@@ -272,7 +273,7 @@ def stale_reasons(plan: Plan, snapshot: Snapshot, desired_digest: str | None = N
     recorded = plan.fingerprints
     image_reasons: list[tuple[str, str]] = []
     vm_reasons: list[tuple[str, str]] = []
-    for key in sorted(set(recorded) | {k for k in now if k.startswith("image:")}):
+    for key in sorted(recorded):
         kind, _, bare = key.partition(":")
         if kind not in ("image", "vm"):
             continue
