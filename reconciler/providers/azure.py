@@ -870,13 +870,25 @@ class AzureProvider:
             return acct
         return f"{self.rg_path}/providers/Microsoft.Storage/storageAccounts/{acct}"
 
-    def _publishing(self, spec: ImageSpec) -> dict[str, Any]:
+    def _publishing(self, spec: ImageSpec, existing: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The publishing profile for ``spec``. On update (``existing`` given) fields the file does not
+        declare keep their live values: undeclared means unmanaged, not "reset to default"."""
+        if existing is not None:
+            live = (existing.get("properties") or {}).get("publishingProfile") or {}
+            prof = {k: live[k] for k in ("targetRegions", "replicaCount", "excludeFromLatest", "endOfLifeDate")
+                    if k in live}
+            prof.update(self._declared_publishing(spec))
+            return prof
+        return {"targetRegions": [{"name": self.location}], **self._declared_publishing(spec)}
+
+    def _declared_publishing(self, spec: ImageSpec) -> dict[str, Any]:
         x = spec.extra
-        regions = x.get("target_regions") or [{"name": self.location}]
-        prof: dict[str, Any] = {"targetRegions": [
-            {"name": r["name"], **({"regionalReplicaCount": r["replicas"]} if r.get("replicas") else {})}
-            for r in regions
-        ]}
+        prof: dict[str, Any] = {}
+        if x.get("target_regions"):
+            prof["targetRegions"] = [
+                {"name": r["name"], **({"regionalReplicaCount": r["replicas"]} if r.get("replicas") else {})}
+                for r in x["target_regions"]
+            ]
         if x.get("replica_count") is not None:
             prof["replicaCount"] = x["replica_count"]
         if x.get("exclude_from_latest") is not None:
@@ -940,7 +952,8 @@ class AzureProvider:
                 tags.pop(key, None)
         body: dict[str, Any] = {"tags": tags}
         if self.gallery:
-            body["properties"] = {"storageProfile": _source_only(res), "publishingProfile": self._publishing(spec)}
+            body["properties"] = {"storageProfile": _source_only(res),
+                                  "publishingProfile": self._publishing(spec, existing=res)}
         on_step("updating")
         params = self._galleryv if self.gallery else self._compute
         self._call("PATCH", self._image_path(image.name), params, body, f"update {image.name}", on_step,

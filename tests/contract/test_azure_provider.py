@@ -425,3 +425,15 @@ def test_vm_read_falls_back_to_instance_view_per_vm(strict_vm_list: tuple[ArmEmu
         assert all("$expand" not in r.query for r in vm_lists)
     finally:
         p.close()
+
+
+def test_gallery_update_keeps_undeclared_publishing_fields(gallery: tuple[ArmEmulator, Any]) -> None:
+    emu, p = gallery
+    regions = [{"name": "westeurope"}, {"name": "northeurope", "replicas": 3}]
+    image = p.capture(spec("app/1.0.0", "vm-gen-os", extra={"target_regions": regions}))
+    # The file stops declaring target_regions: they become unmanaged, not reset to one region.
+    after = p.update(image, spec("app/1.0.0", "vm-gen-os", label="relabelled"))
+    assert after.label == "relabelled" and "target_regions" not in after.extra
+    version = next(r for r in emu.dump_state()["resources"] if r["id"].endswith("/app/versions/1.0.0"))
+    names = [r["name"] for r in version["properties"]["publishingProfile"]["targetRegions"]]
+    assert names == ["westeurope", "northeurope"]
