@@ -30,7 +30,6 @@ from .errors import (
     PlanFileError,
     ReconcilerError,
     SpecError,
-    StalePlanError,
 )
 from .model import ApplyResult, Category, Change, ChangeResult, DesiredState, Outcome, Plan, Snapshot
 from .providers import LockInfo, Provider, open_provider
@@ -549,21 +548,16 @@ def apply(
     desired = _load(spec_file if saved else file)
     with _provider(desired) as provider, _locked(provider, "apply", lock_timeout):
         if saved_plan is not None:
-            from .planfile import stale_reasons
+            from .planfile import ensure_fresh
 
-            if saved_plan.catalog != desired.catalog.name:
+            if saved_plan.catalog != desired.catalog.name or saved_plan.provider != desired.catalog.provider:
                 raise PlanFileError(
-                    f"{file} was made for catalog '{saved_plan.catalog}', not '{desired.catalog.name}'",
+                    f"{file} was made for catalog '{saved_plan.catalog}' ({saved_plan.provider}), "
+                    f"not '{desired.catalog.name}' ({desired.catalog.provider})",
                     "apply it with the desired-state file it was made from (--file)",
                 )
             the_plan = saved_plan
-            reasons = stale_reasons(the_plan, provider.snapshot(), desired.digest)
-            if reasons:
-                raise StalePlanError(
-                    "Saved plan is stale: the live catalog or the desired-state file changed "
-                    "since this plan was made:\n  " + "\n  ".join(reasons),
-                    "run plan again",
-                )
+            ensure_fresh(the_plan, provider.snapshot(), desired.digest)
             _out(f"Applying the saved plan {file} ({len(the_plan.pending)} changes).")
         else:
             the_plan, _ = _make_plan(desired, provider, prune, target or [])

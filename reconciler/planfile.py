@@ -302,7 +302,7 @@ def ensure_fresh(plan: Plan, snapshot: Snapshot, desired_digest: str | None = No
     catalog = [r for r in reasons if not r.startswith("the desired-state file")]
     what = "the live catalog changed" if catalog else "the desired-state file changed"
     raise StalePlanError(
-        f"{what} since this plan was made: run plan again ({'; '.join(reasons)})",
+        f"Saved plan is stale: {what} since this plan was made: run plan again ({'; '.join(reasons)})",
         "run `reconciler plan --out FILE` again, review it, and apply the new file",
     )
 

@@ -219,7 +219,7 @@ def test_ensure_fresh_raises_with_reasons() -> None:
     plan = full_plan()
     with pytest.raises(StalePlanError) as e:
         ensure_fresh(plan, Snapshot(), None)
-    assert e.value.message.startswith("the live catalog changed since this plan was made: run plan again (")
+    assert e.value.message.startswith("Saved plan is stale: the live catalog changed since this plan was made: run plan again (")
     assert "image 'web-base-2026-10' was deleted" in e.value.message
-    with pytest.raises(StalePlanError, match="^the desired-state file changed since this plan was made"):
+    with pytest.raises(StalePlanError, match="^Saved plan is stale: the desired-state file changed since this plan was made"):
         ensure_fresh(plan, _snapshot_for(plan), "sha256:other")
