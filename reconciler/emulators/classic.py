@@ -109,12 +109,66 @@ class Faults:
     clock. Every injected fault counts down and disappears after ``n`` uses.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, rng: random.Random | None = None) -> None:
         self._lock = threading.Lock()
         self._rules: list[_Fault] = []
+        self._rng = rng or random.Random(0)
         self.op_polls = 2
         self.op_seconds = 0.0
         self.latency_seconds = 0.0
+        #: Per-request probabilities (the ARM emulator's model), drawn from the seeded generator.
+        self.rates: dict[str, float] = {"throttle": 0.0, "server_error": 0.0, "drop": 0.0}
+        self.retry_after = 1
+        #: Image names (casefolded) whose next asynchronous operation ends Failed.
+        self.fail_names: set[str] = set()
+
+    def update(self, data: dict[str, Any]) -> None:
+        """Set faults from a JSON object with the ARM emulator's names (``POST /_emulator/faults``).
+
+        ``throttle``/``server_error``/``drop``: probabilities; ``latency``: seconds; ``lro_polls``:
+        polls answered InProgress (``op_polls`` is the poll that completes, so ``lro_polls + 1``);
+        ``lro_seconds``/``op_seconds``; ``retry_after``; ``fail_operations``: image names. Unknown
+        names or wrong types raise ValueError and change nothing.
+        """
+        staged: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "fail_operations":
+                if not isinstance(value, list | set | tuple) or not all(isinstance(v, str) for v in value):
+                    raise ValueError("fail_operations must be a list of image names")
+                staged[key] = {v.casefold() for v in value}
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{key} must be a non-negative number")
+            if key in ("throttle", "server_error", "drop"):
+                if value > 1:
+                    raise ValueError(f"{key} is a probability between 0 and 1")
+            elif key not in ("latency", "lro_polls", "op_polls", "lro_seconds", "op_seconds", "retry_after"):
+                raise ValueError(f"unknown fault {key!r}")
+            staged[key] = value
+        for key, value in staged.items():
+            if key in self.rates:
+                self.rates[key] = float(value)
+            elif key == "latency":
+                self.latency_seconds = float(value)
+            elif key == "lro_polls":
+                self.op_polls = int(value) + 1
+            elif key == "op_polls":
+                self.op_polls = int(value)
+            elif key in ("lro_seconds", "op_seconds"):
+                self.op_seconds = float(value)
+            elif key == "retry_after":
+                self.retry_after = int(value)
+            else:
+                self.fail_names = set(value)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.rates, "latency": self.latency_seconds, "lro_polls": max(self.op_polls - 1, 0),
+            "op_polls": self.op_polls, "lro_seconds": self.op_seconds, "retry_after": self.retry_after,
+            "fail_operations": sorted(self.fail_names),
+            "queued": [{"kind": r.kind, "remaining": r.remaining, "method": r.method, "path": r.path}
+                       for r in self._rules],
+        }
 
     def _add(self, kind: str, n: int, method: str | None, path: str | None, **params: Any) -> None:
         with self._lock:
@@ -152,7 +206,7 @@ class Faults:
         self.op_polls, self.op_seconds, self.latency_seconds = 2, 0.0, 0.0
 
     def take(self, kinds: tuple[str, ...], method: str, path: str) -> _Fault | None:
-        """The first matching fault of one of ``kinds``, consumed once."""
+        """The first matching queued fault of one of ``kinds`` (consumed once), else a random one."""
         with self._lock:
             for rule in self._rules:
                 if rule.kind in kinds and rule.matches(method, path):
@@ -160,6 +214,11 @@ class Faults:
                     if rule.remaining <= 0:
                         self._rules.remove(rule)
                     return rule
+            for kind in kinds:
+                rate = self.rates.get(kind, 0.0)
+                if rate and self._rng.random() < rate:
+                    params: dict[str, Any] = {"retry_after": self.retry_after, "status": 503, "code": "ServerBusy"}
+                    return _Fault(kind, 1, None, None, params)
         return None
 
 
@@ -327,7 +386,7 @@ class ClassicEmulator:
         self.host, self.port, self.tls = host, port, tls
         self.client_thumbprints = {t.upper() for t in (client_thumbprints or set())}
         self.clock, self.sleep, self.now = clock, sleep, now
-        self.faults = Faults()
+        self.faults = Faults(random.Random(seed + 1))
         self.requests: list[RecordedRequest] = []
         self.tls_files: TLSFiles | None = None
         #: Written with the final state on ``stop()`` when set (``--state``).
@@ -475,8 +534,14 @@ class ClassicEmulator:
         with self._lock:
             self._ops[rid] = _Operation(rid, "Succeeded" if status < 400 else "Failed", status)
 
-    def _start_async(self, rid: str, effect: Callable[[], None], on_done: Callable[[], None] | None = None) -> None:
+    def _start_async(
+        self, rid: str, effect: Callable[[], None], on_done: Callable[[], None] | None = None, name: str = ""
+    ) -> None:
         fail = self.faults.take(("fail_operation",), "*", "*")
+        if fail is None and name and name.casefold() in self.faults.fail_names:
+            self.faults.fail_names.discard(name.casefold())
+            fail = _Fault("fail_operation", 1, None, None,
+                          {"status": 500, "code": "InternalError", "message": f"The operation on {name} failed."})
         with self._lock:
             self._ops[rid] = _Operation(
                 rid, "InProgress", 0, started=self.clock(), effect=effect, fail=fail, on_done=on_done
@@ -605,7 +670,7 @@ class ClassicEmulator:
                 case ("DELETE", ["services", "vmimages", name]):
                     img = self._need("vm_images", name)
                     self._check_user(img)
-                    self._start_async(rid, lambda: self._delete_vm_image(img, query))
+                    self._start_async(rid, lambda: self._delete_vm_image(img, query), name=str(img["Name"]))
                     return 202, b""
                 case ("GET", ["services", "hostedservices"]):
                     root = _root("HostedServices")
@@ -807,7 +872,7 @@ class ClassicEmulator:
             if generalized:
                 self._remove_role(svc, dep, role)
 
-        self._start_async(rid, effect, on_done=lambda: self._pending.discard(key))
+        self._start_async(rid, effect, on_done=lambda: self._pending.discard(key), name=name)
         return 202
 
     def _capture_role(
@@ -835,7 +900,7 @@ class ClassicEmulator:
             if action == "delete":
                 self._remove_role(svc, dep, role)
 
-        self._start_async(rid, effect, on_done=lambda: self._pending.discard(key))
+        self._start_async(rid, effect, on_done=lambda: self._pending.discard(key), name=name)
         return 202
 
     # -- XML of services and deployments ------------------------------------------------------------
@@ -975,6 +1040,9 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items()}
         thumb = self._thumbprint()
         path = urlsplit(self.path).path
+        if path.startswith("/_emulator/"):
+            self._reply(*self._control(path, body))
+            return
         if em.faults.take(("drop",), self.command, path):
             self.close_connection = True
             query = parse_qs(urlsplit(self.path).query)
@@ -1000,6 +1068,28 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if em.faults.latency_seconds:
             em.sleep(em.faults.latency_seconds)
+        self._reply(status, hdrs, out)
+
+    def _control(self, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """``/_emulator/faults`` (GET; POST a partial JSON object) and ``/_emulator/state`` (GET), as the
+        ARM emulator has them: for demos driven from another process."""
+        em = self.emulator
+        json_type = {"Content-Type": "application/json"}
+        if path.rstrip("/") == "/_emulator/faults" and self.command in ("GET", "POST"):
+            if self.command == "POST":
+                try:
+                    data = json.loads(body or b"{}")
+                    if not isinstance(data, dict):
+                        raise ValueError("the body must be a JSON object of fault fields")
+                    em.faults.update(data)
+                except ValueError as e:
+                    return 400, json_type, json.dumps({"error": str(e)}).encode()
+            return 200, json_type, json.dumps(em.faults.to_json()).encode()
+        if path.rstrip("/") == "/_emulator/state" and self.command == "GET":
+            return 200, json_type, json.dumps(em.dump_state()).encode()
+        return 404, json_type, json.dumps({"error": f"no control endpoint {path}"}).encode()
+
+    def _reply(self, status: int, hdrs: dict[str, str], out: bytes) -> None:
         self.send_response(status)
         for k, v in hdrs.items():
             self.send_header(k, v)

@@ -444,3 +444,34 @@ def test_serve_forever_runs_until_stopped_and_returns_the_state() -> None:
 
     final = serve_forever(on_ready=ready, stop=stop)
     assert seen["url"].startswith("http://127.0.0.1:") and final["os_images"] == []
+
+
+def test_control_endpoint_sets_arm_style_faults(em: ClassicEmulator, api: Api) -> None:
+    control = f"{em.url}/_emulator/faults"
+    bad = api.session.post(control, json={"throttle": 2})
+    assert bad.status_code == 400 and api.session.post(control, json={"nope": 1}).status_code == 400
+    ok = api.session.post(control, json={"throttle": 1, "retry_after": 3, "lro_polls": 0,
+                                         "fail_operations": ["VM-ONE"]})
+    assert ok.status_code == 200 and ok.json()["op_polls"] == 1 and ok.json()["fail_operations"] == ["vm-one"]
+    throttled = api("GET", "/services/images")
+    assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "3"
+    api.session.post(control, json={"throttle": 0})
+    resp = api("DELETE", "/services/vmimages/vm-one")
+    op = ET.fromstring(api("GET", f"/operations/{resp.headers['x-ms-request-id']}").content)
+    assert op.findtext(f"{NS}Status") == "Failed"  # lro_polls 0: the first poll ends it, failed by name
+    assert names(api("GET", "/services/vmimages"), "VMImage") == ["vm-one"]
+    assert api.session.get(f"{em.url}/_emulator/state").json()["subscription"] == SUB
+
+
+def test_random_faults_are_reproducible_with_the_seed() -> None:
+    def run(seed: int) -> list[int]:
+        with ClassicEmulator(state(), seed=seed) as em:
+            em.faults.update({"server_error": 0.5})
+            a = Api(em)
+            try:
+                return [a("GET", "/services/images").status_code for _ in range(12)]
+            finally:
+                a.session.close()
+
+    first = run(7)
+    assert first == run(7) and {200, 503} == set(first)
