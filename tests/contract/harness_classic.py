@@ -26,7 +26,12 @@ from reconciler.providers.classic.wire import MARKER_PREFIX, Marker, compose_des
 from reconciler.seed import parse_seed
 
 NAME = "azure-classic"
-SKIP_REASON: str | None = None
+try:  # the emulator's TLS mode generates its certificates with cryptography (the test extra)
+    import cryptography  # noqa: F401
+
+    SKIP_REASON: str | None = None
+except ModuleNotFoundError:
+    SKIP_REASON = "the 'cryptography' package is missing: pip install -e '.[test]'"
 
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
 _STATUS = {"running": "ReadyRole", "stopped": "StoppedVM", "deallocated": "StoppedDeallocated",
