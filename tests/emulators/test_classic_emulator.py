@@ -475,3 +475,26 @@ def test_random_faults_are_reproducible_with_the_seed() -> None:
 
     first = run(7)
     assert first == run(7) and {200, 503} == set(first)
+
+
+@pytest.mark.skipif(not (SHARED / "update-vmimage.request.xml").exists(), reason=f"no shared fixtures at {SHARED}")
+def test_the_fixture_request_bodies_are_accepted(em: ClassicEmulator, api: Api) -> None:
+    em.state["vm_images"].append({
+        "Name": "sql-golden", "Label": "sql golden", "Category": "User", "Language": "English",
+        "OSDiskConfiguration": {"Name": "sql-golden-os", "OSState": "Generalized", "OS": "Windows"},
+        "DataDiskConfigurations": [{"Name": "sql-golden-datadisk-0-2015-06-02", "HostCaching": "None", "Lun": 0}],
+    })
+    api.wait(api("PUT", "/services/vmimages/sql-golden", data=(SHARED / "update-vmimage.request.xml").read_bytes()))
+    sql = next(e for e in ET.fromstring(api("GET", "/services/vmimages").content)
+               if e.findtext(f"{NS}Name") == "sql-golden")
+    assert (sql.findtext(f"{NS}Label"), sql.findtext(f"{NS}Description"), sql.findtext(f"{NS}ShowInGui")) == (
+        "sql golden v2", "relabelled", "false")
+    assert sql.findtext(f"{NS}Language") == "English"
+    assert sql.findtext(f"{NS}DataDiskConfigurations/{NS}DataDiskConfiguration/{NS}HostCaching") == "ReadOnly"
+    vm_capture = api("POST", CAPTURE_PATH.format(role="r1"), data=(SHARED / "capture-vmimage.request.xml").read_bytes())
+    os_capture = api("POST", CAPTURE_PATH.format(role="r2"), data=(SHARED / "capture-role.request.xml").read_bytes())
+    assert (vm_capture.status_code, os_capture.status_code) == (202, 202)
+    api.wait(vm_capture)
+    api.wait(os_capture)
+    assert roles(em) == ["svc/dep/r1"]  # specialized capture kept r1; Capture Role deleted r2
+    assert api("GET", "/services/images/web-base-os").status_code == 200

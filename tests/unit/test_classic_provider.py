@@ -24,6 +24,7 @@ from reconciler.providers.classic.wire import Marker, compose_description
 SUB = "11111111-2222-3333-4444-555555555555"
 NS = "{http://schemas.microsoft.com/windowsazure}"
 OWNER = "platform"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "azure-classic"
 
 
 def role(name: str, status: str = "StoppedVM", disks: int = 1) -> dict[str, Any]:
@@ -210,6 +211,10 @@ def test_os_image_capture_deletes_the_vm_then_writes_the_marker(em: ClassicEmula
         "PUT /services/images/new-os",
     ]
     assert "gen01" not in provider.snapshot().vm_index()
+    fixture = SHARED / "capture-role.request.xml"
+    if fixture.exists():  # the same elements as the shared fixture, whatever their values
+        sent = ET.fromstring(next(r.body for r in em.requests if r.method == "POST"))
+        assert [c.tag for c in sent] == [c.tag for c in ET.fromstring(fixture.read_bytes())]
 
 
 def test_a_retried_capture_returns_the_image_instead_of_capturing_again(em: ClassicEmulator,
