@@ -182,6 +182,8 @@ def test_example_file_is_valid_and_matches_the_demo_seed() -> None:
         source=Source(vm="build-db-01"),
         family="db-base",
         label="DB base, October 2026",
+        description="PostgreSQL 17 on the hardened baseline",
+        recommended_vm_size="Standard_E4s_v5",
         tags={"team": "data"},
     )
     assert win == ImageSpec(
