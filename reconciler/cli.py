@@ -651,9 +651,14 @@ def export(
     from .model import spec_from_image
     from .spec import dump_spec
 
+    from .spec import load_spec
+
     desired = _load(file)
     with _provider(desired) as provider:
         snapshot = provider.snapshot()
+    # The exported file keeps the catalog settings as the file wrote them: values that came from
+    # the environment (subscription, ...) stay in the environment.
+    as_written = load_spec(file, defaults={}).catalog
     owned = [
         i
         for i in snapshot.images
@@ -661,7 +666,7 @@ def export(
         and i.category is Category.USER
         and (family is None or (i.family or "") == family)
     ]
-    text = dump_spec(desired.catalog, desired.policy, [spec_from_image(i) for i in sorted(owned, key=lambda i: i.key)])
+    text = dump_spec(as_written, desired.policy, [spec_from_image(i) for i in sorted(owned, key=lambda i: i.key)])
     if out is None:
         _out(text.rstrip("\n"))
     else:
@@ -836,6 +841,25 @@ def emulator_arm(
 
     _loopback(host)
     _serve_until_stopped(serve(host=host, port=port, state_file=state, page_size=page_size))
+
+
+@emulator_app.command("classic")
+@_guard
+def emulator_classic(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 0,
+    state: StateOpt = None,
+    tls: Annotated[bool, typer.Option("--tls", help="Serve HTTPS and check management client certificates.")] = False,
+    tls_dir: Annotated[
+        Path | None, typer.Option("--tls-dir", help="Where to write the generated CA and certificates.")
+    ] = None,
+) -> None:
+    """Serve the classic Service Management emulator (OS images, VM images, captures, operations)."""
+    from .emulators.classic import serve
+
+    _loopback(host)
+    emu = serve(host=host, port=port, state_file=state, tls=tls, tls_dir=str(tls_dir) if tls_dir else None)
+    _serve_until_stopped(emu, emu.banner())
 
 
 # --------------------------------------------------------------------------------------------------
