@@ -649,9 +649,7 @@ def export(
 ) -> None:
     """Write a desired-state file for the owned live images."""
     from .model import spec_from_image
-    from .spec import dump_spec
-
-    from .spec import load_spec
+    from .spec import dump_spec, load_spec
 
     desired = _load(file)
     with _provider(desired) as provider:
