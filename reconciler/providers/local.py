@@ -42,7 +42,7 @@ from ..model import (
     Snapshot,
     Source,
 )
-from . import LockInfo, StepCallback, _no_step
+from . import LockInfo, StepCallback, _no_step, conflict_hint, ownership_phrase
 
 #: The catalog file's format. Bump it (and add a migration) whenever the tables change.
 SCHEMA_VERSION = 1
@@ -357,10 +357,10 @@ class LocalProvider:
                 ):
                     return existing  # a retried capture: already done
                 raise ProviderError(
-                    f"an image named '{existing.name}' already exists ({_ownership(existing)})",
+                    f"an image named '{existing.name}' already exists ({ownership_phrase(existing)})",
                     code="Conflict",
                     status=409,
-                    hint=_conflict_hint(existing, self.owner),
+                    hint=conflict_hint(existing, self.owner),
                 )
             if spec.source.vm is None:
                 raise ProviderError(
@@ -490,10 +490,10 @@ class LocalProvider:
             )
         if live.owner != self.owner:
             raise ProviderError(
-                f"cannot {verb} '{live.name}': {_ownership(live)}, not by catalog '{self.owner}'",
+                f"cannot {verb} '{live.name}': {ownership_phrase(live)}, not by catalog '{self.owner}'",
                 code="OperationNotAllowed",
                 status=409,
-                hint=_conflict_hint(live, self.owner),
+                hint=conflict_hint(live, self.owner),
             )
         return live
 
@@ -696,24 +696,6 @@ def _check_capture(spec: ImageSpec, vm: VM, caps: Capabilities) -> None:
             f"{what}: the VM is generalized, so a specialized capture is impossible",
             "declare os_state: generalized",
         )
-
-
-def _ownership(i: Image) -> str:
-    if i.category is Category.PUBLIC:
-        return "it is a public image"
-    if i.owner is None:
-        return "it is not owned by any catalog"
-    return f"it is owned by catalog '{i.owner}'"
-
-
-def _conflict_hint(i: Image, owner: str) -> str:
-    if i.category is Category.PUBLIC:
-        return "public images are read-only; choose another name"
-    if i.owner is None:
-        return f"adopt it with: reconciler import {i.name}, or choose another name"
-    if i.owner == owner:
-        return "it was captured from another source; change the name or plan a replace"
-    return f"it belongs to catalog '{i.owner}'; choose another name"
 
 
 def _lock_holder(conn: sqlite3.Connection) -> LockInfo | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ...errors import LockError, NotFound, ProviderError
 from ...model import Capabilities, Category, Image, ImageSpec, ImageType, OSState, Snapshot
-from .. import LockInfo, StepCallback, _no_step
+from .. import LockInfo, StepCallback, _no_step, conflict_hint, ownership_phrase
 from . import wire
 from .client import Client, quote_name
 
@@ -152,8 +152,8 @@ class ClassicProvider:
                     and (existing.source.vm or "").casefold() == spec.source.vm.casefold()):
                 return existing  # a retried capture: already done
             raise ProviderError(
-                f"{what}: an image named '{existing.name}' already exists ({_ownership(existing)})",
-                code="ConflictError", status=409, hint=_conflict_hint(existing, self.owner),
+                f"{what}: an image named '{existing.name}' already exists ({ownership_phrase(existing)})",
+                code="ConflictError", status=409, hint=conflict_hint(existing, self.owner),
             )
         roles, generalized = self._roles()
         found = wire.resolve_vm(spec.source.vm, roles)
@@ -245,8 +245,8 @@ class ClassicProvider:
             raise ProviderError(f"cannot {verb} '{live.name}': it is a public image", code="OperationNotAllowed",
                                 status=409, hint="public images are read-only; only owned user images can change")
         if live.owner != self.owner:
-            raise ProviderError(f"cannot {verb} '{live.name}': {_ownership(live)}, not by catalog '{self.owner}'",
-                                code="OperationNotAllowed", status=409, hint=_conflict_hint(live, self.owner))
+            raise ProviderError(f"cannot {verb} '{live.name}': {ownership_phrase(live)}, not by catalog '{self.owner}'",
+                                code="OperationNotAllowed", status=409, hint=conflict_hint(live, self.owner))
         return live
 
     def update(self, image: Image, spec: ImageSpec, on_step: StepCallback = _no_step) -> Image:
@@ -409,21 +409,3 @@ def _b64(s: str) -> str:
     import base64
 
     return base64.b64encode(s.encode()).decode()
-
-
-def _ownership(i: Image) -> str:
-    if i.category is Category.PUBLIC:
-        return "it is a public image"
-    if i.owner is None:
-        return "it is not owned by any catalog"
-    return f"it is owned by catalog '{i.owner}'"
-
-
-def _conflict_hint(i: Image, owner: str) -> str:
-    if i.category is Category.PUBLIC:
-        return "public images are read-only; choose another name"
-    if i.owner is None:
-        return f"adopt it with: reconciler import {i.name}, or choose another name"
-    if i.owner == owner:
-        return "it was captured from another source; change the name or plan a replace"
-    return f"it belongs to catalog '{i.owner}'; choose another name"
