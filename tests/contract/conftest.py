@@ -74,7 +74,20 @@ def provider_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
             provider: Provider = stack.enter_context(harness.make(folder, seed_copy))
             return provider
 
+        factory.harness = harness  # type: ignore[attr-defined]
         yield factory
+
+
+@pytest.fixture
+def public_images(provider_factory: ProviderFactory) -> None:
+    """Skip, with the harness's reason, a test that needs public images the provider cannot list.
+
+    A harness declares ``HAS_PUBLIC_IMAGES = False`` and ``NO_PUBLIC_REASON`` when its catalog has
+    none (Resource Manager lists no Marketplace images as resources).
+    """
+    harness = provider_factory.harness  # type: ignore[attr-defined]
+    if not getattr(harness, "HAS_PUBLIC_IMAGES", True):
+        pytest.skip(f"{harness.NAME}: {getattr(harness, 'NO_PUBLIC_REASON', 'no public images')}")
 
 
 @pytest.fixture

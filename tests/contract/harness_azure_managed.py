@@ -7,7 +7,7 @@ emulator and the provider share a clock that only moves when the provider "sleep
 
 Public images: ARM does not list Marketplace images as resources, so the azure snapshot holds no
 public image and the seed's public ones are left out. The contract tests that look one up
-(``Ubuntu-Public``) are skipped here with that reason (see ``skip_if_public``).
+(``Ubuntu-Public``) are skipped for this harness with that reason (``HAS_PUBLIC_IMAGES``).
 
 The catalog lock is the blob-lease lock of ``providers/blob_lock.py``; it runs against one Azurite
 per test session (started on first use, like ``tests/azurite.py`` does), one container per catalog.
@@ -158,17 +158,9 @@ def managed_state(seed: dict[str, Any]) -> dict[str, Any]:
 # Skips and the lock service
 
 
-#: Contract tests that read the seed's public image whatever their parameters.
-_NEEDS_PUBLIC = frozenset({"test_snapshot_holds_every_seeded_image_with_its_markers",
-                           "test_adopt_refuses_a_public_image"})
-
-
-def skip_if_public() -> None:
-    """Skip the running contract test when it needs a public image (none exist in an ARM snapshot)."""
-    current = os.environ.get("PYTEST_CURRENT_TEST", "")
-    test = current.split("::")[-1].split(" ")[0]
-    if "Ubuntu-Public" in test or test.split("[")[0] in _NEEDS_PUBLIC:
-        pytest.skip(PUBLIC_SKIP)
+#: The contract suite skips its public-image tests for this harness, with this reason.
+HAS_PUBLIC_IMAGES = False
+NO_PUBLIC_REASON = PUBLIC_SKIP
 
 
 _AZURITE: dict[str, Any] = {}
@@ -216,7 +208,6 @@ def lock_settings() -> tuple[dict[str, Any], dict[str, str]]:
 @contextlib.contextmanager
 def make(tmp_path: Path, seed: dict[str, Any]) -> Iterator[azure.AzureProvider]:
     """A managed-image catalog in an ARM emulator seeded with ``seed``, opened as catalog 'platform'."""
-    skip_if_public()
     fake = FakeClock()
     with ArmEmulator(managed_state(seed), page_size=2, faults=Faults(lro_polls=1), clock=fake.clock) as emu:
         provider = open_managed(emu, fake)
