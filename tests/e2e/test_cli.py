@@ -8,38 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli import main
 from reconciler.model import CatalogConfig
 from reconciler.providers import LockInfo, open_provider
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Result:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
-
-
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    monkeypatch.setenv("NO_COLOR", "1")
-
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exc:
-            main(list(args))
-        out, err = capsys.readouterr()
-        code = exc.value.code if isinstance(exc.value.code, int) else (0 if exc.value.code is None else 1)
-        assert "Traceback" not in out + err
-        return Result(code, out, err)
-
-    return run
 
 
 @pytest.fixture
@@ -217,3 +189,19 @@ def test_drift_exit_codes(cli, demo):
     assert cli("drift").code == 2
     assert cli("apply", "--auto-approve").code == 0
     assert cli("drift").code == 0
+
+
+def test_github_step_summary_and_annotations(cli, demo, monkeypatch):
+    summary = demo / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    r = cli("plan", "--format", "markdown")
+    assert r.code == 0
+    assert r.out.startswith("**Plan:**")
+    assert summary.read_text().startswith("**Plan:**")
+    # A plan error reaches GitHub as an annotation.
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    spec = demo / "images.yaml"
+    spec.write_text(spec.read_text().replace("source: {vm: build-web-01}", "source: {vm: no-such-vm}"))
+    r = cli("plan")
+    assert r.code == 1
+    assert "::error" in r.out and "no-such-vm" in r.out
