@@ -124,7 +124,7 @@ def _exit(code: int) -> NoReturn:
 def _report(diags: list[Diagnostic]) -> None:
     from .render import render_diagnostics_text
 
-    _err(render_diagnostics_text(diags, color=_color(sys.stderr)).rstrip("\n"))
+    _err(render_diagnostics_text(diags, color=_color(sys.stderr), count=len(diags) > 1).rstrip("\n"))
     if os.environ.get("GITHUB_ACTIONS") == "true":
         from .render import render_diagnostics_github
 

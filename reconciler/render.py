@@ -615,8 +615,9 @@ def _md_details(c: Change, provider: str) -> str:
 # Diagnostics (validate, and any ReconcilerError the CLI reports)
 
 
-def render_diagnostics_text(diags: Sequence[Diagnostic], *, color: bool = False) -> str:
-    """``file:line:col: error: summary``, then ``  at $.path`` and ``  hint: ...``, then a count."""
+def render_diagnostics_text(diags: Sequence[Diagnostic], *, color: bool = False, count: bool = True) -> str:
+    """``file:line:col: error: summary``, then ``  at $.path`` and ``  hint: ...``, then a count
+    (unless ``count`` is False: a single runtime error needs no tally)."""
     out: list[str] = []
     for d in diags:
         is_error = d.severity is Severity.ERROR
@@ -628,9 +629,10 @@ def render_diagnostics_text(diags: Sequence[Diagnostic], *, color: bool = False)
             out.append(f"  at {_clean(d.location.json_path)}")
         if d.hint:
             out.append(f"  hint: {_clean(d.hint)}")
-    errors = sum(1 for d in diags if d.severity is Severity.ERROR)
-    warnings = len(diags) - errors
-    out.append(f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}.")
+    if count:
+        errors = sum(1 for d in diags if d.severity is Severity.ERROR)
+        warnings = len(diags) - errors
+        out.append(f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}.")
     return "\n".join(out) + "\n"
 
 
