@@ -59,11 +59,15 @@ def apply_plan(
     continue_on_error: bool = False,
     hooks: ApplyHooks | None = None,
     clock: Callable[[], float] = time.monotonic,
+    still_locked: Callable[[], None] | None = None,
 ) -> ApplyResult:
     """Run every pending change of ``plan``; returns one ``ChangeResult`` per pending change.
 
     A plan with errors is refused before anything runs. Never raises for a failed change: the
     failure is in the result. Raises ``ApplyInterrupted`` on KeyboardInterrupt.
+    ``still_locked`` raises ``ReconcilerError`` when the catalog lock was lost (a lease taken by
+    ``force-unlock``); it is called before each change starts, and a loss fails that change, so
+    no new change starts (even with ``continue_on_error``).
     """
     if plan.errored:
         raise ReconcilerError(
@@ -77,11 +81,20 @@ def apply_plan(
     results: dict[str, ChangeResult] = {}
     failed = False
 
+    lock_lost = False
+
     def run(change: Change) -> ChangeResult:
+        nonlocal lock_lost
         hooks.started(change)
         start = clock()
         error: BaseException | None = None
         try:
+            if still_locked is not None:
+                try:
+                    still_locked()
+                except ReconcilerError:
+                    lock_lost = True
+                    raise
             _execute(change, provider, lambda msg: hooks.step(change, msg))
             result = ChangeResult(change.name, change.action, Outcome.DONE, seconds=clock() - start)
         except ReconcilerError as e:
@@ -100,7 +113,7 @@ def apply_plan(
     pool = ThreadPoolExecutor(max_workers=min(parallelism, max(1, len(pending))), thread_name_prefix="apply")
     try:
         while queue or in_flight:
-            while queue and len(in_flight) < parallelism and not (failed and not continue_on_error):
+            while queue and len(in_flight) < parallelism and not (failed and not continue_on_error) and not lock_lost:
                 change = queue.pop(0)
                 in_flight[pool.submit(run, change)] = change
             if not in_flight:

@@ -204,12 +204,12 @@ def _provider(desired: DesiredState) -> Iterator[Provider]:
 
 
 @contextmanager
-def _locked(provider: Provider, command: str, timeout: float) -> Iterator[LockInfo]:
+def _locked(provider: Provider, command: str, timeout: float) -> Iterator[Any]:
     info = LockInfo.new(command, run_id=os.environ.get("GITHUB_RUN_ID", ""))
     handle = provider.acquire_lock(info, timeout)
     log.debug("lock %s taken", info.id)
     try:
-        yield info
+        yield handle
     except BaseException:
         # Release, but never let a release problem hide the error that got us here.
         try:
@@ -546,7 +546,7 @@ def apply(
         )
     saved_plan = _read_plan(file) if saved else None
     desired = _load(spec_file if saved else file)
-    with _provider(desired) as provider, _locked(provider, "apply", lock_timeout):
+    with _provider(desired) as provider, _locked(provider, "apply", lock_timeout) as lock:
         if saved_plan is not None:
             from .planfile import ensure_fresh
 
@@ -569,7 +569,7 @@ def apply(
             _confirm(the_plan, auto_approve)
         if the_plan.errored:
             raise ReconcilerError("the saved plan has errors and cannot be applied", "fix them and run plan again")
-        result = _run_apply(the_plan, provider, parallelism, continue_on_error)
+        result = _run_apply(the_plan, provider, parallelism, continue_on_error, lock)
     from .render import render_apply_report
 
     _out(render_apply_report(result, color=_color(sys.stdout)).rstrip("\n"))

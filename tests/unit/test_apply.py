@@ -155,3 +155,26 @@ def test_unexpected_exception_is_a_failed_change_not_a_crash():
     result = apply_plan(plan, Broken())
     assert result.results[0].outcome is Outcome.FAILED
     assert "internal error: RuntimeError: bug" in result.results[0].error
+
+
+def test_a_lost_lock_stops_new_changes_even_with_continue_on_error():
+    from reconciler.errors import LockError
+
+    plan = captures(4)
+    rec = Recorder()
+    calls = {"n": 0}
+
+    def still_locked():
+        calls["n"] += 1
+        if calls["n"] >= 2:
+            raise LockError("this run lost the lock", "run plan again")
+
+    result = apply_plan(plan, rec, parallelism=1, continue_on_error=True, still_locked=still_locked)
+    assert [r.outcome for r in result.results] == [
+        Outcome.DONE,
+        Outcome.FAILED,
+        Outcome.NOT_STARTED,
+        Outcome.NOT_STARTED,
+    ]
+    assert "lost the lock" in result.results[1].error
+    assert rec.calls == [("capture", "img-00")]
