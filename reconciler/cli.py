@@ -506,13 +506,16 @@ def _confirm(plan: Plan, auto_approve: bool) -> None:
         raise ConfirmationRefused("apply cancelled", "nothing was changed")
 
 
-def _run_apply(plan: Plan, provider: Provider, parallelism: int, continue_on_error: bool) -> ApplyResult:
+def _run_apply(plan: Plan, provider: Provider, parallelism: int, continue_on_error: bool, lock: Any) -> ApplyResult:
     from .apply import apply_plan
 
+    options: dict[str, Any] = dict(
+        parallelism=parallelism, continue_on_error=continue_on_error, still_locked=getattr(lock, "check", None)
+    )
     if sys.stdout.isatty():
         with _LiveHooks(plan) as hooks:
-            return apply_plan(plan, provider, parallelism=parallelism, continue_on_error=continue_on_error, hooks=hooks)
-    return apply_plan(plan, provider, parallelism=parallelism, continue_on_error=continue_on_error, hooks=_LineHooks())
+            return apply_plan(plan, provider, hooks=hooks, **options)
+    return apply_plan(plan, provider, hooks=_LineHooks(), **options)
 
 
 @app.command()
