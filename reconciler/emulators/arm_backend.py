@@ -947,21 +947,7 @@ class ArmBackend:
         if existing is not None:
             self._busy(existing)
             self._check_location(existing, body, params)
-            for key in self._DEFINITION_IMMUTABLE:
-                if key in props:
-                    diff = _first_difference(props[key], existing["properties"].get(key), key)
-                    if diff:
-                        raise self._immutable(f"properties.{diff}")
-            for key in self._DEFINITION_MUTABLE:
-                if key in props:
-                    existing["properties"][key] = deep_copy(props[key])
-            if "tags" in body:
-                existing["tags"] = dict(body.get("tags") or {})
-            op = self._in_flight(image_id.lower())
-            if op is None:
-                existing["properties"]["provisioningState"] = "Updating"
-                op = self._start(existing, "update", version, params["subscriptionId"])
-            return self._accepted(200, existing, op, base)
+            return self._update_definition(existing, image_id, body, version, params, base)
         image = self._new(image_id, TYPE_GALLERY_IMAGE, body, params["galleryImageName"])
         out = image["properties"]
         for key in (*self._DEFINITION_IMMUTABLE, *self._DEFINITION_MUTABLE):
@@ -978,6 +964,11 @@ class ArmBackend:
         image_id = self._definition_id(params)
         existing = self._require(image_id, params)
         self._busy(existing)
+        return self._update_definition(existing, image_id, body, version, params, base)
+
+    def _update_definition(self, existing: dict[str, Any], image_id: str, body: dict[str, Any], version: str,
+                           params: dict[str, str], base: str) -> Reply:
+        """An image definition PUT on an existing one, or a PATCH: immutable fields must not change."""
         props = body.get("properties") or {}
         for key in self._DEFINITION_IMMUTABLE:
             if key in props:
