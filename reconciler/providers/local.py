@@ -245,12 +245,11 @@ class LocalProvider:
         return conn
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: taken up front (``BEGIN IMMEDIATE``) so checks and writes agree."""
+    def _transaction(self, begin: str, what: str) -> Iterator[sqlite3.Connection]:
         conn = self._connect()
         try:
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(begin)
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
@@ -258,27 +257,17 @@ class LocalProvider:
                     conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as e:
-            raise self._translate(e, "write") from e
+            raise self._translate(e, what) from e
         finally:
             conn.close()
 
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One write transaction: taken up front (``BEGIN IMMEDIATE``) so checks and writes agree."""
+        return self._transaction("BEGIN IMMEDIATE", "write")
+
+    def _read(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """One read transaction: every SELECT inside sees the same committed state (WAL snapshot)."""
-        conn = self._connect()
-        try:
-            try:
-                conn.execute("BEGIN")
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as e:
-            raise self._translate(e, "read") from e
-        finally:
-            conn.close()
+        return self._transaction("BEGIN", "read")
 
     def _translate(self, e: sqlite3.Error, what: str) -> ProviderError:
         msg = str(e)
