@@ -298,13 +298,10 @@ def validate(
 # plan / show
 
 
-def _make_plan(
-    desired: DesiredState, provider: Provider, prune: bool | None, targets: list[str]
-) -> tuple[Plan, Snapshot]:
+def _make_plan(desired: DesiredState, provider: Provider, prune: bool | None, targets: list[str]) -> Plan:
     from .plan import make_plan
 
-    snapshot = provider.snapshot()
-    return make_plan(desired, snapshot, provider.capabilities, prune=prune, targets=targets), snapshot
+    return make_plan(desired, provider.snapshot(), provider.capabilities, prune=prune, targets=targets)
 
 
 def _emit_plan(plan: Plan, format: PlanFormat) -> None:
@@ -358,7 +355,7 @@ def plan(
     """Show what apply would change, without changing anything."""
     desired = _load(file)
     with _provider(desired) as provider:
-        the_plan, _ = _make_plan(desired, provider, prune, target or [])
+        the_plan = _make_plan(desired, provider, prune, target or [])
     _emit_plan(the_plan, format)
     _step_summary(the_plan)
     if the_plan.errored:
@@ -563,7 +560,7 @@ def apply(
             ensure_fresh(the_plan, provider.snapshot(), desired.digest)
             _out(f"Applying the saved plan {file} ({len(the_plan.pending)} changes).")
         else:
-            the_plan, _ = _make_plan(desired, provider, prune, target or [])
+            the_plan = _make_plan(desired, provider, prune, target or [])
             _emit_plan(the_plan, PlanFormat.text)
             if the_plan.errored:
                 _exit(EXIT_ERROR)
@@ -592,7 +589,7 @@ def drift(
     """Read-only check of the live catalog against the file: exit 0 in sync, 2 on drift, 1 on error."""
     desired = _load(file)
     with _provider(desired) as provider:
-        the_plan, _ = _make_plan(desired, provider, None, [])
+        the_plan = _make_plan(desired, provider, None, [])
     _emit_plan(the_plan, format)
     _exit(EXIT_CHANGES if the_plan.has_changes or the_plan.errored else EXIT_OK)
 
