@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -129,13 +128,14 @@ def test_killed_apply_leaves_a_lock_only_the_right_id_clears(world):
     cwd, emu, env, lock = world
     emu.faults.lro_seconds = 60.0
     victim = reconciler(cwd, env, "apply", "--auto-approve")
-    deadline = time.monotonic() + 60
-    holder = None
-    while holder is None and time.monotonic() < deadline:
-        holder = lock.holder()
-        if holder is None:
-            assert victim.poll() is None, victim.communicate()
-            time.sleep(0.2)
+    # In CI mode apply logs one line per state change; the first "started" comes after the lock.
+    assert victim.stdout is not None
+    for line in victim.stdout:
+        if "capture started" in line:
+            break
+    else:
+        pytest.fail(f"the apply ended before capturing: {victim.communicate()}")
+    holder = lock.holder()
     assert holder is not None, "the apply never took the lock"
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=30)
