@@ -135,5 +135,5 @@ def test_stop_does_not_hang_on_keep_alive_clients(emu: ArmEmulator, http: reques
     assert http.get(u(emu, "/images")).status_code == 200  # the session keeps its connection open
     started = time.perf_counter()
     emu.stop()
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 10  # a hang guard, not a speed target
     emu.stop()  # idempotent

@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -200,7 +199,7 @@ def test_snapshot_is_sorted_case_insensitively(tmp_path: Path) -> None:
     assert [v.name for v in snap.vms] == ["y", "Z"]
 
 
-def test_snapshot_of_ten_thousand_images_is_fast(tmp_path: Path) -> None:
+def test_snapshot_of_ten_thousand_images(tmp_path: Path) -> None:
     images = tuple(
         Image(
             f"img-{n:05}",
@@ -217,14 +216,9 @@ def test_snapshot_of_ten_thousand_images_is_fast(tmp_path: Path) -> None:
         for n in range(10_000)
     )
     p = _provider(tmp_path, Snapshot(images=images))
-    best = float("inf")
-    for _ in range(3):  # best of three: the machine is shared
-        t0 = time.perf_counter()
-        snap = p.snapshot()
-        best = min(best, time.perf_counter() - t0)
+    snap = p.snapshot()  # speed: benchmarks/plan_scale.py
     assert len(snap.images) == 10_000
     assert snap.images[1234].tags == {"n": "1234", "team": "web"}
-    assert best < 0.5, f"snapshot of 10k images took {best:.3f}s"
 
 
 # --------------------------------------------------------------------------------------------------
