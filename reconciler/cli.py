@@ -569,10 +569,22 @@ def apply(
             _confirm(the_plan, auto_approve)
         if the_plan.errored:
             raise ReconcilerError("the saved plan has errors and cannot be applied", "fix them and run plan again")
-        result = _run_apply(the_plan, provider, parallelism, continue_on_error, lock)
+        from .apply import ApplyInterrupted
+
+        try:
+            result = _run_apply(the_plan, provider, parallelism, continue_on_error, lock)
+        except ApplyInterrupted as e:
+            # Not a plain error: exit 130 (README), and still say what was done before it stopped.
+            interrupted: ApplyInterrupted | None = e
+            result = e.result
+        else:
+            interrupted = None
     from .render import render_apply_report
 
     _out(render_apply_report(result, color=_color(sys.stdout)).rstrip("\n"))
+    if interrupted is not None:
+        _report(interrupted.diagnostics())
+        _exit(130)
     _exit(EXIT_OK if result.ok else EXIT_ERROR)
 
 
