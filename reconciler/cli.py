@@ -373,6 +373,8 @@ def plan(
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    if not path.name:  # "." has no name to put a temporary file beside
+        raise ReconcilerError(f"cannot write {path}: it is a directory", "pass a file name, e.g. --out plan.json")
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         tmp.write_bytes(data)

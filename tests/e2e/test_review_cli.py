@@ -35,3 +35,11 @@ def test_ctrl_c_during_apply_exits_130_and_reports_what_was_done(cli, demo, monk
     monkeypatch.setattr(LocalProvider, "update", original)
     # The lock was released: a new apply runs.
     assert cli("apply", "--auto-approve").code == 0
+
+
+@pytest.mark.parametrize("out", [".", ".."])
+def test_plan_out_to_a_directory_is_an_error_not_a_crash(cli, demo, out):
+    r = cli("plan", "--out", out)
+    assert r.code == 1
+    assert "internal error" not in r.err
+    assert "cannot write" in r.err
