@@ -1155,6 +1155,28 @@ class ArmBackend:
             # A VHD carries no OS state of its own: it takes the definition's (emulator behaviour).
             definition = self._get(self._definition_id(params)) or {}
             return storage, str(definition.get("properties", {}).get("osState", "Generalized"))
+        if vhd.get("id"):
+            # GalleryDiskImageSource.id: a managed disk (or snapshot). The emulator knows disks only
+            # as the OS disks of its VMs; like a VHD, a disk takes the definition's OS state.
+            disk_id = str(vhd["id"]).lower()
+            known = any(
+                str(((r.get("properties", {}).get("storageProfile", {}).get("osDisk") or {}).get("managedDisk")
+                     or {}).get("id", "")).lower() == disk_id
+                for r in self.resources.values()
+                if r.get("type", "").lower() == TYPE_VM.lower()
+            )
+            if not known:
+                raise ArmError(
+                    404,
+                    "NotFound",
+                    f"The source '{vhd['id']}' was not found.",
+                    target="properties.storageProfile.osDiskImage.source.id",
+                )
+            storage = deep_copy(storage_in)
+            storage["osDiskImage"].setdefault("hostCaching", "ReadWrite")
+            storage.setdefault("dataDiskImages", [])
+            definition = self._get(self._definition_id(params)) or {}
+            return storage, str(definition.get("properties", {}).get("osState", "Generalized"))
         raise ArmError(
             400,
             "InvalidParameter",
