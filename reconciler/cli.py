@@ -416,11 +416,13 @@ def _is_plan_file(path: Path) -> bool:
     try:
         with path.open("rb") as f:
             head = f.read(4096)
+            if not head.lstrip().startswith(b"{"):
+                return False
+            # Keys are sorted and "plan_file" follows every fingerprint: look through the whole file.
+            body = head + f.read()
     except OSError:
         return False
-    return (
-        head.lstrip().startswith(b"{") and b"plan_file" in head or path.suffix == ".json" and head.lstrip()[:1] == b"{"
-    )
+    return b'"plan_file"' in body or path.suffix == ".json"
 
 
 class _LineHooks:
