@@ -106,7 +106,8 @@ def make_plan(
         )
 
     errors: list[Diagnostic] = []
-    selected = _select_targets(changes, targets, errors)
+    owned = {i.key for i in snapshot.images if i.owner == owner and i.category is Category.USER}
+    selected = _select_targets(changes, targets, errors, known=owned)
 
     ordered = tuple(selected[k] for k in sorted(selected))
     return Plan(
@@ -486,12 +487,16 @@ def _update_reason(fields: Sequence[FieldDiff]) -> str:
 # Targets, fingerprints, locations
 
 
-def _select_targets(changes: dict[str, Change], targets: Sequence[str], errors: list[Diagnostic]) -> dict[str, Change]:
+def _select_targets(
+    changes: dict[str, Change], targets: Sequence[str], errors: list[Diagnostic], known: set[str]
+) -> dict[str, Change]:
+    """Keep only the targeted changes. ``known``: owned live images, which are valid targets even
+    when the plan keeps them (prune off, protected) and so holds no change for them."""
     if not targets:
         return changes
     wanted = {t.casefold(): t for t in targets}
     for key, name in sorted(wanted.items()):
-        if key not in changes:
+        if key not in changes and key not in known:
             errors.append(
                 Diagnostic.error(
                     f"--target '{name}' matches no declared image and no owned image",
