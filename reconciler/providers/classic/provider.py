@@ -155,6 +155,16 @@ class ClassicProvider:
                 f"{what}: an image named '{existing.name}' already exists ({ownership_phrase(existing)})",
                 code="ConflictError", status=409, hint=conflict_hint(existing, self.owner),
             )
+        other_kind = ImageType.OS if spec.type is ImageType.VM else ImageType.VM
+        twin = self._live(spec.name, other_kind)
+        if twin is not None:
+            # The service allows one name in both kinds, but the plan indexes images by name, so
+            # one of the two would hide the other; PowerShell refuses this capture as well.
+            raise ProviderError(
+                f"{what}: an {other_kind.value.upper()} image named '{twin.name}' already exists "
+                f"({ownership_phrase(twin)})",
+                code="ConflictError", status=409, hint="choose another name",
+            )
         roles, generalized = self._roles()
         found = wire.resolve_vm(spec.source.vm, roles)
         if not found:
