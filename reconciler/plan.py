@@ -274,8 +274,13 @@ def _capture_preconditions(
                     errors.append(
                         Diagnostic.error(
                             f"source VM '{vm.name}' is not generalized, so a generalized image cannot be captured",
-                            "deprovision it (Sysprep / waagent -deprovision) and generalize it, or set "
-                            "source.generalize: true to let reconciler generalize it (the VM becomes unusable)",
+                            "deprovision it (Sysprep / waagent -deprovision) and generalize it"
+                            + (
+                                ", or set source.generalize: true to let reconciler generalize it "
+                                "(the VM becomes unusable)"
+                                if caps.generalize
+                                else ""
+                            ),
                             loc,
                             code="vm-not-generalized",
                         )
