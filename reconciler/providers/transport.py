@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -130,7 +130,17 @@ class Transport:
         self.retries = 0
 
     def url(self, path_or_url: str) -> str:
+        """A path joined to ``base_url``, or an absolute URL the service handed us (``nextLink``,
+        ``Azure-AsyncOperation``, ``Location``) — only on the same origin, since the bearer token
+        goes with every request and must never reach another host."""
         if path_or_url.startswith(("http://", "https://")):
+            if _origin(path_or_url) != _origin(self.base_url):
+                raise ProviderError(
+                    f"the service pointed to {_origin(path_or_url)}, not to the endpoint {_origin(self.base_url)}: "
+                    "refusing to send the credentials there",
+                    code="ForeignURL",
+                    hint="check catalog.endpoint; if the service really moved, point endpoint at the new host",
+                )
             return path_or_url
         return urljoin(self.base_url, path_or_url.lstrip("/"))
 
@@ -252,3 +262,9 @@ def _to_response(raw: requests.Response, url: str) -> Response:
 
 
 __all__ = ["RETRY_STATUSES", "RetryPolicy", "Transport", "error_from_response", "redact"]
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"

@@ -186,3 +186,22 @@ def test_token_sent_but_never_logged(server: tuple[str, Script], sleeps: list[fl
 
 def test_redact() -> None:
     assert redact({"Authorization": "Bearer x", "Accept": "a"}) == {"Authorization": "<redacted>", "Accept": "a"}
+
+
+def test_a_next_link_to_another_host_is_refused_and_gets_no_token(
+    server: tuple[str, Script], sleeps: list[float]
+) -> None:
+    url, script = server
+    other = url.replace("127.0.0.1", "localhost")  # same server, another origin as far as the client knows
+    script.queue = [(200, {}, {"value": [1], "nextLink": f"{other}/page2"})]
+    with make(url, sleeps) as t, pytest.raises(ProviderError) as e:
+        t.paged("/x")
+    assert e.value.code == "ForeignURL"
+    assert len(script.seen) == 1  # the token went to the endpoint only
+
+
+def test_a_next_link_on_the_same_origin_is_followed(server: tuple[str, Script], sleeps: list[float]) -> None:
+    url, script = server
+    script.queue = [(200, {}, {"value": [1], "nextLink": f"{url}/page2"}), (200, {}, {"value": [2]})]
+    with make(url, sleeps) as t:
+        assert t.paged("/x") == [1, 2]
