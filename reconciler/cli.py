@@ -16,6 +16,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
@@ -651,7 +652,16 @@ def import_(
             provider.adopt(image)
             _out(f"{image.name}: imported into catalog {owner}")
     if todo:
-        _out("Add them to the desired-state file (`reconciler export` writes their entries), then run plan.")
+        declared = {s.key for s in desired.images}
+        undeclared = [i.name for i in todo if i.key not in declared]
+        if undeclared and desired.policy.prune:
+            _err(
+                f"warning: policy.prune is on and {', '.join(undeclared)} "
+                f"{'is' if len(undeclared) == 1 else 'are'} not declared in {file}: the next apply would remove "
+                f"{'it' if len(undeclared) == 1 else 'them'}. Add the entries first (`reconciler export` writes them)."
+            )
+        else:
+            _out("Add them to the desired-state file (`reconciler export` writes their entries), then run plan.")
 
 
 @app.command()
@@ -680,7 +690,12 @@ def export(
         and i.category is Category.USER
         and (family is None or (i.family or "") == family)
     ]
-    text = dump_spec(as_written, desired.policy, [spec_from_image(i) for i in sorted(owned, key=lambda i: i.key)])
+    policy = desired.policy
+    if family is not None and policy.prune:
+        # A one-family file must not prune every other family if someone applies it as it is.
+        policy = replace(policy, prune=False)
+        _err(f"note: the export holds only family {family}, so it is written with prune: false")
+    text = dump_spec(as_written, policy, [spec_from_image(i) for i in sorted(owned, key=lambda i: i.key)])
     if out is None:
         _out(text.rstrip("\n"))
     else:

@@ -205,3 +205,18 @@ def test_github_step_summary_and_annotations(cli, demo, monkeypatch):
     r = cli("plan")
     assert r.code == 1
     assert "::error" in r.out and "no-such-vm" in r.out
+
+
+def test_import_warns_when_prune_would_remove_the_adopted_image(cli, demo):
+    r = cli("import", "legacy-tools")
+    assert r.code == 0
+    assert "prune is on" in r.err and "legacy-tools" in r.err
+
+
+def test_a_one_family_export_does_not_prune_the_rest(cli, demo):
+    assert cli("apply", "--auto-approve").code == 0
+    r = cli("export", "--family", "db-base", "--out", "db.yaml")
+    assert r.code == 0, r.text
+    assert "prune: false" in (demo / "db.yaml").read_text()
+    r = cli("plan", "db.yaml", "--detailed-exitcode")
+    assert r.code == 0, r.text
