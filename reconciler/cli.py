@@ -503,7 +503,13 @@ def _confirm(plan: Plan, auto_approve: bool) -> None:
     n = len(plan.pending)
     destructive = sum(1 for c in plan.pending if c.destructive)
     warn = f" ({destructive} destructive)" if destructive else ""
-    answer = typer.prompt(f"Apply these {n} change{'s' if n != 1 else ''}{warn}? Only 'yes' will be accepted")
+    try:
+        answer = typer.prompt(f"Apply these {n} change{'s' if n != 1 else ''}{warn}? Only 'yes' will be accepted")
+    except typer.Abort as e:
+        # Click turns Ctrl-C and end-of-input alike into Abort: Ctrl-C keeps its meaning (exit 130).
+        if isinstance(e.__context__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        raise ConfirmationRefused("apply cancelled: no answer", "nothing was changed") from None
     if answer.strip() != "yes":
         raise ConfirmationRefused("apply cancelled", "nothing was changed")
 
