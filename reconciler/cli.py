@@ -305,7 +305,7 @@ def _make_plan(desired: DesiredState, provider: Provider, prune: bool | None, ta
     return make_plan(desired, provider.snapshot(), provider.capabilities, prune=prune, targets=targets)
 
 
-def _emit_plan(plan: Plan, format: PlanFormat) -> None:
+def _emit_plan(plan: Plan, format: PlanFormat, *, drift: bool = False) -> None:
     from .render import render_plan_json, render_plan_markdown, render_plan_text
 
     if format is PlanFormat.json:
@@ -313,9 +313,11 @@ def _emit_plan(plan: Plan, format: PlanFormat) -> None:
 
         _out(json.dumps(render_plan_json(plan), indent=2, sort_keys=False))
     elif format is PlanFormat.markdown:
+        if drift:
+            _out("**Drift check** (read-only): what apply would change to match the desired state.\n")
         _out(render_plan_markdown(plan).rstrip("\n"))
     else:
-        _out(render_plan_text(plan, color=_color(sys.stdout)).rstrip("\n"))
+        _out(render_plan_text(plan, color=_color(sys.stdout), drift=drift).rstrip("\n"))
 
 
 def _step_summary(plan: Plan) -> None:
@@ -613,7 +615,7 @@ def drift(
     desired = _load(file)
     with _provider(desired) as provider:
         the_plan = _make_plan(desired, provider, None, [])
-    _emit_plan(the_plan, format)
+    _emit_plan(the_plan, format, drift=True)
     _exit(EXIT_CHANGES if the_plan.has_changes or the_plan.errored else EXIT_OK)
 
 

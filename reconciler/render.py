@@ -140,7 +140,7 @@ def footer(plan: Plan) -> str:
 # Plan: text
 
 
-def render_plan_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> str:
+def render_plan_text(plan: Plan, *, color: bool = False, verbose: bool = False, drift: bool = False) -> str:
     """The Terraform-like plan for a terminal or a CI log.
 
     Destructive changes come first so a reviewer scrolling a long plan cannot miss them; no-ops
@@ -162,13 +162,17 @@ def render_plan_text(plan: Plan, *, color: bool = False, verbose: bool = False) 
     if pending:
         used = [a for a in _ACTION_ORDER if any(c.action is a for c in pending)]
         out.append(
-            f'Plan for catalog "{_clean(plan.catalog)}" (provider {_clean(plan.provider)}). '
-            "Actions are shown with these symbols:"
+            f'{"Drift in" if drift else "Plan for"} catalog "{_clean(plan.catalog)}" '
+            f"(provider {_clean(plan.provider)}). Actions are shown with these symbols:"
         )
         for a in used:
             out.append(f"{_paint(a.value.rjust(3), _ACTION_COLOR[a], color)} {_LEGEND[a]}")
         out.append("")
-        out.append("Reconciler will perform the following actions:")
+        out.append(
+            "The live catalog differs from the desired state; apply would perform these actions:"
+            if drift
+            else "Reconciler will perform the following actions:"
+        )
         out.append("")
         for c in pending:
             out.extend(_change_block(c, plan.provider, color))

@@ -220,3 +220,10 @@ def test_a_one_family_export_does_not_prune_the_rest(cli, demo):
     assert "prune: false" in (demo / "db.yaml").read_text()
     r = cli("plan", "db.yaml", "--detailed-exitcode")
     assert r.code == 0, r.text
+
+
+def test_drift_reads_as_a_drift_report(cli, demo):
+    r = cli("drift")
+    assert r.code == 2
+    assert r.out.startswith('Drift in catalog "platform"') and "apply would perform" in r.out
+    assert cli("drift", "--format", "markdown").out.startswith("**Drift check** (read-only)")
