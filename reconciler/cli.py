@@ -333,6 +333,8 @@ def _step_summary(plan: Plan) -> None:
         _err(f"warning: cannot append to GITHUB_STEP_SUMMARY ({e.strerror or e})")
 
 
+#: ``--file`` of the commands that need only the catalog section of the desired-state file.
+CatalogFileOpt = Annotated[Path, typer.Option("--file", help="The desired-state file (for the catalog).")]
 TargetOpt = Annotated[
     list[str] | None,
     typer.Option("--target", "-t", help="Limit the plan to this image (repeatable).", show_default=False),
@@ -623,9 +625,7 @@ def drift(
 @_guard
 def import_(
     names: Annotated[list[str], typer.Argument(help="Names of existing user images to adopt.", metavar="NAME...")],
-    file: Annotated[Path, typer.Option("--file", help="The desired-state file (for the catalog).")] = Path(
-        DEFAULT_FILE
-    ),
+    file: CatalogFileOpt = Path(DEFAULT_FILE),
     lock_timeout: Annotated[float, typer.Option("--lock-timeout", min=0, help="Seconds to wait for the lock.")] = 0.0,
 ) -> None:
     """Adopt existing user images: mark them as owned by this catalog."""
@@ -675,9 +675,7 @@ def import_(
 @app.command()
 @_guard
 def export(
-    file: Annotated[Path, typer.Option("--file", help="The desired-state file (for the catalog).")] = Path(
-        DEFAULT_FILE
-    ),
+    file: CatalogFileOpt = Path(DEFAULT_FILE),
     family: Annotated[str | None, typer.Option("--family", help="Only this family.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
 ) -> None:
@@ -715,9 +713,7 @@ def export(
 @_guard
 def force_unlock(
     lock_id: Annotated[str, typer.Argument(help="The lock id shown by the apply that holds it.", metavar="ID")],
-    file: Annotated[Path, typer.Option("--file", help="The desired-state file (for the catalog).")] = Path(
-        DEFAULT_FILE
-    ),
+    file: CatalogFileOpt = Path(DEFAULT_FILE),
 ) -> None:
     """Release a catalog lock left by a killed run. Only the exact lock id releases it."""
     desired = _load(file)
@@ -739,9 +735,7 @@ def _snapshot_for(file: Path) -> Snapshot:
 @images_app.command("list")
 @_guard
 def images_list(
-    file: Annotated[Path, typer.Option("--file", help="The desired-state file (for the catalog).")] = Path(
-        DEFAULT_FILE
-    ),
+    file: CatalogFileOpt = Path(DEFAULT_FILE),
     family: Annotated[str | None, typer.Option("--family", help="Only images of this family.")] = None,
     type: Annotated[TypeFilter | None, typer.Option("--type", help="Only VM images or OS images.")] = None,
     category: Annotated[CategoryFilter, typer.Option("--category", help="user, public or all.")] = CategoryFilter.all,
@@ -767,9 +761,7 @@ def images_list(
 @images_app.command("families")
 @_guard
 def images_families(
-    file: Annotated[Path, typer.Option("--file", help="The desired-state file (for the catalog).")] = Path(
-        DEFAULT_FILE
-    ),
+    file: CatalogFileOpt = Path(DEFAULT_FILE),
     format: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.table,
 ) -> None:
     """List the image families of the live catalog."""
@@ -795,9 +787,7 @@ def catalog_init(
     path: Annotated[
         Path | None, typer.Option("--path", help="The catalog file (default: catalog.path of --file).")
     ] = None,
-    file: Annotated[Path, typer.Option("--file", help="The desired-state file naming the catalog.")] = Path(
-        DEFAULT_FILE
-    ),
+    file: CatalogFileOpt = Path(DEFAULT_FILE),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing catalog file.")] = False,
 ) -> None:
     """Create (or with --force, recreate) the embedded catalog from a seed file."""
