@@ -32,7 +32,7 @@ from .errors import (
     ReconcilerError,
     SpecError,
 )
-from .model import ApplyResult, Category, Change, ChangeResult, DesiredState, Outcome, Plan, Snapshot
+from .model import ApplyResult, Category, Change, ChangeResult, DesiredState, ImageType, Outcome, Plan, Snapshot
 from .providers import LockInfo, Provider, open_provider
 
 EXIT_OK = 0
@@ -82,11 +82,6 @@ class ValidateFormat(str, Enum):
 class ListFormat(str, Enum):
     table = "table"
     json = "json"
-
-
-class TypeFilter(str, Enum):
-    vm = "vm"
-    os = "os"
 
 
 class CategoryFilter(str, Enum):
@@ -737,7 +732,7 @@ def _snapshot_for(file: Path) -> Snapshot:
 def images_list(
     file: CatalogFileOpt = Path(DEFAULT_FILE),
     family: Annotated[str | None, typer.Option("--family", help="Only images of this family.")] = None,
-    type: Annotated[TypeFilter | None, typer.Option("--type", help="Only VM images or OS images.")] = None,
+    type: Annotated[ImageType | None, typer.Option("--type", help="Only VM images or OS images.")] = None,
     category: Annotated[CategoryFilter, typer.Option("--category", help="user, public or all.")] = CategoryFilter.all,
     format: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.table,
 ) -> None:
