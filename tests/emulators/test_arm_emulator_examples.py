@@ -40,7 +40,28 @@ def _operation_for(example: Path) -> tuple[str, str, dict[str, Any]]:
             for method, op in item.items():
                 if isinstance(op, dict) and op.get("operationId") == fallback.get(wanted):
                     return method.upper(), template, op
+    shared = _shared_spec_listing(wanted)
+    if shared is not None:
+        # The shared folder holds specs of operations the emulator does not serve yet (Marketplace
+        # browsing, Run Command, scale sets, Resource Graph: issues 10 and 14); say so instead of failing.
+        pytest.skip(f"{wanted}: operation of {shared}, which the emulator does not package yet")
     raise LookupError(f"no operation lists {wanted} in x-ms-examples")
+
+
+def _shared_spec_listing(wanted: str) -> str | None:
+    """The shared spec file (not packaged by the emulator) whose x-ms-examples name ``wanted``."""
+    for spec in sorted(SHARED.glob("*/*/*.json")):
+        text = spec.read_text(encoding="utf-8")
+        if "/" + wanted not in text:
+            continue
+        doc = json.loads(text)
+        for item in [*doc.get("paths", {}).values(), *doc.get("x-ms-paths", {}).values()]:
+            for op in item.values():
+                refs = [x.get("$ref", "") for x in op.get("x-ms-examples", {}).values()] if isinstance(op, dict) \
+                    else []
+                if any(r.endswith("/" + wanted) for r in refs):
+                    return str(spec.relative_to(SHARED))
+    return None
 
 
 def _fill(value: Any, params: dict[str, Any]) -> Any:
