@@ -223,3 +223,46 @@ def test_ensure_fresh_raises_with_reasons() -> None:
     assert "image 'web-base-2026-10' was deleted" in e.value.message
     with pytest.raises(StalePlanError, match="^Saved plan is stale: the desired-state file changed since this plan was made"):
         ensure_fresh(plan, _snapshot_for(plan), "sha256:other")
+
+
+# --------------------------------------------------------------------------------------------------
+# The saved plan's bytes are pinned: a format change is a deliberate, versioned decision
+
+
+def test_golden_saved_plan_bytes_and_checksum_are_pinned():
+    """``dump_plan`` of a fixed plan gives exactly ``golden/saved-plan.json``, with a pinned checksum.
+
+    If this fails, the saved-plan format changed: older versions of reconciler would refuse the new
+    files as edited (or newer ones the old files). Bump ``planfile.VERSION``, say so in
+    docs/plan-format.md, and only then rewrite the golden file (RECONCILER_UPDATE_GOLDEN=1).
+    """
+    from test_render_plans import check_golden
+
+    data = dump_plan(full_plan(), created="2026-11-30T12:00:00Z")
+    check_golden("saved-plan.json", data.decode("ascii"))
+    doc = json.loads(data)
+    assert doc["plan_file"]["version"] == 1
+    assert doc["plan_file"]["checksum"] == GOLDEN_CHECKSUM
+    assert load_plan(data, "saved-plan.json") == full_plan()
+
+
+#: The checksum of golden/saved-plan.json; changes only with a deliberate format change.
+GOLDEN_CHECKSUM = "sha256:c764ac0b5d48d224ea22ffd6a5c660da21eeea80c0bc1ba4624d645a3b667498"
+
+
+def test_canonical_json_form_is_pinned():
+    """The checksum is computed over this exact byte form: sorted keys, no spaces, ASCII escapes."""
+    from reconciler.planfile import canonical_json
+
+    doc = {"b": [1, 2.5, None, True], "a": {"z": "é\u202e", "y": ""}}
+    assert canonical_json(doc) == b'{"a":{"y":"","z":"\\u00e9\\u202e"},"b":[1,2.5,null,true]}'
+
+
+def test_saved_plan_layout_is_two_space_indented_sorted_and_newline_terminated():
+    data = dump_plan(full_plan(), created="2026-11-30T12:00:00Z")
+    text = data.decode("ascii")
+    assert text.endswith("}\n") and not text.endswith("\n\n")
+    assert text.startswith('{\n  "')
+    doc = json.loads(text)
+    assert list(doc) == sorted(doc)
+    assert text == json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=True) + "\n"
