@@ -10,7 +10,7 @@ import re
 import threading
 from typing import Any
 
-from reconciler.emulators.arm_schema import spec_schemas
+from reconciler.emulators.arm.schema import spec_schemas
 
 _OPERATION = re.compile(r"/subscriptions/[^/]+/providers/Microsoft\.Compute/locations/[^/]+/operations/[^/]+",
                         re.IGNORECASE)

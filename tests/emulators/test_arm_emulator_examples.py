@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from reconciler.emulators.arm_schema import spec_schemas
+from reconciler.emulators.arm.schema import spec_schemas
 from tests.emulators.conftest import SUB, vm_resource
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "azure-rest"

@@ -1,7 +1,7 @@
 """Swagger definitions of the ARM operations the emulator serves, turned into JSON Schema validators.
 
 Layer: emulator support (no I/O beyond reading the packaged spec files once). The spec files in
-``arm_spec/`` are exact copies of Azure/azure-rest-api-specs (MIT; see ``arm_spec/README.md``):
+``spec/`` are exact copies of Azure/azure-rest-api-specs (MIT; see ``spec/README.md``):
 ComputeRP 2025-11-01 (images and VM actions, an extract), GalleryRP 2025-03-03 (full) and Compute's
 ``common-types/v1/common.json``. Request and response bodies are checked against these, not against
 hand-written shapes, so that the emulator and its tests stay honest to the published contract.
@@ -26,7 +26,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
-SPEC_DIR = Path(__file__).with_name("arm_spec")
+SPEC_DIR = Path(__file__).with_name("spec")
 
 #: short prefix -> packaged spec file. Definitions are renamed ``<prefix>.<Name>`` in one registry.
 SPEC_FILES = {
@@ -36,6 +36,12 @@ SPEC_FILES = {
 }
 
 _STRING_ENUM = "string"
+
+
+def _strings(*names: str) -> dict[str, Any]:
+    """Properties that are plain strings, for the stand-ins below."""
+    return {name: {"type": "string"} for name in names}
+
 
 # Stand-ins for definitions whose source file was not copied (ARM v3 types) or that the ComputeRP
 # extract leaves out. Kept deliberately loose where the spec is unknown (extra properties allowed, as
@@ -63,11 +69,7 @@ _STUBS: dict[str, dict[str, Any]] = {
     "arm.OperationStatus": {
         "type": "object",
         "properties": {
-            "id": {"type": "string"},
-            "name": {"type": "string"},
-            "status": {"type": "string"},
-            "startTime": {"type": "string"},
-            "endTime": {"type": "string"},
+            **_strings("id", "name", "status", "startTime", "endTime"),
             "percentComplete": {"type": "number"},
             "properties": {"type": "object"},
             "error": {"$ref": "#/definitions/common.ApiError"},
@@ -101,9 +103,7 @@ _STUBS: dict[str, dict[str, Any]] = {
     "compute.VirtualMachineInstanceView": {
         "type": "object",
         "properties": {
-            "computerName": {"type": "string"},
-            "osName": {"type": "string"},
-            "osVersion": {"type": "string"},
+            **_strings("computerName", "osName", "osVersion"),
             "hyperVGeneration": {"type": "string", "enum": ["V1", "V2"]},
             "statuses": {"type": "array", "items": {"$ref": "#/definitions/compute.InstanceViewStatus"}},
             "disks": {"type": "array", "items": {"type": "object"}},

@@ -1,6 +1,6 @@
 """Certificates for the classic emulator's TLS mode: a throwaway CA, a server and client certificates.
 
-Layer: edge (emulators). Used by ``reconciler.emulators.classic`` and by tests; needs the
+Layer: edge (emulators). Used by ``reconciler.emulators.classic.server`` and by tests; needs the
 ``cryptography`` package (a dependency of ``azure-identity`` and of the ``test`` extra), imported
 here only, so the emulator without ``--tls`` works without it.
 
@@ -20,6 +20,11 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # cryptography is imported lazily at run time (only --tls needs it)
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 
 @dataclass(frozen=True)
@@ -46,20 +51,20 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _name(cn: str):  # type: ignore[no-untyped-def]
+def _name(cn: str) -> x509.Name:
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def _key():  # type: ignore[no-untyped-def]
+def _key() -> ec.EllipticCurvePrivateKey:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _pem_key(key) -> bytes:  # type: ignore[no-untyped-def]
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
     return key.private_bytes(
@@ -67,7 +72,7 @@ def _pem_key(key) -> bytes:  # type: ignore[no-untyped-def]
     )
 
 
-def _pem_cert(cert) -> bytes:  # type: ignore[no-untyped-def]
+def _pem_cert(cert: x509.Certificate) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
     return cert.public_bytes(serialization.Encoding.PEM)
