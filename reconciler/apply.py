@@ -9,6 +9,7 @@ done, failed or not started — so a second ``plan`` shows exactly what is left.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -40,15 +41,31 @@ class NoHooks:
         return None
 
 
-class ApplyInterrupted(ReconcilerError):
-    """Apply was interrupted (Ctrl-C); ``result`` holds what was done before it stopped."""
+#: The error of a change that was still running when apply stopped waiting for it.
+STILL_RUNNING = "still running when apply stopped waiting for it: its outcome is unknown"
 
-    def __init__(self, result: ApplyResult) -> None:
-        super().__init__(
-            "apply was interrupted: changes in flight were allowed to finish, no new change was started",
-            "run plan again to see what is left",
-        )
+
+class ApplyInterrupted(ReconcilerError):
+    """Apply was interrupted (Ctrl-C, SIGTERM); ``result`` holds what was done before it stopped.
+
+    ``unfinished`` names the changes that were still running when apply stopped waiting for them
+    (the grace period ran out, or a second interrupt came): their result says ``STILL_RUNNING``,
+    and their threads may still be working, so the caller must not treat the catalog as quiet.
+    """
+
+    def __init__(self, result: ApplyResult, unfinished: tuple[str, ...] = ()) -> None:
+        if unfinished:
+            message = (
+                f"apply was interrupted: no new change was started, and {len(unfinished)} change(s) in flight "
+                f"were still running when it stopped waiting ({', '.join(unfinished)})"
+            )
+            hint = "run plan again once they are over in the cloud, to see what is left"
+        else:
+            message = "apply was interrupted: changes in flight were allowed to finish, no new change was started"
+            hint = "run plan again to see what is left"
+        super().__init__(message, hint)
         self.result = result
+        self.unfinished = unfinished
 
 
 def apply_plan(
@@ -60,6 +77,9 @@ def apply_plan(
     hooks: ApplyHooks | None = None,
     clock: Callable[[], float] = time.monotonic,
     still_locked: Callable[[], None] | None = None,
+    stop_grace: float | None = None,
+    on_stop: Callable[[list[Change]], None] | None = None,
+    on_stopped: Callable[[], None] | None = None,
 ) -> ApplyResult:
     """Run every pending change of ``plan``; returns one ``ChangeResult`` per pending change.
 
@@ -68,6 +88,12 @@ def apply_plan(
     ``still_locked`` raises ``ReconcilerError`` when the catalog lock was lost (a lease taken by
     ``force-unlock``); it is called before each change starts, and a loss fails that change, so
     no new change starts (even with ``continue_on_error``).
+
+    On an interrupt no new change starts; ``on_stop`` is told which changes are in flight, and
+    they are waited for, at most ``stop_grace`` seconds (``None``: as long as they take). A second
+    interrupt from ``on_stop``'s call until ``on_stopped`` is called ends the wait at once (the
+    caller lets a second interrupt through only in that window). Changes still running then are
+    reported failed with ``STILL_RUNNING`` and named in ``ApplyInterrupted.unfinished``.
     """
     if plan.errored:
         raise ReconcilerError(
@@ -82,8 +108,30 @@ def apply_plan(
     failed = False
 
     lock_lost = False
+    # What the workers share with the main thread. A change is "active" from the moment its worker
+    # begins it until its result is recorded; once ``stopping`` is set no worker begins a change.
+    # Workers record their own results, so a change whose submission was cut by the interrupt
+    # (its future never reached ``in_flight``) is still waited for and reported.
+    state = threading.Condition()
+    active: dict[str, Change] = {}
+    stopping = False
 
-    def run(change: Change) -> ChangeResult:
+    def run(change: Change) -> ChangeResult | None:
+        with state:
+            if stopping:
+                return None  # never started: reported as not started
+            active[change.key] = change
+        try:
+            result = _run_one(change)
+            with state:
+                results[change.key] = result
+            return result
+        finally:
+            with state:
+                active.pop(change.key, None)
+                state.notify_all()
+
+    def _run_one(change: Change) -> ChangeResult:
         nonlocal lock_lost
         hooks.started(change)
         start = clock()
@@ -109,8 +157,9 @@ def apply_plan(
         return result
 
     queue = list(pending)
-    in_flight: dict[Future[ChangeResult], Change] = {}
+    in_flight: dict[Future[ChangeResult | None], Change] = {}
     pool = ThreadPoolExecutor(max_workers=min(parallelism, max(1, len(pending))), thread_name_prefix="apply")
+    unfinished: list[Change] = []
     try:
         while queue or in_flight:
             while queue and len(in_flight) < parallelism and not (failed and not continue_on_error) and not lock_lost:
@@ -120,21 +169,35 @@ def apply_plan(
                 break
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for fut in done:
-                change = in_flight.pop(fut)
+                in_flight.pop(fut)
                 result = fut.result()
-                results[change.key] = result
-                if result.outcome is Outcome.FAILED:
+                if result is not None and result.outcome is Outcome.FAILED:
                     failed = True
     except KeyboardInterrupt:
         queue.clear()
-        for fut in list(in_flight):
-            if fut.cancel():
-                in_flight.pop(fut)
-        for fut, change in in_flight.items():
-            results[change.key] = fut.result()
-        raise ApplyInterrupted(_collect(pending, results)) from None
+        with state:
+            stopping = True
+            running = list(active.values())
+        try:
+            try:
+                if on_stop is not None and running:
+                    on_stop(running)
+                with state:
+                    state.wait_for(lambda: not active, timeout=stop_grace)
+            finally:
+                if on_stopped is not None:
+                    on_stopped()
+        except KeyboardInterrupt:
+            pass  # asked twice: stop waiting now
+        with state:
+            unfinished = list(active.values())
+            for change in unfinished:
+                results[change.key] = ChangeResult(change.name, change.action, Outcome.FAILED, STILL_RUNNING)
+            snapshot = dict(results)
+        raise ApplyInterrupted(_collect(pending, snapshot), tuple(c.name for c in unfinished)) from None
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        # Never block on a change we stopped waiting for; the caller decides what becomes of it.
+        pool.shutdown(wait=not unfinished, cancel_futures=True)
     return _collect(pending, results)
 
 

@@ -113,6 +113,17 @@ def _err(text: str = "") -> None:
     typer.echo(text, err=True)
 
 
+def _safe(value: object) -> str:
+    """An untrusted value (a live image name, a lock holder, an error text) ready to be printed.
+
+    The renderers escape what they put into output; the few lines this module writes itself use the
+    same function (``render.escape_controls``): no control or bidi character reaches the terminal.
+    """
+    from .render import escape_controls
+
+    return escape_controls(str(value))
+
+
 def _exit(code: int) -> NoReturn:
     raise typer.Exit(code)
 
@@ -150,9 +161,9 @@ def _guard(fn: F) -> F:
         except Exception as e:  # noqa: BLE001 - the one catch-all of the program
             if OPTS.debug:
                 traceback.print_exc()
-                _err(f"internal error: {type(e).__name__}: {e}")
+                _err(f"internal error: {type(e).__name__}: {_safe(e)}")
             else:
-                _err(f"internal error: {type(e).__name__}: {e}\n(run again with --debug for the traceback)")
+                _err(f"internal error: {type(e).__name__}: {_safe(e)}\n(run again with --debug for the traceback)")
             _exit(EXIT_ERROR)
 
     return wrapper  # type: ignore[return-value]
@@ -180,10 +191,25 @@ def _env_defaults() -> dict[str, Any]:
     return out
 
 
+def _trusted_hosts() -> tuple[str, ...]:
+    """``RECONCILER_TRUSTED_ENDPOINTS``: hosts besides the cloud's and loopback that may receive a
+    credential. Only the environment (the CI's configuration) can name them, never the file."""
+    from .providers.clouds import TRUSTED_ENV, parse_trusted_hosts
+
+    return parse_trusted_hosts(os.environ.get(TRUSTED_ENV))
+
+
 def _load(file: Path) -> DesiredState:
     from .spec import load_spec
 
-    return load_spec(file, defaults=_env_defaults())
+    return load_spec(file, defaults=_env_defaults(), trusted_hosts=_trusted_hosts())
+
+
+def _parse(data: bytes, file: Path) -> DesiredState:
+    """``_load`` for bytes already read (``apply`` reads its argument once to tell plan from file)."""
+    from .spec import parse_spec
+
+    return parse_spec(data, str(file), defaults=_env_defaults(), trusted_hosts=_trusted_hosts())
 
 
 def _open(desired: DesiredState) -> Provider:
@@ -199,8 +225,17 @@ def _provider(desired: DesiredState) -> Iterator[Provider]:
         provider.close()
 
 
+def _unlock_command(lock_id: str, file: Path) -> str:
+    return f"reconciler force-unlock {lock_id} --file {file}"
+
+
 @contextmanager
-def _locked(provider: Provider, command: str, timeout: float) -> Iterator[Any]:
+def _locked(provider: Provider, command: str, timeout: float, file: Path) -> Iterator[Any]:
+    """Hold the catalog lock for ``command``; ``file`` is the desired-state file (for force-unlock).
+
+    Whatever the command printed stays printed: a release failure is reported after it, as an
+    error (exit 1) with the exact ``force-unlock`` command, never instead of it.
+    """
     info = LockInfo.new(command, run_id=os.environ.get("GITHUB_RUN_ID", ""))
     handle = provider.acquire_lock(info, timeout)
     log.debug("lock %s taken", info.id)
@@ -211,9 +246,81 @@ def _locked(provider: Provider, command: str, timeout: float) -> Iterator[Any]:
         try:
             handle.release()
         except ReconcilerError as e:
-            _err(f"warning: could not release the catalog lock {info.id}: {e}")
+            _err(f"warning: could not release the catalog lock {_safe(info.id)}: {_safe(e)}")
+            _err(f"hint: if the lock is still held, clear it with: {_unlock_command(info.id, file)}")
         raise
-    handle.release()
+    try:
+        handle.release()
+    except ReconcilerError as e:
+        raise ReconcilerError(
+            f"{command} finished, but the catalog lock {info.id} could not be released: {e.message}",
+            f"{e.hint + '; ' if e.hint else ''}if the next apply still "
+            f"finds it held, clear it with: {_unlock_command(info.id, file)}",
+        ) from e
+
+
+#: Seconds apply waits, after SIGTERM or Ctrl-C, for the changes already running to finish before it
+#: reports and exits anyway. Below the usual grace periods before SIGKILL (Kubernetes 30 s,
+#: GitLab's job timeout handling, systemd 90 s), leaving time to print the report and release.
+STOP_GRACE_SECONDS = 20.0
+
+
+class _Stop:
+    """The first stop signal received while a command that holds the lock runs (None: none yet)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        #: True while apply waits for the changes in flight: a second signal then ends the wait.
+        self.waiting = False
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal number, as a shell reports it: 143 for SIGTERM, 130 for Ctrl-C."""
+        return 128 + (self.signum or 2)
+
+    @property
+    def name(self) -> str:
+        import signal
+
+        return signal.Signals(self.signum).name if self.signum else "SIGINT"
+
+
+@contextmanager
+def _stoppable() -> Iterator[_Stop]:
+    """SIGTERM is handled like Ctrl-C: both raise KeyboardInterrupt in the main thread, once.
+
+    CI runners, Kubernetes and `timeout` stop a job with SIGTERM, whose default action kills the
+    process and leaves the catalog lock held. Here the first SIGINT or SIGTERM interrupts the
+    command (apply then stops starting changes and waits for those in flight). A later one cuts
+    that wait short (apply catches it) and is ignored at any other moment, so that it cannot cut
+    the report or the lock release in half. The previous handlers come back afterwards. A
+    KeyboardInterrupt that leaves the command exits 128 + the signal number.
+    """
+    import signal
+
+    stop = _Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.signum is None:
+            stop.signum = signum
+            raise KeyboardInterrupt
+        if stop.waiting:
+            raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    except KeyboardInterrupt:
+        if OPTS.debug:
+            traceback.print_exc()
+        _err("terminated (SIGTERM)" if stop.signum == signal.SIGTERM else "interrupted")
+        _exit(stop.exit_code)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def _now() -> str:
@@ -236,6 +343,31 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+class _StderrLog(logging.Handler):
+    """Warnings of the ``reconciler`` loggers (a retried connection, ...) as ``warning: ...`` lines
+    on stderr. Resolves stderr at each line, so a test runner's capture sees them too."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _err(f"{record.levelname.lower()}: {record.getMessage()}")
+        except Exception:  # noqa: BLE001 - logging must never break the command
+            self.handleError(record)
+
+
+def _configure_logging(debug: bool) -> None:
+    """``--debug``: everything at DEBUG with timestamps; otherwise WARNING and above of the
+    ``reconciler`` loggers on stderr (one line each). Idempotent: ``main`` may run many times in
+    one process (tests)."""
+    logger = logging.getLogger("reconciler")
+    for h in [h for h in logger.handlers if isinstance(h, _StderrLog)]:
+        logger.removeHandler(h)
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        return
+    # With a handler here, Python's last-resort one (bare messages) stays silent.
+    logger.addHandler(_StderrLog(logging.WARNING))
+
+
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and HTTP debug logs.")] = False,
@@ -249,8 +381,7 @@ def _main(
     """Declarative reconciler for VM images."""
     OPTS.debug = debug or os.environ.get("RECONCILER_DEBUG", "") not in ("", "0", "false")
     OPTS.color = False if no_color else None
-    if OPTS.debug:
-        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _configure_logging(OPTS.debug)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -267,13 +398,8 @@ def validate(
     from .render import render_diagnostics_github, render_diagnostics_json, render_diagnostics_text
     from .spec import check_spec
 
-    try:
-        data = file.read_bytes()
-    except OSError as e:
-        raise ReconcilerError(
-            f"cannot read {file}: {e.strerror or e}", "pass the path of the desired-state file"
-        ) from e
-    state, diags = check_spec(data, str(file), defaults=_env_defaults())
+    data = _read_input(file, "desired-state file")
+    state, diags = check_spec(data, str(file), defaults=_env_defaults(), trusted_hosts=_trusted_hosts())
     if format is ValidateFormat.json:
         import json
 
@@ -373,28 +499,25 @@ def plan(
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    if not path.name:  # "." has no name to put a temporary file beside
-        raise ReconcilerError(f"cannot write {path}: it is a directory", "pass a file name, e.g. --out plan.json")
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise ReconcilerError(
-            f"cannot write {path}: {e.strerror or e}", "check the directory exists and is writable"
-        ) from e
+    """``--out``: atomic over a regular file or a new path, write-through into /dev/stdout or a FIFO
+    (``files.write_output``; README "Commands")."""
+    from .files import write_output
+
+    write_output(path, data)
 
 
-def _read_plan(path: Path) -> Plan:
+def _read_input(path: Path, what: str, hint: str | None = None) -> bytes:
+    """A regular file of at most ``files.MAX_INPUT_BYTES`` (``files.read_input``)."""
+    from .files import read_input
+
+    return read_input(path, what, hint)
+
+
+def _read_plan(path: Path, data: bytes | None = None) -> Plan:
     from .planfile import load_plan
 
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise PlanFileError(
-            f"cannot read plan file {path}: {e.strerror or e}", "pass the file written by plan --out"
-        ) from e
+    if data is None:
+        data = _read_input(path, "plan file", "pass the file written by `reconciler plan --out`")
     return load_plan(data, str(path))
 
 
@@ -412,17 +535,24 @@ def show(
 # apply
 
 
-def _is_plan_file(path: Path) -> bool:
-    try:
-        with path.open("rb") as f:
-            head = f.read(4096)
-            if not head.lstrip().startswith(b"{"):
-                return False
-            # Keys are sorted and "plan_file" follows every fingerprint: look through the whole file.
-            body = head + f.read()
-    except OSError:
-        return False
-    return b'"plan_file"' in body or path.suffix == ".json"
+def _verify_saved_plan(saved: Plan, desired: DesiredState, snapshot: Snapshot, provider: Provider, file: Path) -> None:
+    """A saved plan runs only if it is still the plan (docs/plan-format.md, "What applying a saved
+    plan guarantees"): made for this catalog, not stale (the fast first answer), and equal to a
+    fresh plan of the same desired-state file and live ``snapshot`` with its own prune/targets."""
+    from .plan import make_plan
+    from .planfile import ensure_fresh, ensure_same_plan
+
+    if saved.errored:
+        raise ReconcilerError("the saved plan has errors and cannot be applied", "fix them and run plan again")
+    if saved.catalog != desired.catalog.name or saved.provider != desired.catalog.provider:
+        raise PlanFileError(
+            f"{file} was made for catalog '{saved.catalog}' ({saved.provider}), "
+            f"not '{desired.catalog.name}' ({desired.catalog.provider})",
+            "apply it with the desired-state file it was made from (--file)",
+        )
+    ensure_fresh(saved, snapshot, desired.digest)
+    fresh = make_plan(desired, snapshot, provider.capabilities, prune=saved.prune, targets=saved.targets)
+    ensure_same_plan(saved, fresh, str(file))
 
 
 class _LineHooks:
@@ -434,7 +564,7 @@ class _LineHooks:
     def _line(self, change: Change, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
         with self._lock:
-            _out(f"{stamp} {change.action.value or '='} {change.name}: {text}")
+            _out(f"{stamp} {change.action.value or '='} {_safe(change.name)}: {_safe(text)}")
 
     def started(self, change: Change) -> None:
         self._line(change, f"{change.action.word} started")
@@ -467,7 +597,14 @@ class _LiveHooks:
         )
         self.tasks: dict[str, Any] = {}
         for c in plan.pending:
-            self.tasks[c.key] = self.progress.add_task(f"{c.action.value} {c.name}: waiting", total=1, start=False)
+            self.tasks[c.key] = self.progress.add_task(self._line(c, "waiting"), total=1, start=False)
+
+    @staticmethod
+    def _line(change: Change, text: str) -> str:
+        """Escaped twice: control characters (``_safe``), then rich markup (``[link=...]`` in a name)."""
+        from rich.markup import escape
+
+        return escape(f"{change.action.value} {_safe(change.name)}: {_safe(text)}")
 
     def __enter__(self) -> _LiveHooks:
         self.progress.start()
@@ -479,16 +616,14 @@ class _LiveHooks:
     def started(self, change: Change) -> None:
         task = self.tasks[change.key]
         self.progress.start_task(task)
-        self.progress.update(task, description=f"{change.action.value} {change.name}: {change.action.word}")
+        self.progress.update(task, description=self._line(change, change.action.word))
 
     def step(self, change: Change, message: str) -> None:
-        self.progress.update(self.tasks[change.key], description=f"{change.action.value} {change.name}: {message}")
+        self.progress.update(self.tasks[change.key], description=self._line(change, message))
 
     def finished(self, change: Change, result: ChangeResult, error: BaseException | None) -> None:
         word = "done" if result.outcome is Outcome.DONE else f"FAILED: {result.error}"
-        self.progress.update(
-            self.tasks[change.key], description=f"{change.action.value} {change.name}: {word}", completed=1
-        )
+        self.progress.update(self.tasks[change.key], description=self._line(change, word), completed=1)
 
 
 def _confirm(plan: Plan, auto_approve: bool) -> None:
@@ -513,16 +648,60 @@ def _confirm(plan: Plan, auto_approve: bool) -> None:
         raise ConfirmationRefused("apply cancelled", "nothing was changed")
 
 
-def _run_apply(plan: Plan, provider: Provider, parallelism: int, continue_on_error: bool, lock: Any) -> ApplyResult:
+def _run_apply(
+    plan: Plan,
+    provider: Provider,
+    parallelism: int,
+    continue_on_error: bool,
+    lock: Any,
+    stop: _Stop | None = None,
+) -> ApplyResult:
     from .apply import apply_plan
 
+    stop = stop or _Stop()
+
+    def on_stop(in_flight: list[Change]) -> None:
+        stop.waiting = True
+        n = len(in_flight)
+        _err(
+            f"{stop.name}: stopping, no new change will start; waiting up to {STOP_GRACE_SECONDS:g}s for the "
+            f"{n} change{'s' if n != 1 else ''} in flight ({', '.join(c.name for c in in_flight)}). "
+            "Send it again to stop waiting (the catalog lock is then kept while a change may still run)."
+        )
+
     options: dict[str, Any] = dict(
-        parallelism=parallelism, continue_on_error=continue_on_error, still_locked=getattr(lock, "check", None)
+        parallelism=parallelism,
+        continue_on_error=continue_on_error,
+        still_locked=getattr(lock, "check", None),
+        stop_grace=STOP_GRACE_SECONDS,
+        on_stop=on_stop,
+        on_stopped=lambda: setattr(stop, "waiting", False),
     )
-    if sys.stdout.isatty():
-        with _LiveHooks(plan) as hooks:
-            return apply_plan(plan, provider, hooks=hooks, **options)
-    return apply_plan(plan, provider, hooks=_LineHooks(), **options)
+    try:
+        if sys.stdout.isatty():
+            with _LiveHooks(plan) as hooks:
+                return apply_plan(plan, provider, hooks=hooks, **options)
+        return apply_plan(plan, provider, hooks=_LineHooks(), **options)
+    finally:
+        stop.waiting = False
+
+
+def _abandon_lock(interrupted: Any, lock: Any, file: Path, code: int) -> NoReturn:
+    """Exit now, keeping the catalog lock: changes we stopped waiting for may still be running.
+
+    Releasing it would let the next apply start on top of them. Their threads would also keep a
+    normal exit waiting, so the process ends with ``os._exit`` once the output is flushed.
+    """
+    lock_id = lock.info.id
+    _err(
+        f"warning: {len(interrupted.unfinished)} change{'s' if len(interrupted.unfinished) != 1 else ''} "
+        f"({', '.join(interrupted.unfinished)}) may still be running, so the catalog lock {lock_id} was kept: "
+        "no other apply starts on top of them."
+    )
+    _err(f"hint: once they are over, run `reconciler plan`, then: {_unlock_command(lock_id, file)}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @app.command()
@@ -548,26 +727,28 @@ def apply(
     prune: PruneOpt = None,
 ) -> None:
     """Make the live catalog match the file (or run exactly a saved plan)."""
-    saved = _is_plan_file(file)
+    from .planfile import is_plan_document
+
+    # A plan or a desired-state file is told by its content (a plan_file envelope), not its name:
+    # images.json is a desired-state file (JSON is YAML). The file is read once.
+    data = _read_input(file, "plan or desired-state file")
+    saved = is_plan_document(data)
     if saved and (target or prune is not None):
         raise ReconcilerError(
             "--target and --prune cannot be used with a saved plan",
             "the saved plan already decided what to change: make a new plan with those options",
         )
-    saved_plan = _read_plan(file) if saved else None
-    desired = _load(spec_file if saved else file)
-    with _provider(desired) as provider, _locked(provider, "apply", lock_timeout) as lock:
+    saved_plan = _read_plan(file, data) if saved else None
+    desired = _load(spec_file) if saved else _parse(data, file)
+    desired_file = spec_file if saved else file
+    with (
+        _stoppable() as stop,
+        _provider(desired) as provider,
+        _locked(provider, "apply", lock_timeout, desired_file) as lock,
+    ):
         if saved_plan is not None:
-            from .planfile import ensure_fresh
-
-            if saved_plan.catalog != desired.catalog.name or saved_plan.provider != desired.catalog.provider:
-                raise PlanFileError(
-                    f"{file} was made for catalog '{saved_plan.catalog}' ({saved_plan.provider}), "
-                    f"not '{desired.catalog.name}' ({desired.catalog.provider})",
-                    "apply it with the desired-state file it was made from (--file)",
-                )
             the_plan = saved_plan
-            ensure_fresh(the_plan, provider.snapshot(), desired.digest)
+            _verify_saved_plan(the_plan, desired, provider.snapshot(), provider, file)
             _out(f"Applying the saved plan {file} ({len(the_plan.pending)} changes).")
         else:
             the_plan = _make_plan(desired, provider, prune, target or [])
@@ -580,21 +761,24 @@ def apply(
         if the_plan.errored:
             raise ReconcilerError("the saved plan has errors and cannot be applied", "fix them and run plan again")
         from .apply import ApplyInterrupted
+        from .render import render_apply_report
 
         try:
-            result = _run_apply(the_plan, provider, parallelism, continue_on_error, lock)
+            result = _run_apply(the_plan, provider, parallelism, continue_on_error, lock, stop)
         except ApplyInterrupted as e:
-            # Not a plain error: exit 130 (README), and still say what was done before it stopped.
+            # Not a plain error: exit 130 or 143 (README), and still say what was done before it stopped.
             interrupted: ApplyInterrupted | None = e
             result = e.result
         else:
             interrupted = None
-    from .render import render_apply_report
-
-    _out(render_apply_report(result, color=_color(sys.stdout)).rstrip("\n"))
+        # The report comes before the lock's release: a release failure must not hide it.
+        _out(render_apply_report(result, color=_color(sys.stdout)).rstrip("\n"))
+        if interrupted is not None:
+            _report(interrupted.diagnostics())
+            if interrupted.unfinished:
+                _abandon_lock(interrupted, lock, desired_file, stop.exit_code)
     if interrupted is not None:
-        _report(interrupted.diagnostics())
-        _exit(130)
+        _exit(stop.exit_code)
     _exit(EXIT_OK if result.ok else EXIT_ERROR)
 
 
@@ -624,39 +808,33 @@ def import_(
     lock_timeout: Annotated[float, typer.Option("--lock-timeout", min=0, help="Seconds to wait for the lock.")] = 0.0,
 ) -> None:
     """Adopt existing user images: mark them as owned by this catalog."""
+    from .rules import adopt_refusal
+
     desired = _load(file)
     owner = desired.catalog.name
     problems: list[Diagnostic] = []
-    with _provider(desired) as provider, _locked(provider, "import", lock_timeout):
+    with _stoppable(), _provider(desired) as provider, _locked(provider, "import", lock_timeout, file):
         live = provider.snapshot().image_index()
         todo = []
         for name in names:
             image = live.get(name.casefold())
+            refusal = adopt_refusal(image, owner) if image is not None else None
             if image is None:
                 problems.append(Diagnostic.error(f"no image named '{name}' in the catalog", "check the name"))
-            elif image.category is Category.PUBLIC:
-                problems.append(
-                    Diagnostic.error(f"'{image.name}' is a public image", "public images cannot be owned by a catalog")
-                )
+            elif refusal is not None:
+                problems.append(Diagnostic.error(refusal.summary, refusal.hint))
             elif image.owner == owner:
-                _out(f"{image.name}: already owned by {owner}")
-            elif image.owner is not None:
-                problems.append(
-                    Diagnostic.error(
-                        f"'{image.name}' is owned by catalog '{image.owner}'",
-                        f"only an unowned image can be imported; remove it from '{image.owner}' first",
-                    )
-                )
+                _out(f"{_safe(image.name)}: already owned by {owner}")
             else:
                 todo.append(image)
         if problems:
             raise SpecError(problems)
         for image in todo:
             provider.adopt(image)
-            _out(f"{image.name}: imported into catalog {owner}")
+            _out(f"{_safe(image.name)}: imported into catalog {owner}")
     if todo:
         declared = {s.key for s in desired.images}
-        undeclared = [i.name for i in todo if i.key not in declared]
+        undeclared = [_safe(i.name) for i in todo if i.key not in declared]
         if undeclared and desired.policy.prune:
             _err(
                 f"warning: policy.prune is on and {', '.join(undeclared)} "
@@ -683,7 +861,7 @@ def export(
         snapshot = provider.snapshot()
     # The exported file keeps the catalog settings as the file wrote them: values that came from
     # the environment (subscription, ...) stay in the environment.
-    as_written = load_spec(file, defaults={}).catalog
+    as_written = load_spec(file, defaults={}, trusted_hosts=_trusted_hosts()).catalog
     owned = [
         i
         for i in snapshot.images
@@ -714,7 +892,7 @@ def force_unlock(
     desired = _load(file)
     with _provider(desired) as provider:
         info = provider.force_unlock(lock_id)
-    _out(f"Released the lock {info.id} held by {info.describe()}.")
+    _out(f"Released the lock {_safe(info.id)} held by {_safe(info.describe())}.")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -784,15 +962,18 @@ def catalog_init(
     ] = None,
     file: CatalogFileOpt = Path(DEFAULT_FILE),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing catalog file.")] = False,
+    lock_timeout: Annotated[
+        float, typer.Option("--lock-timeout", min=0, help="With --force: seconds to wait for the catalog lock.")
+    ] = 0.0,
 ) -> None:
-    """Create (or with --force, recreate) the embedded catalog from a seed file."""
+    """Create (or with --force, recreate) the embedded catalog from a seed file.
+
+    --force replaces a catalog only while holding its lock, so never under a running apply.
+    """
     from .providers.local import DEFAULT_PATH, init_catalog
     from .seed import parse_seed
 
-    try:
-        data = seed.read_bytes()
-    except OSError as e:
-        raise ReconcilerError(f"cannot read {seed}: {e.strerror or e}", "pass a seed JSON file with --from") from e
+    data = _read_input(seed, "seed file", "pass a seed JSON file with --from")
     snapshot = parse_seed(data, str(seed))
     if path is None:
         path = Path(DEFAULT_PATH)
@@ -804,7 +985,8 @@ def catalog_init(
                     "pass --path to create a local catalog file",
                 )
             path = Path(str(desired.catalog.settings.get("path", DEFAULT_PATH)))
-    init_catalog(path, snapshot, force=force)
+    info = LockInfo.new("catalog init", run_id=os.environ.get("GITHUB_RUN_ID", ""))
+    init_catalog(path, snapshot, force=force, lock=info, lock_timeout=lock_timeout)
     _out(f"Created the catalog {path}: {len(snapshot.vms)} VMs, {len(snapshot.images)} images.")
 
 

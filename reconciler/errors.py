@@ -129,6 +129,17 @@ class NotFound(ProviderError):
     """The named image or VM does not exist in the catalog."""
 
 
+class RefusedError(ProviderError):
+    """A write the safety rules forbid (``reconciler.rules``), refused before anything changed.
+
+    ``code`` is the rule's stable refusal code (``public``, ``unowned``, ``protected``, ...), the
+    same for every provider and the same the planner's diagnostic carries; ``status`` is 409.
+    """
+
+    def __init__(self, code: str, message: str, hint: str = "") -> None:
+        super().__init__(message, status=409, code=code, hint=hint)
+
+
 class StalePlanError(ReconcilerError):
     """A saved plan no longer matches the live catalog or the desired-state file."""
 

@@ -238,6 +238,16 @@ def spec_from_image(image: Image) -> ImageSpec:
 
 
 @dataclass(frozen=True)
+class SettingProblem:
+    """A catalog setting whose value a provider refuses at validate time: ``setting`` is its key
+    (``endpoint``), ``message`` says what is wrong with the value, ``hint`` what to do."""
+
+    setting: str
+    message: str
+    hint: str
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What a provider can hold and change; consulted by the pure planner and by ``validate``.
 
@@ -253,6 +263,10 @@ class Capabilities:
     name the schema allows) and the hint shown when one does not.
     ``extra_checks``: a pure function the planner calls for each capture/replace, for
     provider-specific preconditions (for example a gallery definition's OS state).
+    ``check_settings``: a pure function ``validate`` calls with the effective catalog settings
+    (file and environment) and the hosts the environment trusts (``RECONCILER_TRUSTED_ENDPOINTS``,
+    handed in by the CLI, never from the file); each ``SettingProblem`` becomes an error at the
+    setting's position. The provider repeats the same checks when it opens.
     """
 
     provider: str
@@ -268,6 +282,8 @@ class Capabilities:
     name_pattern: str | None = None
     name_hint: str = ""
     extra_checks: Callable[[ImageSpec, Snapshot], list[Diagnostic]] | None = field(default=None, compare=False)
+    check_settings: Callable[[Mapping[str, Any], tuple[str, ...]], list[SettingProblem]] | None = field(
+        default=None, compare=False)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -4,11 +4,13 @@ Layer: pure core. No I/O, no clock, no printing; imports only ``model``, ``error
 deepdiff is used only here and its objects never leave this module: every difference is turned
 into a plain ``FieldDiff(path, before, after)``.
 
-Safety rules (design §4) live here and only here:
+Safety rules (design §4) are decided in ``rules`` (shared with the write-time guard in front of
+every provider) and applied here to the whole snapshot, now rather than 40 minutes into apply:
 - nothing unowned or public is ever changed, replaced or removed;
 - protection is a marker on the live image: a protected live image is never removed or replaced,
   whatever the file says now, until an update has taken the marker off;
-- capture preconditions are checked against the live snapshot now, not 40 minutes into apply.
+- capture preconditions are checked against the live snapshot.
+This module words the refusals for the file's point of view and gives them their location.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
+from . import rules
 from .errors import Diagnostic, Location
 from .model import (
     Action,
@@ -28,7 +31,6 @@ from .model import (
     FieldDiff,
     Image,
     ImageSpec,
-    OSState,
     Plan,
     Snapshot,
 )
@@ -75,9 +77,10 @@ def make_plan(
     _check_shared_sources(changes, location)
 
     warnings: list[Diagnostic] = []
-    retention_removals = _retention(desired, snapshot, declared, owner)
+    captured = {k for k, c in changes.items() if c.action in (Action.CAPTURE, Action.REPLACE)}
+    retention_removals = _retention(desired, snapshot, declared, owner, captured)
     for image in sorted(snapshot.images, key=lambda i: i.key):
-        if image.key in declared or image.category is not Category.USER or image.owner != owner:
+        if image.key in declared or not rules.owned(image, owner):
             continue
         if image.key in retention_removals:
             keep = retention_removals[image.key]
@@ -86,7 +89,7 @@ def make_plan(
             reason = "no longer declared"
         else:
             continue
-        if image.protected:
+        if rules.touch_refusal(image, owner, rules.Verb.REMOVE) is not None:  # protected: kept
             warnings.append(
                 Diagnostic.warning(
                     f"image '{image.name}' is no longer declared but is protected: it is kept",
@@ -106,7 +109,7 @@ def make_plan(
         )
 
     errors: list[Diagnostic] = []
-    owned = {i.key for i in snapshot.images if i.owner == owner and i.category is Category.USER}
+    owned = {i.key for i in snapshot.images if rules.owned(i, owner)}
     selected = _select_targets(changes, targets, errors, known=owned)
 
     ordered = tuple(selected[k] for k in sorted(selected))
@@ -151,33 +154,9 @@ def _plan_declared(
             errors=errors,
         )
 
-    if image.category is Category.PUBLIC:
-        return _refused(
-            spec,
-            image,
-            Diagnostic.error(
-                f"image name '{spec.name}' is held by a public image",
-                "public images can never be changed by this tool: choose another name",
-                loc,
-                code="public",
-            ),
-        )
-    if image.owner != owner:
-        if image.owner is None:
-            err = Diagnostic.error(
-                f"image '{image.name}' exists but is not owned by catalog '{owner}'",
-                f"run `reconciler import {image.name}` to adopt it, or choose another name",
-                loc,
-                code="unowned",
-            )
-        else:
-            err = Diagnostic.error(
-                f"image '{image.name}' is owned by another catalog, '{image.owner}'",
-                f"remove it from catalog '{image.owner}' first, or choose another name",
-                loc,
-                code="foreign",
-            )
-        return _refused(spec, image, err)
+    refusal = rules.touch_refusal(image, owner, rules.Verb.UPDATE)
+    if refusal is not None:
+        return _refused(spec, image, _declared_refusal(refusal.code, spec, image, owner, loc))
 
     before = _view_of_image(image, caps)
     after = _view_of_spec(spec, caps)
@@ -205,13 +184,14 @@ def _plan_declared(
         )
 
     errors, steps, consumes = _capture_preconditions(spec, vms, snapshot, caps, loc)
-    if image.protected:
+    refusal = rules.touch_refusal(image, owner, rules.Verb.REPLACE)
+    if refusal is not None:
         errors = errors + (
             Diagnostic.error(
                 f"image '{image.name}' is protected and would be replaced ({_names(replacing)} cannot change in place)",
                 "set protect: false and apply (that only takes the marker off), then make this change",
                 loc,
-                code="protected",
+                code=refusal.code,
             ),
         )
     return Change(
@@ -237,82 +217,39 @@ def _capture_preconditions(
     spec: ImageSpec, vms: Mapping[str, Any], snapshot: Snapshot, caps: Capabilities, loc: Location
 ) -> tuple[tuple[Diagnostic, ...], tuple[str, ...], str | None]:
     """(errors, steps, consumed VM name) of capturing ``spec`` from the live snapshot."""
-    errors: list[Diagnostic] = []
-    steps: list[str] = []
-    consumes: str | None = None
-    generalized = spec.os_state is OSState.GENERALIZED
-
-    if spec.source.vm is not None:
-        vm = vms.get(spec.source.vm.casefold())
-        if vm is None:
-            errors.append(
-                Diagnostic.error(
-                    f"source VM '{spec.source.vm}' of image '{spec.name}' does not exist",
-                    "fix source.vm, or create the VM before applying",
-                    loc,
-                    code="vm-missing",
-                )
-            )
-        else:
-            if vm.os != spec.os:
-                errors.append(
-                    Diagnostic.error(
-                        f"source VM '{vm.name}' runs {vm.os}, but image '{spec.name}' declares os: {spec.os}",
-                        f"set os: {vm.os}, or capture from a {spec.os} VM",
-                        loc,
-                        code="os-mismatch",
-                    )
-                )
-            vm_generalized = vm.os_state is OSState.GENERALIZED
-            may_generalize = spec.source.generalize and caps.generalize
-            if generalized and not vm_generalized:
-                if may_generalize:
-                    if vm.power_state.value not in {p.value for p in caps.capture_power_states}:
-                        steps.append(f"deallocate VM {vm.name}")
-                    steps.append(f"generalize VM {vm.name}")
-                else:
-                    errors.append(
-                        Diagnostic.error(
-                            f"source VM '{vm.name}' is not generalized, so a generalized image cannot be captured",
-                            "deprovision it (Sysprep / waagent -deprovision) and generalize it"
-                            + (
-                                ", or set source.generalize: true to let reconciler generalize it "
-                                "(the VM becomes unusable)"
-                                if caps.generalize
-                                else ""
-                            ),
-                            loc,
-                            code="vm-not-generalized",
-                        )
-                    )
-            elif not generalized and vm_generalized:
-                errors.append(
-                    Diagnostic.error(
-                        f"source VM '{vm.name}' is generalized, so a specialized image cannot be captured from it",
-                        "capture a generalized image (os_state: generalized), or use a VM that was not generalized",
-                        loc,
-                        code="vm-generalized",
-                    )
-                )
-            if not steps and vm.power_state.value not in {p.value for p in caps.capture_power_states}:
-                allowed = " or ".join(sorted(p.value for p in caps.capture_power_states))
-                errors.append(
-                    Diagnostic.error(
-                        f"source VM '{vm.name}' is {vm.power_state.value}; a capture needs it {allowed}",
-                        f"stop or deallocate the VM first (az vm deallocate -n {vm.name})",
-                        loc,
-                        code="vm-power-state",
-                    )
-                )
-            if generalized:
-                consumes = vm.name
-    steps.append("capture image")
+    vm = vms.get(spec.source.vm.casefold()) if spec.source.vm is not None else None
+    check = rules.capture_blockers(spec, vm, caps)
+    errors = [Diagnostic.error(r.summary, r.hint, loc, code=r.code) for r in check.blockers]
     if caps.extra_checks is not None:
         errors.extend(
             d if d.location is not None else Diagnostic(d.severity, d.summary, d.hint, loc, d.code)
             for d in caps.extra_checks(spec, snapshot)
         )
-    return tuple(errors), tuple(steps), consumes
+    return tuple(errors), check.steps, check.consumes
+
+
+def _declared_refusal(code: str, spec: ImageSpec, image: Image, owner: str, loc: Location) -> Diagnostic:
+    """A declared name that ``rules.touch_refusal`` refuses, worded for the file's point of view."""
+    if code == rules.PUBLIC:
+        return Diagnostic.error(
+            f"image name '{spec.name}' is held by a public image",
+            "public images can never be changed by this tool: choose another name",
+            loc,
+            code=code,
+        )
+    if code == rules.UNOWNED:
+        return Diagnostic.error(
+            f"image '{image.name}' exists but is not owned by catalog '{owner}'",
+            f"run `reconciler import {image.name}` to adopt it, or choose another name",
+            loc,
+            code=code,
+        )
+    return Diagnostic.error(
+        f"image '{image.name}' is owned by another catalog, '{image.owner}'",
+        f"remove it from catalog '{image.owner}' first, or choose another name",
+        loc,
+        code=code,
+    )
 
 
 def _check_shared_sources(changes: dict[str, Change], location: Any) -> None:
@@ -350,26 +287,43 @@ def _with_error(change: Change, error: Diagnostic) -> Change:
 
 
 def _retention(
-    desired: DesiredState, snapshot: Snapshot, declared: Mapping[str, ImageSpec], owner: str
+    desired: DesiredState,
+    snapshot: Snapshot,
+    declared: Mapping[str, ImageSpec],
+    owner: str,
+    captured: set[str],
 ) -> dict[str, int]:
     """Keys of owned, undeclared images that retention removes -> the N kept for their family.
 
     Per family: keep the newest N owned images that are not declared; older ones go. The newest
     image of the family (declared or not) is never removed, nor a protected one (the caller warns).
+    Families and "newest" are judged as they will be once the plan is applied (declared families;
+    ``captured``, the keys this plan captures or replaces, are the newest), so that applying a plan
+    and planning again is empty.
     """
     out: dict[str, int] = {}
+
+    def family_after(i: Image) -> str | None:
+        # A declared, owned image takes its declared family when the plan is applied.
+        s = declared.get(i.key)
+        return s.family if s is not None and i.owner == owner else i.family
+
     for family, keep in desired.policy.retention.items():
-        members = [i for i in snapshot.images if i.family == family and i.category is Category.USER]
+        members = [i for i in snapshot.images if i.category is Category.USER and family_after(i) == family]
         if not members:
             continue
-        newest = max(members, key=_age_key)
+        newest: Image | None = max(members, key=_age_key)
+        if any(declared[k].family == family for k in captured):
+            # A capture (or replace) into the family becomes its newest image once applied: judging
+            # "newest" on today's images would spare one that the next plan then removes.
+            newest = None
         undeclared = sorted(
             (i for i in members if i.owner == owner and i.key not in declared),
             key=_age_key,
             reverse=True,
         )
         for image in undeclared[keep:]:
-            if image.key != newest.key:
+            if newest is None or image.key != newest.key:
                 out[image.key] = keep
     return out
 
@@ -528,7 +482,7 @@ def _relevant_fingerprints(desired: DesiredState, snapshot: Snapshot, owner: str
             vm = vms.get(spec.source.vm.casefold())
             out[f"vm:{spec.source.vm.casefold()}"] = vm.fingerprint if vm is not None else ""
     for image in snapshot.images:
-        if image.owner == owner and image.category is Category.USER:
+        if rules.owned(image, owner):
             out[f"image:{image.key}"] = image.fingerprint
     return dict(sorted(out.items()))
 

@@ -8,13 +8,16 @@ The saved file is the JSON plan document (``render.render_plan_json``) plus a ``
 envelope ``{format, version, created, checksum}``. The checksum is the SHA-256 of the canonical
 JSON of the whole document without the checksum itself, so an edited plan (a hand-tweaked
 action, a removed error) is refused instead of applied. It is a tamper *evident* seal against
-accidents and well-meaning edits, not a signature.
+accidents and well-meaning edits, not a signature: anyone can recompute it. What makes a saved
+plan trustworthy is ``ensure_same_plan``: apply plans again and runs the saved changes only if
+they equal the fresh plan's (docs/plan-format.md, "What applying a saved plan guarantees").
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -36,12 +39,17 @@ from .model import (
     Snapshot,
     Source,
 )
-from .render import render_plan_json
+from .render import field_to_dict, image_to_dict, render_plan_json, spec_to_dict
 
 FORMAT = "reconciler-plan"
 VERSION = 1
 
 _RERUN = "run `reconciler plan --out FILE` again and apply the new file"
+
+#: The deepest nesting a plan file may have. A plan holds desired-state values (at most
+#: ``spec.MAX_DEPTH`` = 32 levels) a few levels down; 64 leaves room and stops a hostile file
+#: before any recursive code (the JSON encoder, the schema validator) sees it.
+MAX_PLAN_DEPTH = 64
 
 
 # --------------------------------------------------------------------------------------------------
@@ -114,12 +122,19 @@ def load_plan(data: bytes, filename: str) -> Plan:
     document's shape (the schema), then builds the plan.
     """
     try:
-        doc = json.loads(data.decode("utf-8"))
+        doc = json.loads(data.decode("utf-8-sig"))  # a BOM (added by some editors) is not an edit
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise PlanFileError(
             f"{filename}: the file is truncated or not a plan file ({e})",
             f"pass the file written by `reconciler plan --out`, or {_RERUN}",
         ) from e
+    except RecursionError:
+        doc = _TOO_DEEP
+    if doc is _TOO_DEEP or deeper_than(doc, MAX_PLAN_DEPTH):
+        raise PlanFileError(
+            f"{filename}: the file nests too deeply (more than {MAX_PLAN_DEPTH} levels): it is not a plan file",
+            f"pass the file written by `reconciler plan --out`, or {_RERUN}",
+        )
     envelope = doc.get("plan_file") if isinstance(doc, dict) else None
     if not isinstance(envelope, dict) or "format" not in envelope:
         raise PlanFileError(
@@ -156,6 +171,54 @@ def load_plan(data: bytes, filename: str) -> Plan:
         return plan_from_document(doc)
     except (KeyError, TypeError, ValueError) as e:
         raise PlanFileError(f"{filename}: the plan file could not be read back ({e!r})", _RERUN) from e
+
+
+_TOO_DEEP: Any = object()
+
+
+def deeper_than(doc: Any, limit: int) -> bool:
+    """Whether ``doc`` nests lists and objects more than ``limit`` levels deep (no recursion).
+
+    Parsed JSON that passed the decoder can still be deep enough to exhaust the recursion of the
+    JSON encoder or the schema validator: this is checked before either sees it.
+    """
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+_PLAN_START = re.compile(r'\{\s*"(?:applyable|plan_file|format_version)"\s*:')
+
+
+def is_plan_document(data: bytes) -> bool:
+    """Whether ``data`` is meant as a saved plan rather than a desired-state file, by its content.
+
+    A plan is a JSON object with a top-level ``plan_file`` key (the envelope), or with the
+    ``format_version`` and ``resource_changes`` of a plan printed by ``plan --format json`` (which
+    ``load_plan`` then refuses with its own message). Text that is not complete JSON but opens
+    the way ``dump_plan`` writes a file (sorted keys: ``{"applyable": ...``) is a truncated plan.
+    Anything else is a desired-state file, whatever its name: JSON is YAML.
+    """
+    text = data.decode("utf-8-sig", errors="replace")
+    if not text.lstrip().startswith("{"):
+        return False
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        return _PLAN_START.match(text.lstrip()) is not None or '"plan_file"' in text
+    except ValueError:
+        return _PLAN_START.match(text.lstrip()) is not None
+    return isinstance(doc, dict) and ("plan_file" in doc or {"format_version", "resource_changes"} <= doc.keys())
 
 
 def plan_from_document(doc: Mapping[str, Any]) -> Plan:
@@ -321,14 +384,138 @@ def _display_names(plan: Plan, snapshot: Snapshot) -> dict[str, str]:
     return names
 
 
+# --------------------------------------------------------------------------------------------------
+# Same plan: the saved changes equal a fresh plan's (the answer to a re-sealed, edited file)
+
+
+_DOES = {
+    Action.CAPTURE: "captures",
+    Action.UPDATE: "updates",
+    Action.REPLACE: "replaces",
+    Action.REMOVE: "removes",
+}
+
+
+def _does(action: Action, name: str) -> str:
+    return f"leaves {name} unchanged" if action is Action.NOOP else f"{_DOES[action]} {name}"
+
+
+def _data(value: Any) -> bytes:
+    """Type-strict equality of plain data: JSON ``1`` and ``true`` differ, key order does not."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def _differing_keys(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> list[str]:
+    a, b = a or {}, b or {}
+    return sorted(k for k in set(a) | set(b) if k not in a or k not in b or _data(a[k]) != _data(b[k]))
+
+
+def _change_differences(saved: Change, fresh: Change) -> list[str]:
+    """What differs between two changes to the same image with the same action, as phrases."""
+    what: list[str] = []
+    if saved.name != fresh.name:
+        what.append(f"the name ({saved.name} / {fresh.name})")
+    s_fields = {f.path: field_to_dict(f) for f in saved.fields}
+    f_fields = {f.path: field_to_dict(f) for f in fresh.fields}
+    paths = _differing_keys(s_fields, f_fields)
+    if paths or len(s_fields) != len(saved.fields):  # a path listed twice is a difference too
+        what.append(f"the field changes ({', '.join(paths) or 'a path listed twice'})")
+    after = _differing_keys(
+        {k: v for k, v in spec_to_dict(saved.after).items() if k != "line"} if saved.after else None,
+        {k: v for k, v in spec_to_dict(fresh.after).items() if k != "line"} if fresh.after else None,
+    )
+    if after:
+        what.append(f"the desired image ({', '.join(after)})")
+    before = _differing_keys(
+        image_to_dict(saved.before) if saved.before else None, image_to_dict(fresh.before) if fresh.before else None
+    )
+    if before:
+        what.append(f"the live image ({', '.join(before)})")
+    for label, a, b in (
+        ("steps", list(saved.steps), list(fresh.steps)),
+        ("the consumed VM", saved.consumes_vm, fresh.consumes_vm),
+        ("the destructive flag", saved.destructive, fresh.destructive),
+    ):
+        if _data(a) != _data(b):
+            what.append(label)
+    return what
+
+
+def plan_differences(saved: Plan, fresh: Plan) -> list[str]:
+    """Every way the saved plan's changes differ from a fresh plan's; [] when they are the same.
+
+    Changes are matched by image (names compare case-insensitively) and compared as data: the
+    action, the name, the field diff, the desired and live images apply acts on, the steps and
+    the flags. Order does not count (apply orders changes itself); an image listed twice does.
+    ``reason`` (display only) and the spec's ``line`` do not count. A fresh plan with errors is
+    a difference too: the saved plan has none (it would not be applyable otherwise).
+    Messages name the image and both sides: "the saved plan removes web-01, a fresh plan
+    updates it".
+    """
+    out: list[str] = []
+    fresh_by_key = {c.key: c for c in fresh.changes}
+    saved_by_key: dict[str, Change] = {}
+    counts: dict[str, int] = {}
+    for c in saved.changes:
+        counts[c.key] = counts.get(c.key, 0) + 1
+        saved_by_key.setdefault(c.key, c)
+    for key, c in saved_by_key.items():
+        n = counts[key]
+        if n > 1:
+            out.append(f"the saved plan lists {c.name} {'twice' if n == 2 else f'{n} times'}")
+        f = fresh_by_key.get(key)
+        if f is None:
+            side = f"lists {c.name}" if c.action is Action.NOOP else _does(c.action, c.name)
+            out.append(f"the saved plan {side}, a fresh plan does not list it")
+        elif f.action is not c.action:
+            out.append(f"the saved plan {_does(c.action, c.name)}, a fresh plan {_does(f.action, 'it')}")
+        else:
+            what = _change_differences(c, f)
+            if what:
+                out.append(
+                    f"the saved plan's {c.action.word} of {c.name} differs from a fresh plan's in {', '.join(what)}"
+                )
+    for key, f in fresh_by_key.items():
+        if key not in saved_by_key:
+            side = f"lists {f.name} (unchanged)" if f.action is Action.NOOP else _does(f.action, f.name)
+            out.append(f"a fresh plan also {side}")
+    if fresh.errored:
+        shown = "; ".join(d.summary for d in fresh.all_errors[:3])
+        more = len(fresh.all_errors) - 3
+        out.append(f"a fresh plan has errors ({shown}{f'; and {more} more' if more > 0 else ''})")
+    return out
+
+
+def ensure_same_plan(saved: Plan, fresh: Plan, filename: str) -> None:
+    """Raise ``PlanFileError`` naming every difference when ``saved`` is not what ``fresh`` plans.
+
+    ``fresh`` is the plan made now from the same desired-state file and the live catalog, with
+    the saved plan's own ``prune`` and ``targets``. Together with ``ensure_fresh`` this is what
+    makes a saved plan trustworthy: its checksum only detects edits, anyone can recompute it.
+    """
+    diffs = plan_differences(saved, fresh)
+    if diffs:
+        raise PlanFileError(
+            f"{filename} is not the plan the desired-state file and the live catalog give now: "
+            f"{'; '.join(diffs)}: run plan again",
+            "the file was edited (and re-sealed) or made from other inputs; nothing was changed. "
+            "Run `reconciler plan --out FILE` again, review it, and apply the new file",
+        )
+
+
 __all__ = [
     "FORMAT",
+    "MAX_PLAN_DEPTH",
     "VERSION",
     "canonical_json",
     "checksum",
+    "deeper_than",
     "dump_plan",
     "ensure_fresh",
+    "ensure_same_plan",
+    "is_plan_document",
     "load_plan",
+    "plan_differences",
     "plan_from_document",
     "plan_schema",
     "stale_reasons",

@@ -4,15 +4,18 @@ Layer: pure core (views). Data in, ``str``/``dict`` out: no printing, no environ
 files. Imports only ``model``, ``errors`` and the package version. ``cli.py`` decides where the
 output goes and whether colour is wanted (TTY, ``NO_COLOR``).
 
-Every user-supplied string (image names, labels, reasons, messages) is treated as untrusted: the
-text views escape control characters so a name cannot smuggle terminal escape sequences, and the
-Markdown view escapes table/HTML syntax so a label cannot break the pull-request comment.
+Every user-supplied string (image names, labels, reasons, messages, whether from the file, the live
+catalog or a saved plan) is treated as untrusted: every human view passes it through
+``escape_controls``, so a name cannot smuggle terminal escape sequences and a bidi control cannot
+make a pull-request comment read differently from what it does (docs/security.md), and the
+Markdown view also escapes table/HTML syntax so a label cannot break the comment's structure.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,17 +95,51 @@ def destructive_first(changes: Iterable[Change]) -> list[Change]:
     return [c for c in items if is_destructive(c)] + [c for c in items if not is_destructive(c)]
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Unicode categories never shown as they are: controls (C0, DEL, C1: ESC drives a terminal),
+#: format characters (bidi controls such as U+202E, the Trojan Source trick of CVE-2021-42574,
+#: and zero-width ones), lone surrogates (they cannot even be encoded), private-use and unassigned
+#: code points (a later Unicode may make them format characters), line and paragraph separators.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
-def _clean(s: str) -> str:
-    """Escape control characters (ESC included) so user strings cannot drive the terminal."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+def _escape_char(ch: str) -> str:
+    n = ord(ch)
+    if n < 0x100:
+        return f"\\x{n:02x}"
+    if n < 0x10000:
+        return f"\\u{n:04x}"
+    return f"\\U{n:08x}"
+
+
+def escape_controls(s: str, *, multiline: bool = False) -> str:
+    """``s`` with every control, bidi, invisible or separator character shown as an escape.
+
+    The one escaping function of every human output (text and Markdown plans, diagnostics, image
+    listings, the apply report, CI annotations, progress lines): it is applied where an untrusted
+    string (anything from the desired-state file, the live catalog, a saved plan or an error) is
+    put into output, so the output reads exactly as the data is. ``\\x1b`` below U+0100,
+    ``\\u202e`` in the BMP, ``\\U000e0041`` above. Ordinary text, letters and spaces of any
+    script included, comes back unchanged. JSON output needs none of this: ``json.dumps`` with
+    the default ``ensure_ascii=True`` writes every non-ASCII character as a ``\\u`` escape.
+
+    ``multiline``: keep line feeds and tabs, for an output whose own syntax then encodes them
+    (a CI annotation's ``%0A``); nowhere else is a line break of user text kept.
+    """
+    if s.isprintable():  # the fast path: no control, format, separator or unassigned character
+        return s
+    keep = "\n\t" if multiline else ""
+    return "".join(
+        _escape_char(ch) if ch not in keep and unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in s
+    )
 
 
 def _value(v: Any) -> str:
-    """A field value as the plan shows it: JSON, so strings are quoted and null is explicit."""
-    return _clean(json.dumps(v, ensure_ascii=False, sort_keys=True, default=str))
+    """A field value as the plan shows it: JSON, so strings are quoted and null is explicit.
+
+    ``ensure_ascii=False`` keeps letters of every script readable; JSON escapes C0 controls
+    itself and ``escape_controls`` then escapes the rest (DEL, C1, bidi, zero-width, ...).
+    """
+    return escape_controls(json.dumps(v, ensure_ascii=False, sort_keys=True, default=str))
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
@@ -118,7 +155,7 @@ def _describe(change: Change) -> str:
     obj: ImageSpec | Image | None = change.after if change.after is not None else change.before
     if obj is None:
         return ""
-    return f"{obj.type.value}, {_clean(obj.os)}, {obj.os_state.value}"
+    return f"{obj.type.value}, {escape_controls(obj.os)}, {obj.os_state.value}"
 
 
 def _counts(plan: Plan) -> dict[str, int]:
@@ -153,7 +190,8 @@ def render_plan_text(plan: Plan, *, color: bool = False, verbose: bool = False, 
     n_errors = len(plan.all_errors)
 
     if plan.targets:
-        out.append(f"Limited to --target {', '.join(_clean(t) for t in plan.targets)}: other images were not planned.")
+        targets = ", ".join(escape_controls(t) for t in plan.targets)
+        out.append(f"Limited to --target {targets}: other images were not planned.")
         out.append("")
 
     if not pending and not plan.errored:
@@ -162,8 +200,8 @@ def render_plan_text(plan: Plan, *, color: bool = False, verbose: bool = False, 
     if pending:
         used = [a for a in _ACTION_ORDER if any(c.action is a for c in pending)]
         out.append(
-            f'{"Drift in" if drift else "Plan for"} catalog "{_clean(plan.catalog)}" '
-            f"(provider {_clean(plan.provider)}). Actions are shown with these symbols:"
+            f'{"Drift in" if drift else "Plan for"} catalog "{escape_controls(plan.catalog)}" '
+            f"(provider {escape_controls(plan.provider)}). Actions are shown with these symbols:"
         )
         for a in used:
             out.append(f"{_paint(a.value.rjust(3), _ACTION_COLOR[a], color)} {_LEGEND[a]}")
@@ -206,20 +244,20 @@ def render_plan_text(plan: Plan, *, color: bool = False, verbose: bool = False, 
 def _change_block(c: Change, provider: str, color: bool) -> list[str]:
     destructive = is_destructive(c)
     symbol = c.action.value.rjust(3) if c.action is not Action.NOOP else "   "
-    title = f"{c.action.word} {_clean(c.name)}" if c.action is not Action.NOOP else _clean(c.name)
+    title = f"{c.action.word} {escape_controls(c.name)}" if c.action is not Action.NOOP else escape_controls(c.name)
     desc = _describe(c)
     head = f"{title} ({desc})" if desc else title
     if color and destructive:
         head = _paint(head, _BOLD, color)
-    lines = [f"{_paint(symbol, _ACTION_COLOR[c.action], color)} {head} — {_clean(c.reason)}"]
+    lines = [f"{_paint(symbol, _ACTION_COLOR[c.action], color)} {head} — {escape_controls(c.reason)}"]
     for f in c.fields:
         lines.append("      " + _field_text(c.action, f))
     # A lone step ("update image") repeats the action; steps are shown when there is a sequence.
     if len(c.steps) > 1 and c.action is not Action.NOOP:
         lines.append("      steps:")
-        lines.extend(f"        {i}. {_clean(s)}" for i, s in enumerate(c.steps, 1))
+        lines.extend(f"        {i}. {escape_controls(s)}" for i, s in enumerate(c.steps, 1))
     if c.consumes_vm is not None:
-        loud = f"! consumes VM {_clean(c.consumes_vm)} ({consumes_wording(provider)})"
+        loud = f"! consumes VM {escape_controls(c.consumes_vm)} ({consumes_wording(provider)})"
         lines.append("      " + _paint(loud, _BOLD_RED, color))
     for d in c.warnings + c.errors:
         lines.extend(_diag_block(d, color, indent="      "))
@@ -228,11 +266,11 @@ def _change_block(c: Change, provider: str, color: bool) -> list[str]:
 
 def _field_text(action: Action, f: FieldDiff) -> str:
     if action is Action.CAPTURE and f.before is None:
-        text = f"{_clean(f.path)}: {_value(f.after)}"
+        text = f"{escape_controls(f.path)}: {_value(f.after)}"
     elif action is Action.REMOVE and f.after is None:
-        text = f"{_clean(f.path)}: {_value(f.before)}"
+        text = f"{escape_controls(f.path)}: {_value(f.before)}"
     else:
-        text = f"{_clean(f.path)}: {_value(f.before)} -> {_value(f.after)}"
+        text = f"{escape_controls(f.path)}: {_value(f.before)} -> {_value(f.after)}"
     if f.forces_replace:
         text += "  # forces replacement"
     return text
@@ -241,13 +279,13 @@ def _field_text(action: Action, f: FieldDiff) -> str:
 def _diag_block(d: Diagnostic, color: bool, indent: str) -> list[str]:
     is_error = d.severity is Severity.ERROR
     word = "error" if is_error else "warning"
-    head = f"{indent}{_paint(word, _RED if is_error else _YELLOW, color)}: {_clean(d.summary)}"
+    head = f"{indent}{_paint(word, _RED if is_error else _YELLOW, color)}: {escape_controls(d.summary)}"
     lines = [head]
     where = _where(d.location)
     if where:
         lines.append(f"{indent}  at {where}")
     if d.hint:
-        lines.append(f"{indent}  hint: {_clean(d.hint)}")
+        lines.append(f"{indent}  hint: {escape_controls(d.hint)}")
     return lines
 
 
@@ -255,7 +293,7 @@ def _where(loc: Location | None) -> str:
     if loc is None:
         return ""
     parts = [p for p in (str(loc), loc.json_path) if p]
-    return _clean(", ".join(parts))
+    return escape_controls(", ".join(parts))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -394,7 +432,7 @@ def _omitted_details(n: int) -> str:
 
 def md_escape(s: str) -> str:
     """Escape a user string for a Markdown table cell or paragraph (no HTML, no pipes, no code)."""
-    s = _CONTROL.sub(" ", s)
+    s = escape_controls(s)
 
     def sub(m: re.Match[str]) -> str:
         ch = m.group()
@@ -404,7 +442,7 @@ def md_escape(s: str) -> str:
 
 
 def _html_escape(s: str) -> str:
-    s = _CONTROL.sub(" ", s)
+    s = escape_controls(s)
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
@@ -595,7 +633,7 @@ def _md_details(c: Change, provider: str) -> str:
     lines: list[str] = []
     for f in c.fields:
         suffix = "  # forces replacement" if f.forces_replace else ""
-        path = _CONTROL.sub(" ", f.path)
+        path = escape_controls(f.path)
         if not (c.action is Action.CAPTURE and f.before is None):
             lines.append(f"- {path}: {_value(f.before)}")
         if not (c.action is Action.REMOVE and f.after is None):
@@ -603,9 +641,9 @@ def _md_details(c: Change, provider: str) -> str:
     if len(c.steps) > 1:
         if lines:
             lines.append("")
-        lines.extend(f"  step {i}: {_CONTROL.sub(' ', s)}" for i, s in enumerate(c.steps, 1))
+        lines.extend(f"  step {i}: {escape_controls(s)}" for i, s in enumerate(c.steps, 1))
     if c.consumes_vm is not None:
-        lines.append(f"! consumes VM {_CONTROL.sub(' ', c.consumes_vm)} ({consumes_wording(provider)})")
+        lines.append(f"! consumes VM {escape_controls(c.consumes_vm)} ({consumes_wording(provider)})")
     body = "\n".join(lines) or "  (no field changes)"
     fence = _fence(body)
     summary = f"<code>{_html_escape(c.action.value)}</code> {c.action.word} <b>{_html_escape(c.name)}</b>"
@@ -627,12 +665,12 @@ def render_diagnostics_text(diags: Sequence[Diagnostic], *, color: bool = False,
         is_error = d.severity is Severity.ERROR
         word = _paint(d.severity.value, _RED if is_error else _YELLOW, color)
         where = str(d.location) if d.location is not None else ""
-        prefix = f"{_clean(where)}: " if where else ""
-        out.append(f"{prefix}{word}: {_paint(_clean(d.summary), _BOLD, color)}")
+        prefix = f"{escape_controls(where)}: " if where else ""
+        out.append(f"{prefix}{word}: {_paint(escape_controls(d.summary), _BOLD, color)}")
         if d.location is not None and d.location.json_path:
-            out.append(f"  at {_clean(d.location.json_path)}")
+            out.append(f"  at {escape_controls(d.location.json_path)}")
         if d.hint:
-            out.append(f"  hint: {_clean(d.hint)}")
+            out.append(f"  hint: {escape_controls(d.hint)}")
     if count:
         errors = sum(1 for d in diags if d.severity is Severity.ERROR)
         warnings = len(diags) - errors
@@ -670,17 +708,18 @@ def render_diagnostics_github(diags: Sequence[Diagnostic]) -> str:
         props = []
         loc = d.location
         if loc is not None and loc.file:
-            props.append(f"file={_gh_property(loc.file)}")
+            props.append(f"file={_gh_property(escape_controls(loc.file))}")
             if loc.line:
                 props.append(f"line={loc.line}")
                 if loc.col:
                     props.append(f"col={loc.col}")
         props.append("title=reconciler")
-        message = d.summary
+        # Line breaks survive (as %0A, so they never end the command); every other control is escaped.
+        message = escape_controls(d.summary, multiline=True)
         if loc is not None and loc.json_path:
-            message += f" (at {loc.json_path})"
+            message += f" (at {escape_controls(loc.json_path)})"
         if d.hint:
-            message += f"\nhint: {d.hint}"
+            message += f"\nhint: {escape_controls(d.hint, multiline=True)}"
         command = "error" if d.severity is Severity.ERROR else "warning"
         out.append(f"::{command} {','.join(props)}::{_gh_data(message)}")
     return "".join(line + "\n" for line in out)
@@ -736,16 +775,16 @@ def render_images_table(images: Sequence[Image]) -> str:
     header = ("NAME", "TYPE", "OS", "STATE", "FAMILY", "CATEGORY", "OWNER", "PROTECTED", "DISKS", "CREATED")
     rows = [
         (
-            _clean(i.name),
+            escape_controls(i.name),
             i.type.value,
-            _clean(i.os),
+            escape_controls(i.os),
             i.os_state.value,
-            _clean(i.family or "-"),
+            escape_controls(i.family or "-"),
             i.category.value,
-            _clean(i.owner or "-"),
+            escape_controls(i.owner or "-"),
             "yes" if i.protected else "no",
             str(i.data_disks),
-            _clean(i.created or "-"),
+            escape_controls(i.created or "-"),
         )
         for i in images
     ]
@@ -789,10 +828,10 @@ def render_families(images: Iterable[Image]) -> str:
         return "No image families found.\n"
     rows = [
         (
-            _clean(f["family"]),
+            escape_controls(f["family"]),
             str(f["images"]),
-            _clean(f["newest"]),
-            _clean(f["newest_created"] or "-"),
+            escape_controls(f["newest"]),
+            escape_controls(f["newest_created"] or "-"),
             ",".join(f["types"]),
         )
         for f in fams
@@ -812,11 +851,11 @@ def render_apply_report(result: ApplyResult, *, color: bool = False) -> str:
     for r in result.results:
         symbol = _paint(r.action.value.rjust(3), _ACTION_COLOR[r.action], color)
         outcome = _paint(r.outcome.value, _OUTCOME_COLOR[r.outcome], color)
-        line = f"{symbol} {r.action.word} {_clean(r.name)}: {outcome}"
+        line = f"{symbol} {r.action.word} {escape_controls(r.name)}: {outcome}"
         if r.outcome is Outcome.DONE and r.seconds:
             line += f" ({r.seconds:.1f}s)"
         if r.outcome is Outcome.FAILED and r.error:
-            line += f": {_clean(r.error)}"
+            line += f": {escape_controls(r.error)}"
         out.append(line)
     n = _outcome_counts(result)
     out.append(f"Apply finished: {n['done']} done, {n['failed']} failed, {n['not_started']} not started.")
@@ -858,6 +897,7 @@ __all__ = [
     "consumes_wording",
     "destructive_first",
     "diagnostic_to_dict",
+    "escape_controls",
     "families_json",
     "filter_images",
     "footer",

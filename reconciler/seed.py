@@ -20,8 +20,14 @@ import jsonschema
 
 from .errors import Diagnostic, Location, SpecError
 from .model import VM, Category, Image, ImageType, OSState, PowerState, Snapshot, Source
+from .planfile import deeper_than
 
 SCHEMA_RESOURCE = "catalog-seed.schema.json"
+
+#: The deepest nesting a seed may have: its values are flat records (a seed image's ``extra`` is
+#: the deepest part), so 64 is generous, and it stops a hostile file before the recursive schema
+#: validator and position walker see it.
+MAX_SEED_DEPTH = 64
 
 _JsonPath = tuple[str | int, ...]
 
@@ -55,6 +61,9 @@ def parse_seed(data: bytes, filename: str) -> Snapshot:
         ) from e
     try:
         doc = json.loads(text)
+        too_deep = deeper_than(doc, MAX_SEED_DEPTH)
+    except RecursionError:
+        too_deep = True
     except json.JSONDecodeError as e:
         raise SpecError(
             [
@@ -66,6 +75,17 @@ def parse_seed(data: bytes, filename: str) -> Snapshot:
                 )
             ]
         ) from e
+    if too_deep:
+        raise SpecError(
+            [
+                Diagnostic.error(
+                    f"the seed nests too deeply (more than {MAX_SEED_DEPTH} levels)",
+                    "a seed holds flat lists of VMs and images: is this the right file?",
+                    Location(filename),
+                    code="seed-syntax",
+                )
+            ]
+        )
 
     positions = _Positions(text)
     diags = list(positions.duplicate_keys(filename))

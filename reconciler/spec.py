@@ -33,6 +33,7 @@ import gc
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -458,7 +459,8 @@ def _build_data(
             if not child_discard and ev.tag not in (_MAP_TAGS if cls is MapStart else _SEQ_TAGS):
                 error(child, mark, f"unsupported YAML tag '{ev.tag}'", "remove the tag")
             if not child_discard and len(stack) >= MAX_DEPTH:
-                error(child, mark, f"nested deeper than {MAX_DEPTH} levels", "flatten the document")
+                error(child, mark, f"the file nests too deeply (nested deeper than {MAX_DEPTH} levels)",
+                      f"flatten the document: no desired-state file needs more than {MAX_DEPTH} levels")
                 child_discard = True
             if container is None and not stack:
                 root, have_root = new, True
@@ -585,6 +587,16 @@ def _read(data: bytes, filename: str) -> tuple[_Doc | None, list[Diagnostic]]:
     except yaml.MarkedYAMLError as e:
         m = e.problem_mark or e.context_mark
         problem = e.problem or str(e)
+        if "maximum nesting depth" in problem:  # libyaml's own limit (1000), far past ours
+            summary = f"the file nests too deeply (nested deeper than {MAX_DEPTH} levels)"
+            if not any(d.summary == summary for d in diags):  # already said where it passed ours
+                fatal(
+                    summary,
+                    f"flatten the document: no desired-state file needs more than {MAX_DEPTH} levels",
+                    (m.line + 1) if m else 0,
+                    (m.column + 1) if m else 0,
+                )
+            return None, diags
         context = f" ({e.context})" if e.context else ""
         fatal(
             f"YAML syntax error: {problem}{context}",
@@ -846,15 +858,42 @@ def _default_errors(used: Mapping[str, Any], filename: str) -> list[Diagnostic]:
     for key, value in used.items():
         errs = list(v.full.evolve(schema=v.catalog_props[key]).iter_errors(value))
         if errs:
+            best = best_match(errs)
+            hint = "fix the environment variable, or set the value in the file (the file wins)"
+            if best.validator == "enum" and isinstance(value, str):
+                close = _suggest(value, [str(c) for c in best.validator_value])
+                hint = f"{close} {hint}" if close else hint
             diags.append(
                 Diagnostic.error(
-                    f"catalog.{key} from the environment is invalid: {best_match(errs).message}",
-                    "fix the environment variable, or set the value in the file (the file wins)",
+                    f"catalog.{key} from the environment is invalid: {best.message}",
+                    hint,
                     Location(filename, 0, 0, f"$.catalog.{key}"),
                     "defaults",
                 )
             )
     return diags
+
+
+def _setting_problems(doc: _Doc, diags: list[Diagnostic], caps: Capabilities, settings: Mapping[str, Any],
+                      from_file: set[str], trusted_hosts: tuple[str, ...]) -> list[Diagnostic]:
+    """The provider's ``check_settings`` as diagnostics at each setting's position (a setting from
+    the environment has no position: its JSON path says which). A setting that already has an
+    error (its schema) is not reported twice."""
+    assert caps.check_settings is not None
+    flagged = {d.location.json_path for d in diags if d.severity is Severity.ERROR and d.location}
+    out = []
+    for problem in caps.check_settings(settings, trusted_hosts):
+        path = f"$.catalog.{problem.setting}"
+        if path in flagged:
+            continue
+        if problem.setting in from_file:
+            loc = doc.loc(("catalog", problem.setting))
+            summary = problem.message
+        else:
+            loc = Location(doc.filename, 0, 0, path)
+            summary = f"{problem.message} (catalog.{problem.setting} from the environment)"
+        out.append(Diagnostic.error(summary, problem.hint, loc, "provider"))
+    return out
 
 
 def _capabilities_for(provider: str, settings: Mapping[str, Any]) -> Capabilities:
@@ -953,7 +992,113 @@ def _check_image(ctx: _Context, i: int, img: Mapping[str, Any], seen: dict[str, 
                   caps.name_hint or f"it must match {caps.name_pattern}")
 
 
+# Characters a reviewer cannot see (docs/security.md, "What a pull request can put in front of a
+# reviewer"). Every human output escapes them anyway (render.escape_controls); the file refuses the
+# ones no image needs, so a pull request cannot make its own diff read differently from what it does.
+
+#: Bidirectional controls, the Trojan Source trick (CVE-2021-42574): refused in every string.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_CHAR_KINDS = {
+    "Cc": "control character",
+    "Cf": "invisible formatting character",
+    "Cs": "surrogate code point",
+    "Co": "private-use character",
+    "Cn": "unassigned code point",
+    "Zl": "line separator",
+    "Zp": "paragraph separator",
+    "Zs": "non-standard space",
+}
+
+
+def _char(ch: str) -> tuple[str, str]:
+    """``U+202E (RIGHT-TO-LEFT OVERRIDE)``, and how the outputs show it."""
+    from .render import escape_controls  # the one escaping function of the outputs
+
+    name = unicodedata.name(ch, "")
+    return f"U+{ord(ch):04X}" + (f" ({name})" if name else ""), escape_controls(ch)
+
+
+def _text_kind(path: _Path) -> str:
+    """What a string value at ``path`` is: ``description`` / ``text`` (free text) or ``identifier``."""
+    if len(path) == 3 and path[0] == "images" and path[2] in ("label", "description"):
+        return "description" if path[2] == "description" else "text"
+    if len(path) == 4 and path[0] == "images" and path[2] == "tags":
+        return "text"
+    return "identifier"
+
+
+def _check_string(ctx: _Context, path: _Path, s: str, *, key: bool) -> None:
+    """One diagnostic for the first character of ``s`` a reviewer could not see (``s`` is not printable).
+
+    Bidi controls: an error anywhere. Keys and identifiers (names, families, tag keys, settings):
+    an error for anything but printable characters. Free text (label, description, tag values):
+    an error for controls other than tab (and line breaks in a description) and for line/paragraph
+    separators; a warning for other invisible formatting characters (a zero-width joiner can be
+    part of an emoji); other spaces, private-use and unassigned characters pass.
+    """
+    kind = "identifier" if key else _text_kind(path)
+    if key:
+        what = f"tag key '{_short(s)}'" if len(path) == 4 and path[2:3] == ("tags",) else f"key '{_short(s)}'"
+    elif path[-1:] == ("name",) and len(path) == 3 and path[0] == "images":
+        what = f"image name '{_short(s)}'"
+    elif kind == "text" and len(path) == 4:
+        what = f"the value of tag '{path[3]}'"
+    else:
+        what = _field(path)
+    warn: tuple[int, str, str] | None = None
+    for i, ch in enumerate(s, 1):
+        cat = unicodedata.category(ch)
+        if ch in _BIDI:
+            label, shown = _char(ch)
+            ctx.error(path, f"{what} contains the bidirectional control character {label} at character {i}",
+                      f"remove it (outputs show it as {shown}): a bidi control can make the plan a reviewer "
+                      "reads differ from what it does, and nothing in this file needs one", key=key)
+            return
+        if cat not in _CHAR_KINDS or (cat == "Zs" and ch == " "):
+            continue
+        if kind == "identifier":
+            label, shown = _char(ch)
+            seen = f" (outputs show it as {shown})" if shown != ch else ""  # a space is shown as it is
+            ctx.error(path, f"{what} contains the {_CHAR_KINDS[cat]} {label} at character {i}",
+                      f"names, keys and settings hold printable characters only: remove it{seen}", key=key)
+            return
+        if cat == "Cc" and (ch == "\t" or (kind == "description" and ch in "\n\r")):
+            continue
+        if cat in ("Cc", "Cs", "Zl", "Zp"):
+            label, shown = _char(ch)
+            allowed = "tabs and line breaks" if kind == "description" else "tabs (a description also line breaks)"
+            ctx.error(path, f"{what} contains the {_CHAR_KINDS[cat]} {label} at character {i}",
+                      f"remove it (outputs show it as {shown}); the only control characters text may hold are "
+                      f"{allowed}", key=key)
+            return
+        if cat == "Cf" and warn is None:
+            warn = (i, *_char(ch))
+    if warn is not None:
+        i, label, shown = warn
+        ctx.warning(path, f"{what} contains the invisible character {label} at character {i}",
+                    f"outputs show it as {shown}; remove it unless it is meant (an emoji joiner, say)", key=key)
+
+
+def _check_characters(ctx: _Context, data: Any, path: _Path = ()) -> None:
+    """Walk every key and string of the file; only non-printable strings are looked at closely."""
+    if isinstance(data, str):
+        if not data.isprintable():
+            _check_string(ctx, path, data, key=False)
+    elif isinstance(data, dict):
+        for k, v in data.items():
+            p = path + (k,)
+            if isinstance(k, str) and not k.isprintable():
+                _check_string(ctx, p, k, key=True)
+            if not isinstance(v, bool | int | float) and v is not None:
+                _check_characters(ctx, v, p)
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            if isinstance(v, str | dict | list):
+                _check_characters(ctx, v, path + (i,))
+
+
 def _check_semantics(ctx: _Context, data: Mapping[str, Any]) -> None:
+    _check_characters(ctx, data)
     catalog = data.get("catalog")
     if isinstance(catalog, dict):
         _check_catalog_settings(ctx, catalog)
@@ -1057,6 +1202,7 @@ def check_spec(
     *,
     defaults: Mapping[str, Any] | None = None,
     capabilities: Capabilities | None = None,
+    trusted_hosts: Iterable[str] = (),
 ) -> tuple[DesiredState | None, list[Diagnostic]]:
     """Every problem of a desired-state file (errors and warnings, sorted by position).
 
@@ -1069,13 +1215,18 @@ def check_spec(
 
     ``capabilities``: the provider's record, for tests and for callers that already hold it; when
     None it comes from ``providers.capabilities_for(provider, settings)``.
+
+    ``trusted_hosts``: hosts the CLI's environment trusts with a credential
+    (``RECONCILER_TRUSTED_ENDPOINTS``); the provider's ``check_settings`` refuses an endpoint
+    outside its cloud, loopback and these. Never read from the file.
     """
     with _gc_paused():
-        return _check(data, filename, defaults or {}, capabilities)
+        return _check(data, filename, defaults or {}, capabilities, tuple(trusted_hosts))
 
 
 def _check(
-    data: bytes, filename: str, defaults: Mapping[str, Any], capabilities: Capabilities | None
+    data: bytes, filename: str, defaults: Mapping[str, Any], capabilities: Capabilities | None,
+    trusted_hosts: tuple[str, ...] = (),
 ) -> tuple[DesiredState | None, list[Diagnostic]]:
     digest = hashlib.sha256(data).hexdigest()
     doc, diags = _read(data, filename)
@@ -1105,6 +1256,8 @@ def _check(
         used.update({k: v for k, v in env_settings.items() if k in caps.settings})
     diags.extend(_default_errors(used, filename))
     settings = {**file_settings, **{k: v for k, v in used.items() if k != "provider"}}
+    if caps is not None and caps.check_settings is not None:
+        diags.extend(_setting_problems(doc, diags, caps, settings, set(file_settings), trusted_hosts))
 
     _check_semantics(_Context(doc, diags, str(provider), caps), doc.data)
     diags = _sorted(diags)
@@ -1120,9 +1273,11 @@ def parse_spec(
     *,
     defaults: Mapping[str, Any] | None = None,
     capabilities: Capabilities | None = None,
+    trusted_hosts: Iterable[str] = (),
 ) -> DesiredState:
     """The validated desired state; raises ``SpecError`` carrying every error (and warning)."""
-    state, diags = check_spec(data, filename, defaults=defaults, capabilities=capabilities)
+    state, diags = check_spec(data, filename, defaults=defaults, capabilities=capabilities,
+                              trusted_hosts=trusted_hosts)
     if state is None:
         raise SpecError(diags)
     return state
@@ -1133,21 +1288,14 @@ def load_spec(
     *,
     defaults: Mapping[str, Any] | None = None,
     capabilities: Capabilities | None = None,
+    trusted_hosts: Iterable[str] = (),
 ) -> DesiredState:
     """Read and parse a desired-state file; an unreadable file is a ``ReconcilerError`` with a hint."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError as e:
-        raise ReconcilerError(
-            f"{p}: no such file",
-            "create it from images.yaml.example or pass a path",
-        ) from e
-    except IsADirectoryError as e:
-        raise ReconcilerError(f"{p} is a directory", "pass the path of the desired-state file") from e
-    except OSError as e:
-        raise ReconcilerError(f"cannot read {p}: {e.strerror or e}", "check the path and its permissions") from e
-    return parse_spec(data, str(path), defaults=defaults, capabilities=capabilities)
+    from .files import read_input
+
+    hint = "create it from images.yaml.example or pass the path of the desired-state file"
+    data = read_input(Path(path), "desired-state file", hint)
+    return parse_spec(data, str(path), defaults=defaults, capabilities=capabilities, trusted_hosts=trusted_hosts)
 
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -1165,8 +1313,25 @@ def dump_spec(catalog: CatalogConfig, policy: Policy, images: Sequence[ImageSpec
     if policy.retention:
         pol["retention"] = dict(policy.retention)
     doc: dict[str, Any] = {"version": 1, "catalog": cat, "policy": pol, "images": [_image_dict(s) for s in images]}
-    return str(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+    # Live text may hold bidi or invisible characters, which YAML writes as they are when it may use
+    # Unicode: then every non-ASCII character is written as an escape instead, so the exported file
+    # (and the terminal it is printed to) shows them, and validate points at them.
+    return str(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=not _hides_characters(doc),
                          default_flow_style=False, width=100))
+
+
+def _hides_characters(data: Any) -> bool:
+    """Whether a string or key in ``data`` holds a control (but tab and line feed), format,
+    separator, surrogate, private-use or unassigned character."""
+    if isinstance(data, str):
+        return not data.isprintable() and any(
+            ch not in "\t\n" and unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for ch in data
+        )
+    if isinstance(data, dict):
+        return any(_hides_characters(k) or _hides_characters(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(_hides_characters(v) for v in data)
+    return False
 
 
 def _image_dict(spec: ImageSpec) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ReconcilerError
-from ..model import Capabilities, CatalogConfig, Category, Image, ImageSpec, Snapshot
+from ..model import Capabilities, CatalogConfig, Image, ImageSpec, Snapshot
 
 #: Called by a provider when a long operation changes state ("deallocating vm", "polling 3/..").
 StepCallback = Callable[[str], None]
@@ -116,7 +116,11 @@ class Provider(Protocol):
         ...
 
     def remove(self, image: Image, on_step: StepCallback = _no_step) -> None:
-        """Delete an owned user image. Refuses unowned, public or protected images."""
+        """Delete an owned user image. Refuses unowned, public or protected images.
+
+        Every provider refuses through ``guard.GuardedProvider`` with ``errors.RefusedError``,
+        whose ``code`` is the rule's (``rules.CODES``), the same for every provider.
+        """
         ...
 
     def adopt(self, image: Image) -> Image:
@@ -139,26 +143,6 @@ class Provider(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def ownership_phrase(image: Image) -> str:
-    """Why an image is not ours, for a refusal message ("it is a public image", ...)."""
-    if image.category is Category.PUBLIC:
-        return "it is a public image"
-    if image.owner is None:
-        return "it is not owned by any catalog"
-    return f"it is owned by catalog '{image.owner}'"
-
-
-def conflict_hint(image: Image, owner: str) -> str:
-    """What to do when a name is already taken by ``image`` (capture) or a change is refused."""
-    if image.category is Category.PUBLIC:
-        return "public images are read-only; choose another name"
-    if image.owner is None:
-        return f"adopt it with: reconciler import {image.name}, or choose another name"
-    if image.owner == owner:
-        return "it was captured from another source; change the name or plan a replace"
-    return f"it belongs to catalog '{image.owner}'; choose another name"
 
 
 _MODULES = {
@@ -205,7 +189,5 @@ __all__ = [
     "Provider",
     "StepCallback",
     "capabilities_for",
-    "conflict_hint",
-    "ownership_phrase",
     "open_provider",
 ]

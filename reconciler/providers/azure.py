@@ -35,8 +35,8 @@ Markers (tags; the ``reconciler-`` prefix is reserved, user tags may not use it)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import ipaddress
 import json
 import re
 import threading
@@ -45,9 +45,9 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
-from urllib.parse import quote, urlencode, urlparse
+from urllib.parse import quote, urlencode
 
-from ..errors import Diagnostic, NotFound, OperationFailed, OperationTimeout, ProviderError, ReconcilerError
+from ..errors import Diagnostic, NotFound, OperationFailed, ProviderError, ReconcilerError
 from ..lro import PollPolicy, Response, wait
 from ..model import (
     VM,
@@ -59,17 +59,32 @@ from ..model import (
     ImageType,
     OSState,
     PowerState,
+    SettingProblem,
     Snapshot,
     Source,
 )
+from ..rules import CaptureCheck
 from . import LockHandle, LockInfo, StepCallback, _no_step
+from .clouds import (
+    TRUSTED_ENV,
+    Cloud,
+    check_target,
+    clean_token,
+    cloud_problem,
+    credential_target_problem,
+    get_cloud,
+    parse_trusted_hosts,
+    target_hint,
+)
+from .guard import GuardedProvider, Live, LiveVM
 from .transport import RetryPolicy, Transport
 
 NAME = "azure"
+#: The public cloud's ARM endpoint and token scope; ``cloud`` selects another (``providers/clouds.py``).
 DEFAULT_ENDPOINT = "https://management.azure.com"
 COMPUTE_API = "2025-11-01"
 GALLERY_API = "2025-03-03"
-ARM_SCOPE = "https://management.azure.com/.default"
+ARM_SCOPE = "https://management.azure.com/.default"  # the public cloud's; token_provider uses the cloud's
 
 PREFIX = "reconciler-"
 TAG_OWNER = "reconciler-catalog"
@@ -93,12 +108,15 @@ SETTINGS = {
     "resource_group": "resource group holding the images, the source VMs and the gallery",
     "location": "region new images and definitions are created in, e.g. westeurope",
     "gallery": "Azure Compute Gallery name: switches to gallery mode (images are definition/X.Y.Z)",
-    "endpoint": "ARM base URL (default https://management.azure.com; http only to loopback)",
+    "cloud": "Azure cloud: public (default), usgov or china; selects endpoint, token scope and Blob suffix",
+    "endpoint": "ARM base URL (default: the cloud's, e.g. https://management.azure.com); only the cloud's "
+    "endpoint, loopback (http allowed) or a host in RECONCILER_TRUSTED_ENDPOINTS",
     "timeout": "seconds one change (all its long-running operations) may take (default 3600)",
     "poll_interval": "seconds between polls when Azure sends no Retry-After (default 5)",
     "lock_storage_account": "storage account holding the catalog lock blob (a lease on <catalog>.lock)",
     "lock_container": "blob container of the lock (default reconciler-locks)",
-    "lock_endpoint": "blob endpoint of the lock (default https://<account>.blob.core.windows.net)",
+    "lock_endpoint": "blob endpoint of the lock (default https://<account>.blob.core.windows.net, or the "
+    "cloud's Blob suffix)",
 }
 
 GALLERY_FIELDS = {
@@ -145,6 +163,7 @@ def capabilities(settings: Mapping[str, Any]) -> Capabilities:
             name_pattern=GALLERY_NAME_PATTERN,
             name_hint=GALLERY_NAME_HINT,
             extra_checks=partial(plan_checks, gallery=True),
+            check_settings=check_settings,
         )
     return Capabilities(
         provider=NAME,
@@ -160,7 +179,25 @@ def capabilities(settings: Mapping[str, Any]) -> Capabilities:
         name_pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,78}[A-Za-z0-9_])?$",
         name_hint="a managed image name: 1-80 letters, digits, '.', '_', '-'; no '/' outside gallery mode",
         extra_checks=partial(plan_checks, gallery=False),
+        check_settings=check_settings,
     )
+
+
+def check_settings(settings: Mapping[str, Any], trusted_hosts: tuple[str, ...] = ()) -> list[SettingProblem]:
+    """Validate-time: ``endpoint`` and ``lock_endpoint`` must be the selected cloud's, loopback or
+    trusted by the environment (``providers/clouds.py``); ``open_provider`` and the Blob lock
+    check again. An unknown ``cloud`` is the schema's error; nothing else can be judged then."""
+    if cloud_problem(settings.get("cloud") or "public") is not None:
+        return []
+    cloud = get_cloud(settings.get("cloud"))
+    out = []
+    for key, kind in (("endpoint", "arm"), ("lock_endpoint", "blob")):
+        value = settings.get(key)
+        if isinstance(value, str) and value:
+            problem = credential_target_problem(value, cloud=cloud, trusted_hosts=trusted_hosts, kind=kind)
+            if problem is not None:
+                out.append(SettingProblem(key, problem, target_hint(f"catalog.{key}")))
+    return out
 
 
 def split_gallery_name(name: str) -> tuple[str, str]:
@@ -492,49 +529,52 @@ def vm_from_resource(resource: Mapping[str, Any], instance_view: Mapping[str, An
     )
 
 
-def check_endpoint(endpoint: str) -> str:
-    """The endpoint without a trailing '/'; refuses plain http except to a loopback address."""
-    u = urlparse(endpoint)
-    if u.scheme not in ("http", "https") or not u.hostname:
-        raise ReconcilerError(f"azure endpoint '{endpoint}' is not an http(s) URL",
-                              "set catalog.endpoint to https://management.azure.com or leave it out")
-    if u.scheme == "http" and not _loopback(u.hostname):
-        raise ReconcilerError(
-            f"azure endpoint '{endpoint}' uses plain http to a non-loopback host",
-            "use https; plain http is only allowed to 127.0.0.1/::1/localhost (the emulator)")
+def check_endpoint(endpoint: str, *, cloud: Cloud | str | None = None, trusted_hosts: tuple[str, ...] = ()) -> str:
+    """The endpoint without a trailing '/', if a token may be sent there (``providers/clouds.py``):
+    the cloud's ARM endpoint, loopback (plain http allowed only there) or a trusted host."""
+    check_target(endpoint, setting="catalog.endpoint", cloud=cloud, trusted_hosts=trusted_hosts, kind="arm")
     return endpoint.rstrip("/")
-
-
-def _loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 # --------------------------------------------------------------------------------------------------
 # Authentication
 
 
-def token_provider(env: Mapping[str, str]) -> Callable[[], str]:
+def _default_credential(authority: str) -> Any:
+    from azure.identity import DefaultAzureCredential  # noqa: PLC0415 (optional extra)
+
+    return DefaultAzureCredential(authority=authority)
+
+
+def token_provider(
+    env: Mapping[str, str],
+    *,
+    cloud: Cloud | None = None,
+    credential_factory: Callable[[str], Any] | None = None,
+) -> Callable[[], str]:
     """A callable returning a bearer token for ARM, cached until close to expiry.
 
-    ``AZURE_ACCESS_TOKEN`` wins (a ready token, e.g. from ``az account get-access-token``); else
-    azure-identity's ``DefaultAzureCredential``, created lazily on the first request (the emulator
-    wants a bearer token too: any value in ``AZURE_ACCESS_TOKEN`` will do there).
+    ``AZURE_ACCESS_TOKEN`` wins (a ready token, e.g. from ``az account get-access-token``; the
+    newline such commands leave is stripped, a control character inside is refused without
+    showing the token); else azure-identity's ``DefaultAzureCredential`` for the ``cloud``'s
+    authority host, asked for the cloud's ARM scope, created lazily on the first request (the
+    emulator wants a bearer token too: any value in ``AZURE_ACCESS_TOKEN`` will do there).
+    ``credential_factory(authority_host)`` replaces ``DefaultAzureCredential`` in tests.
     """
-    static = env.get("AZURE_ACCESS_TOKEN")
+    c = cloud or get_cloud(None)
+    static = clean_token(env.get("AZURE_ACCESS_TOKEN"))
     if static:
         return lambda: static
-    try:
-        from azure.identity import DefaultAzureCredential  # noqa: PLC0415 (optional extra)
-    except ImportError as e:
-        raise ReconcilerError(
-            "the azure provider needs azure-identity to log in (or a token in AZURE_ACCESS_TOKEN)",
-            "pip install 'reconciler[azure]'",
-        ) from e
+    factory = credential_factory
+    if factory is None:
+        try:
+            import azure.identity  # noqa: F401, PLC0415 (optional extra)
+        except ImportError as e:
+            raise ReconcilerError(
+                "the azure provider needs azure-identity to log in (or a token in AZURE_ACCESS_TOKEN)",
+                "pip install 'reconciler[azure]'",
+            ) from e
+        factory = _default_credential
     lock = threading.Lock()
     state: dict[str, Any] = {"cred": None, "token": None, "expires": 0.0}
 
@@ -543,8 +583,8 @@ def token_provider(env: Mapping[str, str]) -> Callable[[], str]:
             if state["token"] is None or state["expires"] - 300 < time.time():
                 try:
                     if state["cred"] is None:
-                        state["cred"] = DefaultAzureCredential()
-                    tok = state["cred"].get_token(ARM_SCOPE)
+                        state["cred"] = factory(c.authority)
+                    tok = state["cred"].get_token(c.scope)
                 except Exception as e:  # azure-identity raises several unrelated types; translate once
                     raise ProviderError(
                         f"could not get an Azure access token: {type(e).__name__}",
@@ -562,10 +602,15 @@ def token_provider(env: Mapping[str, str]) -> Callable[[], str]:
 # The provider
 
 
-class AzureProvider:
-    """A catalog in one resource group (managed images) or one gallery (image versions)."""
+class AzureBackend:
+    """A catalog in one resource group (managed images) or one gallery (image versions).
+
+    Raw ARM primitives, no policy: use it through ``AzureProvider`` (the write-time guard), which
+    ``open_provider`` returns. A DELETE is idempotent in ARM, so removing what is gone is done.
+    """
 
     name = NAME
+    remove_missing_ok = True
 
     def __init__(
         self,
@@ -726,16 +771,26 @@ class AzureProvider:
         wait("PUT", Response(200, {}, raw, url), lambda u: self.t.get(u, ok=(200,), what=f"capture {name}"),
              self._remaining(started), on_step=on_step, what=f"capture {name}")
 
-    def _read_vm(self, name: str) -> tuple[dict[str, Any], VM]:
+    # ---- primitives for the guard (providers/guard.py): no checks here, the guard made them
+
+    def transaction(self) -> contextlib.AbstractContextManager[object]:
+        """Nothing to hold: the guard's re-read is a GET right before the write."""
+        return contextlib.nullcontext()
+
+    def read_image(self, name: str, type_: ImageType) -> Live | None:
+        del type_  # one name space for both image types
+        found = self._read_raw(name)
+        return Live(found[1], found[0]) if found is not None else None
+
+    def read_vm(self, name: str) -> LiveVM | None:
         res = self._get(self._vm_path(name), {**self._compute, "$expand": "instanceView"}, f"read VM {name}")
         if res is None:
-            raise NotFound(f"source VM '{name}' does not exist", status=404, code="ResourceNotFound",
-                           hint="run plan again: the VM was deleted since the plan was made")
+            return None
         view = (res.get("properties") or {}).get("instanceView")
         if not isinstance(view, Mapping):
             view = self.t.get(f"{self._vm_path(name)}/instanceView", params=self._compute, ok=(200,),
                               what=f"read VM {name}").body or {}
-        return res, vm_from_resource(res, view)
+        return LiveVM(vm_from_resource(res, view), res)
 
     # ---- long-running calls
 
@@ -747,46 +802,26 @@ class AzureProvider:
 
     # ---- capture
 
-    def capture(self, spec: ImageSpec, on_step: StepCallback = _no_step) -> Image:
-        """Capture ``spec``; a retry of a capture that already happened returns the existing image."""
+    def settle_image(self, live: Live, spec: ImageSpec, on_step: StepCallback) -> Image:
+        """A retry of a capture that happened (or is still running): wait for it, the same image once."""
+        on_step("already captured")
+        self._settle(spec.name, live.raw, on_step, self.clock())
+        return self._read_image(spec.name) or live.image
+
+    def create_image(self, spec: ImageSpec, vm: LiveVM | None, check: CaptureCheck, on_step: StepCallback) -> Image:
+        """PUT the image (after deallocating / generalizing the VM when ``check`` says so)."""
         started = self.clock()
-        found = self._read_raw(spec.name)
-        if found is not None:
-            raw, existing = found
-            if existing.owner == self.owner and _same_source(existing.source, spec.source):
-                # A retry of a capture that happened (or is still running): the same image, once.
-                on_step("already captured")
-                self._settle(spec.name, raw, on_step, started)
-                return self._read_image(spec.name) or existing
-            whose = f"owned by catalog '{existing.owner}'" if existing.owner else "not owned by reconciler"
-            raise ProviderError(
-                f"image '{spec.name}' already exists ({whose})", status=409, code="Conflict",
-                hint="run plan again; to take over an unowned image use 'reconciler import'",
-            )
         if not self.location:
             raise ReconcilerError("the azure provider needs a location to create images",
                                   "set catalog.location (or RECONCILER_LOCATION), e.g. westeurope")
-        vm_res: dict[str, Any] | None = None
-        if spec.source.vm is not None:
-            vm_res = self._prepare_vm(spec, on_step, started)
+        vm_res = self._prepare_vm(vm, check, on_step, started) if vm is not None else None
         if self.gallery:
             self._ensure_definition(spec, on_step, started)
         body = self._capture_body(spec, vm_res)
         params = self._galleryv if self.gallery else self._compute
         on_step("capturing")
-        try:
-            final = self._call("PUT", self._image_path(spec.name), params, body, f"capture {spec.name}",
-                               on_step, self._remaining(started))
-        except (OperationFailed, OperationTimeout):
-            raise
-        except ProviderError:
-            # A PUT whose response was lost and whose retry was refused or ran out: if the image
-            # now exists, is ours and has this source, the capture did happen (once).
-            again = self._read_raw(spec.name)
-            if again is not None and again[1].owner == self.owner and _same_source(again[1].source, spec.source):
-                self._settle(spec.name, again[0], on_step, started)
-                return self._read_image(spec.name) or again[1]
-            raise
+        final = self._call("PUT", self._image_path(spec.name), params, body, f"capture {spec.name}",
+                           on_step, self._remaining(started))
         image = self._read_image(spec.name)
         if image is None:
             raise ProviderError(f"capture of '{spec.name}' finished but the image is not there",
@@ -798,30 +833,18 @@ class AzureProvider:
         return PollPolicy(interval=self.poll.interval, deadline=max(0.0, left), clock=self.clock,
                           sleep=self.sleep, max_interval=self.poll.max_interval)
 
-    def _prepare_vm(self, spec: ImageSpec, on_step: StepCallback, started: float) -> dict[str, Any]:
+    def _prepare_vm(self, vm: LiveVM, check: CaptureCheck, on_step: StepCallback, started: float) -> Any:
         """Deallocate and generalize the source VM when the file opted in and it is needed."""
-        name = spec.source.vm or ""
-        res, vm = self._read_vm(name)
-        if spec.os_state is OSState.GENERALIZED and vm.os_state is not OSState.GENERALIZED:
-            if not spec.source.generalize:
-                raise ProviderError(
-                    f"source VM '{name}' is not generalized", status=409, code="OperationNotAllowed",
-                    hint="deprovision and generalize it, or set source.generalize: true",
-                )
-            if vm.power_state not in (PowerState.DEALLOCATED, PowerState.STOPPED):
+        name = vm.vm.name
+        if check.generalize:
+            if check.deallocate:
                 on_step(f"deallocating {name}")
                 self._call("POST", f"{self._vm_path(name)}/deallocate", self._compute, None,
                            f"deallocate VM {name}", on_step, self._remaining(started))
             on_step(f"generalizing {name}")
             self.t.request("POST", f"{self._vm_path(name)}/generalize", params=self._compute, ok=(200,),
                            what=f"generalize VM {name}")
-            return res
-        if vm.power_state not in self.capabilities.capture_power_states:
-            # The plan refuses this too; checked again because the VM may have started since.
-            raise ProviderError(
-                f"source VM '{name}' is {vm.power_state.value}; a capture needs it stopped or deallocated",
-                status=409, code="OperationNotAllowed", hint=f"az vm deallocate -n {name}, then apply again")
-        return res
+        return vm.raw
 
     def _capture_body(self, spec: ImageSpec, vm_res: Mapping[str, Any] | None) -> dict[str, Any]:
         tags = build_tags(spec, self.owner, gallery=bool(self.gallery))
@@ -924,30 +947,16 @@ class AzureProvider:
 
     # ---- update, remove, adopt
 
-    def _owned_raw(self, image: Image, verb: str) -> dict[str, Any]:
-        """The live resource of an image we may change; refuses anything not carrying our marker."""
-        params = self._galleryv if self.gallery else self._compute
-        res = self._get(self._image_path(image.name), params, f"read image {image.name}")
-        if res is None:
-            raise NotFound(f"image '{image.name}' does not exist", status=404, code="ResourceNotFound",
-                           hint="run plan again")
-        owner = _itags(res.get("tags")).get(TAG_OWNER)
-        if owner != self.owner:
-            raise ProviderError(
-                f"refusing to {verb} image '{image.name}': it is not owned by catalog '{self.owner}'",
-                code="NotOwned", hint="import it first (reconciler import) if this catalog should manage it")
-        return res
-
-    def update(self, image: Image, spec: ImageSpec, on_step: StepCallback = _no_step) -> Image:
-        """Rewrite the tags (and, in gallery mode, the publishing profile) of an owned image."""
-        res = self._owned_raw(image, "update")
+    def update_image(self, live: Live, spec: ImageSpec, on_step: StepCallback) -> Image:
+        """Rewrite the tags (and, in gallery mode, the publishing profile) of the image."""
+        res, name = live.raw, live.image.name
         started = self.clock()
-        live = _itags(res.get("tags"))
+        have = _itags(res.get("tags"))
         tags = build_tags(spec, self.owner, gallery=bool(self.gallery))
         # Markers that describe how the image was made stay as they were.
         for key in (TAG_TYPE, TAG_SOURCE_VM):
-            if key in live:
-                tags[key] = live[key]
+            if key in have:
+                tags[key] = have[key]
             else:
                 tags.pop(key, None)
         body: dict[str, Any] = {"tags": tags}
@@ -956,50 +965,33 @@ class AzureProvider:
                                   "publishingProfile": self._publishing(spec, existing=res)}
         on_step("updating")
         params = self._galleryv if self.gallery else self._compute
-        self._call("PATCH", self._image_path(image.name), params, body, f"update {image.name}", on_step,
+        self._call("PATCH", self._image_path(name), params, body, f"update {name}", on_step,
                    self._remaining(started))
-        after = self._read_image(image.name)
+        after = self._read_image(name)
         if after is None:
-            raise NotFound(f"image '{image.name}' disappeared during its update", code="ResourceNotFound")
+            raise NotFound(f"image '{name}' disappeared during its update", code="ResourceNotFound")
         return after
 
-    def remove(self, image: Image, on_step: StepCallback = _no_step) -> None:
-        """Delete an owned, unprotected image (a gallery version; the definition stays)."""
-        if image.category is not Category.USER:
-            raise ProviderError(f"refusing to remove public image '{image.name}'", code="NotOwned")
-        try:
-            res = self._owned_raw(image, "remove")
-        except NotFound:
-            on_step("already gone")
-            return
-        if _itags(res.get("tags")).get(TAG_PROTECT, "").lower() == "true":
-            raise ProviderError(f"refusing to remove protected image '{image.name}'", code="Protected",
-                                hint="set protect: false and apply before removing it")
+    def delete_image(self, live: Live, on_step: StepCallback) -> None:
+        """DELETE the image (a gallery version; the definition stays)."""
+        name = live.image.name
         on_step("removing")
         params = self._galleryv if self.gallery else self._compute
-        self._call("DELETE", self._image_path(image.name), params, None, f"remove {image.name}", on_step,
+        self._call("DELETE", self._image_path(name), params, None, f"remove {name}", on_step,
                    self._remaining(self.clock()))
 
-    def adopt(self, image: Image) -> Image:
-        """Write our ownership marker on an unowned image; refuses one owned by another catalog."""
-        params = self._galleryv if self.gallery else self._compute
-        res = self._get(self._image_path(image.name), params, f"read image {image.name}")
-        if res is None:
-            raise NotFound(f"image '{image.name}' does not exist", status=404, code="ResourceNotFound")
+    def set_owner(self, live: Live) -> Image:
+        """PATCH our ownership marker into the image's tags, keeping every other tag."""
+        res, name = live.raw, live.image.name
         tags = dict(res.get("tags") or {})
-        owner = _itags(tags).get(TAG_OWNER)
-        if owner == self.owner:
-            return self._read_image(image.name) or image
-        if owner:
-            raise ProviderError(f"image '{image.name}' is owned by catalog '{owner}'", code="NotOwned",
-                                hint="only its owning catalog can manage it")
         tags[TAG_OWNER] = self.owner
         body: dict[str, Any] = {"tags": tags}
         if self.gallery:
             body["properties"] = {"storageProfile": _source_only(res)}
-        self._call("PATCH", self._image_path(image.name), params, body, f"import {image.name}", _no_step,
+        params = self._galleryv if self.gallery else self._compute
+        self._call("PATCH", self._image_path(name), params, body, f"import {name}", _no_step,
                    self._remaining(self.clock()))
-        return self._read_image(image.name) or image
+        return self._read_image(name) or live.image
 
     # ---- lock: a lease on a blob (providers/blob_lock.py, docs/locking.md)
 
@@ -1034,18 +1026,22 @@ class AzureProvider:
             self._lock = None
 
 
+class AzureProvider(GuardedProvider):
+    """The azure catalog as every caller gets it: ``AzureBackend`` behind the write-time guard.
+
+    Takes ``AzureBackend``'s arguments; the backend's attributes (``t``, ``gallery``, ...) read through.
+    """
+
+    backend: AzureBackend
+
+    def __init__(self, config: CatalogConfig, transport: Transport, **options: Any) -> None:
+        super().__init__(AzureBackend(config, transport, **options))
+
+
 def _source_only(version: Mapping[str, Any]) -> dict[str, Any]:
     """The version's storage profile as a PATCH must echo it (required, and its source may not change)."""
     storage = (version.get("properties") or {}).get("storageProfile") or {}
     return {"source": storage["source"]} if storage.get("source") else {}
-
-
-def _same_source(have: Source | None, want: Source) -> bool:
-    if have is None:
-        return False
-    if want.vm is not None:
-        return (have.vm or "").casefold() == want.vm.casefold()
-    return (have.vhd or "") == (want.vhd or "")
 
 
 def open_provider(
@@ -1062,8 +1058,14 @@ def open_provider(
     ``clock``/``sleep``/``rand``/``retry`` exist for tests and benchmarks; the CLI passes only
     ``env`` (for ``AZURE_ACCESS_TOKEN``; azure-identity reads its own variables).
     """
-    endpoint = check_endpoint(str(config.settings.get("endpoint") or DEFAULT_ENDPOINT))
-    token = token_provider(env)
+    cloud = get_cloud(config.settings.get("cloud"))
+    # Defence in depth: validate refused these already, but a caller may skip validate.
+    trusted = parse_trusted_hosts(env.get(TRUSTED_ENV))
+    endpoint = check_endpoint(str(config.settings.get("endpoint") or cloud.arm), cloud=cloud, trusted_hosts=trusted)
+    if config.settings.get("lock_endpoint"):
+        check_target(str(config.settings["lock_endpoint"]), setting="catalog.lock_endpoint", cloud=cloud,
+                     trusted_hosts=trusted, kind="blob")
+    token = token_provider(env, cloud=cloud)
     kw: dict[str, Any] = {"sleep": sleep, "clock": clock}
     if rand is not None:
         kw["rand"] = rand
@@ -1074,12 +1076,14 @@ def open_provider(
 
 
 __all__ = [
+    "AzureBackend",
     "AzureProvider",
     "COMPUTE_API",
     "GALLERY_API",
     "build_tags",
     "capabilities",
     "check_endpoint",
+    "check_settings",
     "fingerprint",
     "image_from_managed",
     "image_from_version",

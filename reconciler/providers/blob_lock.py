@@ -30,7 +30,6 @@ How the lock works (the operator's view is in ``docs/locking.md``):
 from __future__ import annotations
 
 import enum
-import ipaddress
 import re
 import threading
 import time
@@ -39,10 +38,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 from ..errors import LockError, ProviderError, ReconcilerError
 from . import LockInfo
+from .clouds import TRUSTED_ENV, check_target, get_cloud, parse_trusted_hosts
 
 #: Default container for lock blobs when the catalog settings name none.
 DEFAULT_CONTAINER = "reconciler-locks"
@@ -376,7 +376,11 @@ class BlobLeaseLock:
         Credentials, first match wins: ``credential`` (a ``TokenCredential`` the azure provider
         already has), ``AZURE_STORAGE_KEY`` (shared key of ``lock_storage_account``),
         ``AZURE_STORAGE_CONNECTION_STRING`` (its endpoint wins over ``lock_endpoint``), else
-        ``azure.identity.DefaultAzureCredential``.
+        ``azure.identity.DefaultAzureCredential`` (for the ``cloud`` setting's authority).
+
+        The endpoint, whichever source it comes from, must be a Blob endpoint of the selected cloud
+        (``<account>.blob.core.windows.net`` for public), loopback (Azurite), or a host in
+        ``RECONCILER_TRUSTED_ENDPOINTS`` (``providers/clouds.py``): the key or token goes with it.
         """
         try:
             from azure.storage.blob import BlobServiceClient
@@ -392,6 +396,8 @@ class BlobLeaseLock:
                 f"lock_container '{container}' is not a valid container name",
                 "use 3-63 lower-case letters, digits and single hyphens",
             )
+        cloud = get_cloud(settings.get("cloud"))
+        trusted = parse_trusted_hosts(env.get(TRUSTED_ENV))
         kwargs: dict[str, Any] = {"connection_timeout": 10, "read_timeout": 30, "retry_total": 3}
         conn = env.get("AZURE_STORAGE_CONNECTION_STRING", "")
         owned_credential = None
@@ -404,14 +410,15 @@ class BlobLeaseLock:
                     "copy it again from the storage account's 'Access keys' page",
                 ) from e
             endpoint = service.url
+            _check_endpoint(endpoint, cloud, trusted, "the BlobEndpoint of AZURE_STORAGE_CONNECTION_STRING")
         else:
             if not _ACCOUNT_RE.match(account):
                 raise ReconcilerError(
                     "the Azure catalog lock needs catalog.lock_storage_account (a storage account name)",
                     "set lock_storage_account: 3-24 lower-case letters and digits",
                 )
-            endpoint = str(settings.get("lock_endpoint") or f"https://{account}.blob.core.windows.net")
-            _check_endpoint(endpoint)
+            endpoint = str(settings.get("lock_endpoint") or f"https://{account}.{cloud.blob_suffix}")
+            _check_endpoint(endpoint, cloud, trusted, "catalog.lock_endpoint")
             if credential is not None:
                 cred: Any = credential
             elif env.get("AZURE_STORAGE_KEY"):
@@ -423,12 +430,11 @@ class BlobLeaseLock:
                     raise ReconcilerError(
                         "the Azure lock needs azure-identity to sign in, which is not installed", _AZURE_HINT
                     ) from e
-                cred = owned_credential = DefaultAzureCredential()
+                cred = owned_credential = DefaultAzureCredential(authority=cloud.authority)
             try:
                 service = BlobServiceClient(endpoint, credential=cred, **kwargs)
             except ValueError as e:
                 raise ReconcilerError(f"cannot use lock endpoint '{endpoint}': {e}", _RBAC_HINT) from e
-        _check_endpoint(endpoint)
         return cls(
             service.get_container_client(container),
             catalog,
@@ -613,23 +619,9 @@ class BlobLeaseLock:
         return holder
 
 
-def _check_endpoint(endpoint: str) -> None:
-    """Refuse plain HTTP to anything but loopback: a shared key or token would travel in clear."""
-    parts = urlsplit(endpoint)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    host = parts.hostname or ""
-    loopback = host == "localhost"
-    try:
-        loopback = loopback or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    if parts.scheme == "http" and loopback:
-        return
-    raise ReconcilerError(
-        f"lock endpoint '{endpoint}' must be https:// (plain http is allowed only to 127.0.0.1/localhost)",
-        "set catalog.lock_endpoint to the storage account's blob endpoint, or leave it out",
-    )
+def _check_endpoint(endpoint: str, cloud: Any, trusted: tuple[str, ...], setting: str) -> None:
+    """Refuse an endpoint the shared key or token must not travel to (``providers/clouds.py``)."""
+    check_target(endpoint, setting=setting, cloud=cloud, trusted_hosts=trusted, kind="blob")
 
 
 __all__ = [

@@ -6,11 +6,15 @@ a subclass) with the cause chained. It behaves like a small Azure: the same capt
 adopt and lock semantics the remote providers have, so that ``plan``/``apply`` and the end-to-end
 tests run offline. See ``docs/local-provider.md`` for the file layout and the exact semantics.
 
+Safety rules are not here: ``LocalBackend`` supplies raw primitives and ``LocalProvider`` puts the
+write-time guard (``providers/guard.py``) in front of them, which checks ``reconciler.rules``.
+
 Concurrency: ``apply`` calls capture/update/remove from several threads at once and a second
 ``apply`` may run in another process, so no connection is ever shared: every call opens its own
-connection, does its work in one transaction (``BEGIN IMMEDIATE`` for writes, so the checks and the
-write see the same state), and closes it. The database runs in WAL mode so readers never block
-the writer, and ``busy_timeout`` makes writers queue instead of failing.
+connection, does its work in one transaction (``BEGIN IMMEDIATE`` for writes, held by the guard
+around its re-read, its check and the write, so they see the same state), and closes it. The
+database runs in WAL mode so readers never block the writer, and ``busy_timeout`` makes writers
+queue instead of failing.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -28,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import LockError, NotFound, ProviderError
+from ..errors import LockError, ProviderError
 from ..model import (
     VM,
     Capabilities,
@@ -42,7 +47,9 @@ from ..model import (
     Snapshot,
     Source,
 )
-from . import LockInfo, StepCallback, _no_step, conflict_hint, ownership_phrase
+from ..rules import CaptureCheck
+from . import LockInfo, StepCallback
+from .guard import GuardedProvider, Live, LiveVM
 
 #: The catalog file's format. Bump it (and add a migration) whenever the tables change.
 SCHEMA_VERSION = 1
@@ -127,11 +134,21 @@ def open_provider(config: CatalogConfig, *, env: Mapping[str, str]) -> LocalProv
     return LocalProvider(path, config.name, capabilities=capabilities(config.settings))
 
 
-def init_catalog(path: str | os.PathLike[str], snapshot: Snapshot, *, force: bool = False) -> None:
+def init_catalog(
+    path: str | os.PathLike[str],
+    snapshot: Snapshot,
+    *,
+    force: bool = False,
+    lock: LockInfo | None = None,
+    lock_timeout: float = 0.0,
+) -> None:
     """Create a catalog file holding ``snapshot`` (from a seed). Refuses to overwrite unless ``force``.
 
     The file is built under a temporary name and renamed into place, so a failed init never leaves
-    a half-seeded catalog where the old one was.
+    a half-seeded catalog where the old one was. Replacing an existing catalog takes its lock first
+    (as ``lock``, waiting up to ``lock_timeout`` seconds): ``LockError`` names the holder, so an
+    apply in progress is never pulled from under its feet. A file that is not a reconciler catalog
+    has no lock to take and is simply replaced.
     """
     target = Path(path)
     if target.exists() and not force:
@@ -140,7 +157,9 @@ def init_catalog(path: str | os.PathLike[str], snapshot: Snapshot, *, force: boo
             code="AlreadyExists",
             hint="pass --force to replace it (every image and VM in it is lost), or choose another path",
         )
+    held = _lock_for_replace(target, lock or LockInfo.new("catalog init"), lock_timeout) if force else None
     tmp = target.with_name(f".{target.name}.init-{uuid.uuid4().hex[:8]}")
+    replaced = False
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.closing(sqlite3.connect(tmp, isolation_level=None)) as conn:
@@ -160,6 +179,7 @@ def init_catalog(path: str | os.PathLike[str], snapshot: Snapshot, *, force: boo
                 # A stale WAL of the old file would be replayed into the new one.
                 Path(f"{target}{suffix}").unlink(missing_ok=True)
         os.replace(tmp, target)
+        replaced = True  # the lock row went with the old file
     except sqlite3.IntegrityError as e:
         raise ProviderError(
             f"cannot seed the catalog at {target}: {e}",
@@ -171,12 +191,28 @@ def init_catalog(path: str | os.PathLike[str], snapshot: Snapshot, *, force: boo
     finally:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+        if held is not None and not replaced:
+            with contextlib.suppress(ProviderError):  # the old catalog stays; never hide why init failed
+                held.release()
+
+
+def _lock_for_replace(target: Path, info: LockInfo, timeout: float) -> LocalLockHandle | None:
+    """The lock of the catalog at ``target``, taken; None when there is no catalog there to lock."""
+    if not target.exists():
+        return None
+    try:
+        existing = LocalBackend(target, "")
+    except ProviderError as e:
+        if e.code in ("ForeignCatalog", "CorruptCatalog", "EmptyCatalog"):
+            return None  # not a catalog: nobody can hold its lock
+        raise
+    return existing.acquire_lock(info, timeout)
 
 
 class LocalLockHandle:
     """A held catalog lock; ``release`` deletes the lock row only if it is still ours."""
 
-    def __init__(self, provider: LocalProvider, info: LockInfo) -> None:
+    def __init__(self, provider: LocalBackend, info: LockInfo) -> None:
         self.info = info
         self._provider = provider
 
@@ -191,14 +227,17 @@ class LocalLockHandle:
         self.release()
 
 
-class LocalProvider:
-    """The local catalog bound to one catalog name (``owner``: the ownership marker it writes).
+class LocalBackend:
+    """The raw local catalog bound to one catalog name (``owner``: the ownership marker it writes).
+
+    No policy: use it through ``LocalProvider`` (the guard), which ``open_provider`` returns.
 
     ``now`` gives the capture time (injectable for tests); ``busy_timeout`` is how long a write
     waits for another writer before failing with a retryable ``ProviderError``.
     """
 
     name = "local"
+    remove_missing_ok = False
 
     def __init__(
         self,
@@ -214,6 +253,7 @@ class LocalProvider:
         self.capabilities = capabilities or _default_capabilities()
         self._now = now or (lambda: datetime.now(UTC))
         self._busy_timeout = busy_timeout
+        self._tx = threading.local()  # the connection of this thread's transaction(), if any
         self._check_file()
 
     # ---------------------------------------------------------------------------------------------
@@ -278,20 +318,38 @@ class LocalProvider:
                 retryable=True,
                 hint="another process holds a long write transaction; try again",
             )
-        if isinstance(e, sqlite3.DatabaseError) and ("not a database" in msg or "malformed" in msg):
+        if isinstance(e, sqlite3.DatabaseError) and "not a database" in msg:
             return ProviderError(
-                f"{self.path} is not a usable SQLite catalog ({msg})",
+                f"{self.path} is not an SQLite database, so not a reconciler catalog ({msg})",
                 code="CorruptCatalog",
                 hint="point catalog.path at a catalog made by 'reconciler catalog init'",
             )
+        if isinstance(e, sqlite3.DatabaseError) and "malformed" in msg:
+            return ProviderError(
+                f"the catalog {self.path} is damaged ({msg})",
+                code="CorruptCatalog",
+                hint="restore it from a copy, or recreate it with 'reconciler catalog init --from SEED.json --force'",
+            )
+        unwritable = _unwritable(self.path, e)
+        if unwritable is not None:
+            return unwritable
         return ProviderError(f"cannot {what} the catalog {self.path}: {msg}", code="IOError")
 
     def _check_file(self) -> None:
         """Refuse a file that is not a catalog, or one written by a newer version of this tool."""
+        with contextlib.suppress(OSError):  # a missing file is _connect's to report
+            if self.path.is_file() and self.path.stat().st_size == 0:
+                raise ProviderError(
+                    f"the catalog file {self.path} is empty",
+                    code="EmptyCatalog",
+                    hint=f"recreate it with: reconciler catalog init --from SEED.json --force --path {self.path}",
+                )
         with self._read() as conn:
             try:
                 row = conn.execute("SELECT application, version FROM schema_version").fetchone()
             except sqlite3.OperationalError as e:
+                if "no such table" not in str(e):
+                    raise  # not the file's content: opening or reading it failed (_transaction says why)
                 raise ProviderError(
                     f"{self.path} is an SQLite file but not a reconciler catalog (no schema_version table)",
                     code="ForeignCatalog",
@@ -325,166 +383,126 @@ class LocalProvider:
         )
 
     # ---------------------------------------------------------------------------------------------
-    # Writes
+    # Primitives for the guard (providers/guard.py): no checks here, the guard made them
 
-    def capture(self, spec: ImageSpec, on_step: StepCallback = _no_step) -> Image:
-        """Capture ``spec`` from its source VM, re-checking every precondition inside the transaction.
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction around the guard's re-read, check and write.
+
+        Steps the primitives report reach ``on_step`` once it has committed, so a slow callback
+        never holds the write lock.
+        """
+        steps: list[tuple[StepCallback, str]] = []
+        with self._write() as conn:
+            self._tx.conn, self._tx.steps = conn, steps
+            try:
+                yield conn
+            finally:
+                self._tx.conn = self._tx.steps = None
+        for on_step, step in steps:
+            on_step(step)
+
+    def _step(self, on_step: StepCallback, step: str) -> None:
+        self._tx.steps.append((on_step, step))
+
+    def _held(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._tx, "conn", None)
+        if conn is None:
+            raise RuntimeError("local catalog writes run inside transaction()")
+        return conn
+
+    def read_image(self, name: str, type_: ImageType) -> Live | None:
+        del type_  # one name space for both image types
+        conn = getattr(self._tx, "conn", None)
+        if conn is not None:
+            image = _get_image(conn, name.casefold())
+        else:
+            with self._read() as conn:
+                image = _get_image(conn, name.casefold())
+        return Live(image) if image is not None else None
+
+    def read_vm(self, name: str) -> LiveVM | None:
+        vm = _get_vm(self._held(), name.casefold())
+        return LiveVM(vm) if vm is not None else None
+
+    def create_image(self, spec: ImageSpec, vm: LiveVM | None, check: CaptureCheck, on_step: StepCallback) -> Image:
+        """Capture ``spec`` from its source VM row.
 
         A generalized capture deletes the source VM row (classic Azure semantics); a specialized one
-        leaves the VM untouched. With ``source.generalize`` a VM that is not yet generalized (or
-        still running) is first deallocated and generalized, then consumed.
+        leaves the VM untouched. When ``check`` says so (``source.generalize``), the VM is first
+        deallocated and generalized, then consumed.
         """
-        steps: list[str] = []
-        with self._write() as conn:
-            existing = _get_image(conn, spec.key)
-            if existing is not None:
-                if (
-                    existing.owner == self.owner
-                    and existing.category is Category.USER
-                    and existing.source is not None
-                    and existing.source.as_dict() == spec.source.as_dict()
-                ):
-                    return existing  # a retried capture: already done
-                raise ProviderError(
-                    f"an image named '{existing.name}' already exists ({ownership_phrase(existing)})",
-                    code="Conflict",
-                    status=409,
-                    hint=conflict_hint(existing, self.owner),
-                )
-            if spec.source.vm is None:
-                raise ProviderError(
-                    f"cannot capture '{spec.name}': the local provider captures from VMs only, not VHDs",
-                    code="OperationNotAllowed",
-                    hint="use source.vm, or a provider that supports VHD sources",
-                )
-            vm = _get_vm(conn, spec.source.vm.casefold())
-            if vm is None:
-                raise NotFound(
-                    f"source VM '{spec.source.vm}' of image '{spec.name}' not found",
-                    code="ResourceNotFound",
-                    status=404,
-                    hint="check source.vm against 'reconciler images list' VMs; names are case-insensitive",
-                )
-            _check_capture(spec, vm, self.capabilities)
-            generalized = spec.os_state is OSState.GENERALIZED
-            if generalized and (vm.os_state is not OSState.GENERALIZED or vm.power_state not in _CAPTURABLE):
-                # _check_capture only lets this through with source.generalize.
-                steps += ["deallocate vm", "generalize vm"]
-                conn.execute(
-                    "UPDATE vms SET power_state = ?, os_state = ?, etag = ? WHERE key = ?",
-                    (PowerState.DEALLOCATED.value, OSState.GENERALIZED.value, _etag(), vm.key),
-                )
-            image = Image(
-                name=spec.name,
-                type=spec.type,
-                os=spec.os,
-                os_state=spec.os_state,
-                category=Category.USER,
-                family=spec.family,
-                label=spec.label,
-                description=spec.description,
-                recommended_vm_size=spec.recommended_vm_size,
-                tags=dict(spec.tags),
-                owner=self.owner,
-                protected=spec.protect,
-                # As written in the spec, so the planner's source comparison stays equal.
-                source=Source(vm=spec.source.vm, storage_account=spec.source.storage_account),
-                data_disks=len(vm.data_disks) if spec.type is ImageType.VM else 0,
-                created=self._now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        assert vm is not None, "the guard refuses a capture without a source VM here"
+        conn = self._held()
+        source = vm.vm
+        if check.generalize:
+            self._step(on_step, "deallocate vm")
+            self._step(on_step, "generalize vm")
+            conn.execute(
+                "UPDATE vms SET power_state = ?, os_state = ?, etag = ? WHERE key = ?",
+                (PowerState.DEALLOCATED.value, OSState.GENERALIZED.value, _etag(), source.key),
             )
-            steps.append("capture")
-            fingerprint = _insert_image(conn, image)
-            if generalized:
-                steps.append("delete vm")
-                conn.execute("DELETE FROM vms WHERE key = ?", (vm.key,))
-        for step in steps:
-            on_step(step)
+        image = Image(
+            name=spec.name,
+            type=spec.type,
+            os=spec.os,
+            os_state=spec.os_state,
+            category=Category.USER,
+            family=spec.family,
+            label=spec.label,
+            description=spec.description,
+            recommended_vm_size=spec.recommended_vm_size,
+            tags=dict(spec.tags),
+            owner=self.owner,
+            protected=spec.protect,
+            # As written in the spec, so the planner's source comparison stays equal.
+            source=Source(vm=spec.source.vm, storage_account=spec.source.storage_account),
+            data_disks=len(source.data_disks) if spec.type is ImageType.VM else 0,
+            created=self._now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        self._step(on_step, "capture")
+        fingerprint = _insert_image(conn, image)
+        if check.consumes is not None:
+            self._step(on_step, "delete vm")
+            conn.execute("DELETE FROM vms WHERE key = ?", (source.key,))
         return _with_fingerprint(image, fingerprint)
 
-    def update(self, image: Image, spec: ImageSpec, on_step: StepCallback = _no_step) -> Image:
-        """Set the mutable fields and the protection marker of an owned user image to the spec's."""
-        with self._write() as conn:
-            live = self._owned(conn, image.name, "update")
-            etag = _etag()
-            conn.execute(
-                "UPDATE images SET family = ?, label = ?, description = ?, recommended_vm_size = ?, "
-                "tags = ?, protected = ?, etag = ? WHERE key = ?",
-                (
-                    spec.family,
-                    spec.label,
-                    spec.description,
-                    spec.recommended_vm_size,
-                    _tags_json(spec.tags),
-                    int(spec.protect),
-                    etag,
-                    live.key,
-                ),
-            )
-            updated = _get_image(conn, live.key)
-        on_step("update")
+    def settle_image(self, live: Live, spec: ImageSpec, on_step: StepCallback) -> Image:
+        """A capture here is one transaction: an image that exists is finished."""
+        return live.image
+
+    def update_image(self, live: Live, spec: ImageSpec, on_step: StepCallback) -> Image:
+        """Set the mutable fields and the protection marker to the spec's."""
+        conn = self._held()
+        conn.execute(
+            "UPDATE images SET family = ?, label = ?, description = ?, recommended_vm_size = ?, "
+            "tags = ?, protected = ?, etag = ? WHERE key = ?",
+            (
+                spec.family,
+                spec.label,
+                spec.description,
+                spec.recommended_vm_size,
+                _tags_json(spec.tags),
+                int(spec.protect),
+                _etag(),
+                live.image.key,
+            ),
+        )
+        updated = _get_image(conn, live.image.key)
+        self._step(on_step, "update")
         assert updated is not None
         return updated
 
-    def remove(self, image: Image, on_step: StepCallback = _no_step) -> None:
-        """Delete an owned, unprotected user image."""
-        with self._write() as conn:
-            live = self._owned(conn, image.name, "remove")
-            if live.protected:
-                raise ProviderError(
-                    f"image '{live.name}' is protected and cannot be removed",
-                    code="OperationNotAllowed",
-                    status=409,
-                    hint="set protect: false on it and apply, then remove it",
-                )
-            conn.execute("DELETE FROM images WHERE key = ?", (live.key,))
-        on_step("remove")
+    def delete_image(self, live: Live, on_step: StepCallback) -> None:
+        self._held().execute("DELETE FROM images WHERE key = ?", (live.image.key,))
+        self._step(on_step, "remove")
 
-    def adopt(self, image: Image) -> Image:
-        """Mark an unowned user image as this catalog's (``import``); a no-op when already ours."""
-        with self._write() as conn:
-            live = _get_image(conn, image.key)
-            if live is None:
-                raise NotFound(f"image '{image.name}' not found", code="ResourceNotFound", status=404)
-            if live.category is Category.PUBLIC:
-                raise ProviderError(
-                    f"image '{live.name}' is a public image and cannot be imported",
-                    code="OperationNotAllowed",
-                    status=409,
-                    hint="only user images can be owned; reference public images by name instead",
-                )
-            if live.owner == self.owner:
-                return live
-            if live.owner is not None:
-                raise ProviderError(
-                    f"image '{live.name}' is already owned by catalog '{live.owner}'",
-                    code="Conflict",
-                    status=409,
-                    hint=f"manage it from catalog '{live.owner}', or remove it from that catalog's file first",
-                )
-            conn.execute("UPDATE images SET owner = ?, etag = ? WHERE key = ?", (self.owner, _etag(), live.key))
-            adopted = _get_image(conn, live.key)
+    def set_owner(self, live: Live) -> Image:
+        conn = self._held()
+        conn.execute("UPDATE images SET owner = ?, etag = ? WHERE key = ?", (self.owner, _etag(), live.image.key))
+        adopted = _get_image(conn, live.image.key)
         assert adopted is not None
         return adopted
-
-    def _owned(self, conn: sqlite3.Connection, name: str, verb: str) -> Image:
-        live = _get_image(conn, name.casefold())
-        if live is None:
-            raise NotFound(f"image '{name}' not found", code="ResourceNotFound", status=404)
-        if live.category is Category.PUBLIC:
-            raise ProviderError(
-                f"cannot {verb} '{live.name}': it is a public image",
-                code="OperationNotAllowed",
-                status=409,
-                hint="public images are read-only; only user images this catalog owns can change",
-            )
-        if live.owner != self.owner:
-            raise ProviderError(
-                f"cannot {verb} '{live.name}': {ownership_phrase(live)}, not by catalog '{self.owner}'",
-                code="OperationNotAllowed",
-                status=409,
-                hint=conflict_hint(live, self.owner),
-            )
-        return live
 
     # ---------------------------------------------------------------------------------------------
     # The catalog lock
@@ -534,6 +552,19 @@ class LocalProvider:
         """Nothing to close: every call opened and closed its own connection."""
 
 
+class LocalProvider(GuardedProvider):
+    """The local catalog as every caller gets it: ``LocalBackend`` behind the write-time guard.
+
+    Takes ``LocalBackend``'s arguments (``path``, ``owner``, ``capabilities``, ``now``,
+    ``busy_timeout``); ``path`` and the backend's other attributes read through.
+    """
+
+    backend: LocalBackend
+
+    def __init__(self, path: str | os.PathLike[str], owner: str, **options: Any) -> None:
+        super().__init__(LocalBackend(path, owner, **options))
+
+
 # --------------------------------------------------------------------------------------------------
 # Rows <-> model
 
@@ -542,7 +573,6 @@ _IMAGE_COLUMNS = (
     "protected, source_vm, source_vhd, source_storage, data_disks, created, etag"
 )
 _VM_COLUMNS = "name, os, power_state, os_state, os_disk, data_disks, etag"
-_CAPTURABLE = frozenset({PowerState.STOPPED, PowerState.DEALLOCATED})
 
 
 def _image_from_row(r: tuple[Any, ...]) -> Image:
@@ -655,36 +685,41 @@ def _etag() -> str:
 # Checks and messages
 
 
-def _check_capture(spec: ImageSpec, vm: VM, caps: Capabilities) -> None:
-    """The capture preconditions of design §4, re-checked against the live VM at write time."""
+#: SQLite's primary result codes for "cannot write" and "cannot open" (the low byte of the code).
+_SQLITE_READONLY = 8
+_SQLITE_CANTOPEN = 14
 
-    def refuse(message: str, hint: str) -> ProviderError:
-        return ProviderError(message, code="OperationNotAllowed", status=409, hint=hint)
 
-    what = f"cannot capture '{spec.name}' from VM '{vm.name}'"
-    if spec.type not in caps.image_types:
-        raise refuse(f"{what}: the local catalog cannot hold {spec.type.value} images", "")
-    if spec.os_state is OSState.SPECIALIZED and spec.type not in caps.specialized_types:
-        raise refuse(f"{what}: an {spec.type.value} image is always generalized", "use type: vm")
-    if spec.os != vm.os:
-        raise refuse(f"{what}: the image says os {spec.os} but the VM runs {vm.os}", f"set os: {vm.os}")
-    generalize = spec.source.generalize and spec.os_state is OSState.GENERALIZED
-    if vm.power_state not in caps.capture_power_states and not generalize:
-        raise refuse(
-            f"{what}: the VM is {vm.power_state.value}",
-            "stop or deallocate the VM first"
-            + (", or set source.generalize: true" if spec.os_state is OSState.GENERALIZED else ""),
+def _unwritable(path: Path, e: sqlite3.Error) -> ProviderError | None:
+    """What SQLite's "readonly" / "unable to open" really means for the catalog at ``path``, if known.
+
+    In WAL mode even a reader creates ``<file>-wal`` and ``<file>-shm`` beside the file, so a
+    catalog on a read-only mount, or in a directory this user cannot write, cannot be opened at
+    all; a file without write permission can be read but not changed. None: something else.
+    """
+    code = getattr(e, "sqlite_errorcode", 0) & 0xFF
+    msg = str(e)
+    if code not in (_SQLITE_READONLY, _SQLITE_CANTOPEN) and "readonly" not in msg and "unable to open" not in msg:
+        return None
+    directory = path.parent
+    copy = f"/tmp/{path.name}"
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    if not os.access(directory, os.W_OK) and not (wal.exists() and shm.exists()):
+        return ProviderError(
+            f"cannot open the catalog {path} read-write: its directory is not writable "
+            f"(SQLite needs to create {wal} and {shm}; a read-only mount, or no write permission)",
+            code="ReadOnlyCatalog",
+            hint=f"work on a writable copy: cp {path} {copy} and set catalog.path: {copy} "
+            "(a copy's changes stay in the copy); or make the directory writable",
         )
-    if spec.os_state is OSState.GENERALIZED and vm.os_state is not OSState.GENERALIZED and not generalize:
-        raise refuse(
-            f"{what}: a generalized capture needs a generalized VM, and this one is specialized",
-            "generalize the VM (Sysprep / waagent -deprovision), or set source.generalize: true",
+    if not os.access(path, os.W_OK):
+        return ProviderError(
+            f"the catalog file {path} is read-only (no write permission, or a read-only mount): "
+            f"it can be read but not changed ({msg})",
+            code="ReadOnlyCatalog",
+            hint=f"make it writable, or work on a writable copy: cp {path} {copy} and set catalog.path: {copy}",
         )
-    if spec.os_state is OSState.SPECIALIZED and vm.os_state is OSState.GENERALIZED:
-        raise refuse(
-            f"{what}: the VM is generalized, so a specialized capture is impossible",
-            "declare os_state: generalized",
-        )
+    return None
 
 
 def _lock_holder(conn: sqlite3.Connection) -> LockInfo | None:
@@ -733,6 +768,7 @@ def _pid_alive(pid: int) -> bool | None:
 __all__ = [
     "DEFAULT_PATH",
     "SCHEMA_VERSION",
+    "LocalBackend",
     "LocalLockHandle",
     "LocalProvider",
     "capabilities",

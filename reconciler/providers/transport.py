@@ -2,14 +2,19 @@
 
 Layer: edge. This is one of the two places (with the provider modules) allowed to import
 ``requests``. Retries live here and nowhere above: 429 (honouring ``Retry-After``), 5xx and
-connection errors are retried with capped exponential backoff and full jitter; every other failure,
-and a retry budget exhausted, becomes one ``errors.ProviderError`` with the cause chained, the HTTP
-status, the service's error code and message, and the request id. Clock, sleep and randomness are
-injected so tests run without real waiting.
+dropped connections are retried with capped exponential backoff and full jitter (10 attempts);
+a connection that could not be made at all (refused, name not resolved, connect timeout) gets a
+short budget of its own (3 attempts, at most ~3 s of waiting: nobody is listening, and waiting a
+minute will not change that); every other failure, and a retry budget exhausted, becomes one
+``errors.ProviderError`` with the cause chained, the HTTP status, the service's error code and
+message, and the request id. Clock, sleep and randomness are injected so tests run without real
+waiting.
 
-Logging goes to the ``reconciler.http`` logger at DEBUG (the CLI turns it on for ``--debug``);
-``Authorization`` and any token-bearing header are redacted there, and tokens are never put into
-an exception message.
+Logging goes to the ``reconciler.http`` logger: each request at DEBUG (the CLI turns it on for
+``--debug``), each retry of a failed connection at WARNING (the CLI prints those on stderr).
+``Authorization`` and any token-bearing header are redacted there. An error message names the
+request (what, method, URL without its query) and the exception's type, never the exception's
+text, which can quote a header value (requests' ``InvalidHeader`` does, token included).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +31,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from ..errors import NotFound, ProviderError
 from ..lro import Response, retry_after
@@ -40,12 +47,61 @@ _REDACT = frozenset({"authorization", "x-ms-authorization-auxiliary", "cookie", 
 class RetryPolicy:
     """``max_attempts`` includes the first try; the n-th retry waits up to
     ``min(cap, base * 2**n)`` seconds (full jitter) unless the server sent ``Retry-After``, which
-    is honoured as is, up to ``max_retry_after`` (a longer one fails the call as retryable)."""
+    is honoured as is, up to ``max_retry_after`` (a longer one fails the call as retryable).
+
+    ``connect_attempts``: tries when the connection cannot be made at all (see ``unreachable``);
+    the n-th such retry waits between half and all of ``connect_base * 2**(n-1)`` seconds, so the
+    default 3 attempts wait at most 1 + 2 = 3 s before the error (a closed port used to take
+    75-99 s of silent retries on the long budget).
+    """
 
     max_attempts: int = 10
     base: float = 0.5
     cap: float = 30.0
     max_retry_after: float = 120.0
+    connect_attempts: int = 3
+    connect_base: float = 1.0
+
+    def connect_delay(self, retry: int, rand: Callable[[], float]) -> float:
+        """Seconds before the ``retry``-th (1-based) retry of a connection that could not be made."""
+        d = self.connect_base * (2 ** (retry - 1))
+        return d / 2 + rand() * d / 2
+
+
+def unreachable(e: BaseException) -> str | None:
+    """Why no connection could be made, when none was: "connection refused", "name not resolved",
+    "connect timeout" or "cannot connect" (unreachable network, ...); None when the failure came
+    after connecting (reset, dropped, read timeout), which the long budget keeps retrying.
+    Nothing was sent in the first four cases, so even a POST may be retried."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [e]
+    found: str | None = None
+    while todo:
+        x = todo.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, NameResolutionError | socket.gaierror):
+            return "name not resolved"
+        if isinstance(x, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(x, requests.exceptions.ConnectTimeout | ConnectTimeoutError):
+            found = found or "connect timeout"
+        elif isinstance(x, NewConnectionError):
+            found = "connection refused" if "refused" in str(x).lower() else (found or "cannot connect")
+        nxt = [x.__cause__, x.__context__, getattr(x, "reason", None), *x.args]
+        todo.extend(n for n in nxt if isinstance(n, BaseException))
+    return found
+
+
+def safe_url(url: str) -> str:
+    """``url`` for a message: no user info, no query (a ``nextLink`` token, a SAS signature)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def redact(headers: Mapping[str, str]) -> dict[str, str]:
@@ -180,6 +236,8 @@ class Transport:
             headers["Content-Type"] = "application/json"
             data = json.dumps(body, separators=(",", ":"))
         attempt = 0
+        cannot_connect = 0
+        prefix = f"{what}: " if what else ""
         while True:
             attempt += 1
             if self._token is not None:
@@ -190,17 +248,42 @@ class Transport:
                 raw = self.session.request(method, url, params=params, data=data, headers=headers,
                                            timeout=self.timeout, allow_redirects=False)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
-                log.debug("%s %s -> %s (attempt %d)", method, url, type(e).__name__, attempt)
-                err = ProviderError(
-                    f"{what + ': ' if what else ''}cannot reach {self.base_url}: {type(e).__name__}",
-                    code="ConnectionError", retryable=True,
-                )
+                log.debug("%s %s -> %s (attempt %d)", method, safe_url(url), type(e).__name__, attempt)
+                reason = unreachable(e)
+                if reason is not None:
+                    cannot_connect += 1
+                    budget = min(self.retry.connect_attempts, self.retry.max_attempts)
+                    if cannot_connect >= budget:
+                        raise ProviderError(
+                            f"{prefix}cannot reach {_display_origin(url)}: {reason} after {cannot_connect} attempts "
+                            f"({method} {urlsplit(url).path})",
+                            code="ConnectionError", retryable=True,
+                            hint="check catalog.endpoint and that the service is up and reachable from here",
+                        ) from e
+                    delay = self.retry.connect_delay(cannot_connect, self.rand)
+                    log.warning("%scannot connect to %s (%s), retrying in %.1f s (attempt %d of %d)", prefix,
+                                _display_origin(url), reason, delay, cannot_connect, budget)
+                    self.retries += 1
+                    self.sleep(delay)
+                    continue
                 if attempt >= self.retry.max_attempts:
-                    raise err from e
+                    raise ProviderError(
+                        f"{prefix}cannot reach {_display_origin(url)}: {type(e).__name__} after {attempt} attempts "
+                        f"({method} {urlsplit(url).path})",
+                        code="ConnectionError", retryable=True,
+                    ) from e
                 self._backoff(attempt, None)
                 continue
+            except requests.exceptions.InvalidHeader:
+                # Its text quotes the header value (a token): neither shown nor chained.
+                raise ProviderError(
+                    f"{prefix}{method} {safe_url(url)} failed: a request header has an invalid value (InvalidHeader)",
+                    code="RequestError",
+                    hint="check the credentials in the environment (AZURE_ACCESS_TOKEN) for stray characters",
+                ) from None
             except requests.RequestException as e:
-                raise ProviderError(f"{what + ': ' if what else ''}request failed: {e}", code="RequestError") from e
+                raise ProviderError(f"{prefix}{method} {safe_url(url)} failed: {type(e).__name__}",
+                                    code="RequestError") from e
             with raw:
                 resp = _to_response(raw, url)
             log.debug("%s %s -> %d in %.0f ms (attempt %d) request headers %s request id %s", method, url,
@@ -261,7 +344,13 @@ def _to_response(raw: requests.Response, url: str) -> Response:
     return Response(status=raw.status_code, headers=headers, body=body, url=raw.url or url)
 
 
-__all__ = ["RETRY_STATUSES", "RetryPolicy", "Transport", "error_from_response", "redact"]
+__all__ = ["RETRY_STATUSES", "RetryPolicy", "Transport", "error_from_response", "redact", "safe_url", "unreachable"]
+
+
+def _display_origin(url: str) -> str:
+    """scheme://host[:port] as written (no user info), for messages."""
+    full = safe_url(url)
+    return full[: len(full) - len(urlsplit(url).path)] if urlsplit(url).path else full
 
 
 def _origin(url: str) -> str:

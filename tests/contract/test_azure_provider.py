@@ -35,6 +35,7 @@ from reconciler.model import (
 )
 from reconciler.plan import make_plan
 from reconciler.providers import azure
+from reconciler.providers.transport import Transport
 
 from .harness_azure_gallery import GALLERY, NameMap, gallery_state
 from .harness_azure_managed import RG, SUB, TOKEN, FakeClock, managed_state, settings
@@ -155,7 +156,7 @@ def test_not_generalized_vm_without_opt_in_is_refused_before_any_write(managed: 
     emu, p = managed
     with pytest.raises(ProviderError) as e:
         p.capture(spec("nope", "vm-spec-data"))
-    assert e.value.code == "OperationNotAllowed" and "generalize" in e.value.hint
+    assert e.value.code == "vm-not-generalized" and "generalize" in e.value.hint
     assert not [r for r in emu.requests if r.method != "GET"]
 
 
@@ -298,7 +299,10 @@ def test_token_is_redacted_from_debug_logs_and_errors(managed: tuple[ArmEmulator
 def test_wrong_token_is_an_authentication_error(fake: FakeClock) -> None:
     with ArmEmulator(managed_state(SEED), clock=fake.clock) as emu:
         config = CatalogConfig(name=OWNER, provider="azure", settings=settings(emu))
-        p = azure.open_provider(config, env={"AZURE_ACCESS_TOKEN": " "}, clock=fake.clock, sleep=fake.sleep)
+        # A blank AZURE_ACCESS_TOKEN now counts as unset (azure-identity would be asked), so the
+        # blank token the emulator refuses is handed to the transport directly.
+        transport = Transport(emu.url, token=lambda: " ", clock=fake.clock, sleep=fake.sleep)
+        p = azure.AzureProvider(config, transport, clock=fake.clock, sleep=fake.sleep)
         try:
             with pytest.raises(ProviderError) as e:
                 p.snapshot()

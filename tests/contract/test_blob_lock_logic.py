@@ -165,7 +165,7 @@ def test_messages_tell_the_operator_what_to_run() -> None:
         (
             {"lock_storage_account": "acct", "lock_endpoint": "http://storage.example.com/acct"},
             {"AZURE_STORAGE_KEY": "a2V5"},
-            "must be https://",
+            "plain http",
         ),
         ({}, {"AZURE_STORAGE_CONNECTION_STRING": "nonsense"}, "connection string"),
         (
@@ -174,7 +174,7 @@ def test_messages_tell_the_operator_what_to_run() -> None:
                 "AZURE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=a2V5;"
                 "BlobEndpoint=http://storage.example.com/acct;"
             },
-            "must be https://",
+            "plain http",
         ),
     ],
 )

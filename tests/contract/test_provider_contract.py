@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.errors import LockError, NotFound, ProviderError
+from reconciler.errors import LockError, NotFound, ProviderError, RefusedError
 from reconciler.model import (
     Category,
     Image,
@@ -465,3 +465,56 @@ def test_operations_on_a_missing_image_raise_not_found(provider: Provider) -> No
     except NotFound:
         pass
     assert _image(provider.snapshot(), "ghost") is None
+
+
+# --------------------------------------------------------------------------------------------------
+# One refusal, one code: every provider refuses through the same write-time guard (rules.py)
+
+
+def _refusal_code(call: Any) -> str:
+    with pytest.raises(RefusedError) as e:
+        call()
+    assert e.value.status == 409 and e.value.hint
+    return e.value.code
+
+
+def test_removing_a_public_image_is_refused_as_public(provider: Provider, public_images: None) -> None:
+    image = _live(provider, "Ubuntu-Public")
+    assert _refusal_code(lambda: provider.remove(image)) == "public"
+    assert _image(provider.snapshot(), "Ubuntu-Public") is not None
+
+
+def test_updating_an_unowned_image_is_refused_as_unowned(provider: Provider) -> None:
+    image = _live(provider, "unowned-tools")
+    assert _refusal_code(lambda: provider.update(image, _spec_of(image, label="hijacked"))) == "unowned"
+    assert _live(provider, "unowned-tools").fingerprint == image.fingerprint
+
+
+def test_removing_a_protected_image_is_refused_as_protected(provider: Provider) -> None:
+    image = _live(provider, "owned-protected")
+    assert _refusal_code(lambda: provider.remove(image)) == "protected"
+    assert _image(provider.snapshot(), "owned-protected") is not None
+
+
+def test_capturing_onto_a_foreign_name_is_refused_as_foreign(provider: Provider) -> None:
+    _require_type(provider, ImageType.OS, OSState.GENERALIZED)
+    before = _live(provider, "other-owned")
+    spec = _spec("Other-Owned", ImageType.OS, OSState.GENERALIZED, "vm-gen-os")
+    assert _refusal_code(lambda: provider.capture(spec)) == "foreign"
+    assert _live(provider, "other-owned").fingerprint == before.fingerprint
+    assert "vm-gen-os" in provider.snapshot().vm_index(), "a refused capture leaves the VM alone"
+
+
+def test_a_retry_of_ones_own_capture_returns_the_existing_image(provider: Provider) -> None:
+    caps = provider.capabilities
+    if ImageType.VM in caps.specialized_types:
+        spec = _spec("retried", ImageType.VM, OSState.SPECIALIZED, "vm-spec-data")
+    else:
+        _require_type(provider, ImageType.OS, OSState.GENERALIZED)
+        spec = _spec("retried", ImageType.OS, OSState.GENERALIZED, "vm-gen-os")
+    first = provider.capture(spec)
+    live = _live(provider, "retried")
+    # Even with the source VM consumed by now, the retry is recognised and returns that image.
+    again = provider.capture(spec)
+    assert (again.name, again.owner, again.fingerprint) == (first.name, OWNER, live.fingerprint)
+    assert _live(provider, "retried").fingerprint == live.fingerprint, "the retry wrote nothing"

@@ -234,9 +234,9 @@ def test_capture_refuses_names_taken_by_unowned_images(em: ClassicEmulator, prov
 
 @pytest.mark.parametrize(("vm", "error"), [
     ("web01", "ambiguous"),
-    ("ghost", "not found"),
+    ("ghost", "vm-missing"),
     ("busy01", "running"),
-    ("gen01", "marked generalized"),
+    ("gen01", "vm-generalized"),
 ])
 def test_capture_rechecks_the_source_vm(em: ClassicEmulator, provider: ClassicProvider, vm: str, error: str) -> None:
     with pytest.raises(ProviderError, match=error):
@@ -245,7 +245,7 @@ def test_capture_rechecks_the_source_vm(em: ClassicEmulator, provider: ClassicPr
 
 
 def test_a_generalized_capture_needs_a_vm_marked_generalized(provider: ClassicProvider) -> None:
-    with pytest.raises(ProviderError, match="not marked generalized"):
+    with pytest.raises(ProviderError, match="vm-not-generalized"):
         provider.capture(spec("x", "websvc/web01", os_state=OSState.GENERALIZED))
 
 
@@ -440,3 +440,32 @@ def test_apply_then_plan_again_is_empty(em: ClassicEmulator, provider: ClassicPr
     again = make_plan(desired, provider.snapshot(), provider.capabilities)
     assert not again.has_changes, [(c.name, c.reason, c.fields) for c in again.pending]
     assert "gen01" not in provider.snapshot().vm_index()  # consumed by the generalized capture
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 8 item 10: an endpoint nobody answers on fails in seconds
+
+
+def test_a_closed_port_fails_after_a_few_quick_tries(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import socket
+
+    from reconciler.providers.classic.client import Client
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    caplog.set_level(logging.WARNING, logger="reconciler.http")
+    for method in ("GET", "POST"):
+        c = Client(f"http://127.0.0.1:{port}", SUB, token="tok", sleep=clock.sleep, clock=clock, rand=lambda: 1.0)
+        clock.slept.clear()
+        try:
+            with pytest.raises(ProviderError) as info:
+                c.request(method, "/services/images", what="list images")
+        finally:
+            c.close()
+        assert c.sent == 3 and sum(clock.slept) <= 3.0, method
+        assert info.value.retryable and "connection refused" in info.value.message
+    warnings = [r for r in caplog.records if r.name == "reconciler.http" and r.levelno == logging.WARNING]
+    assert len(warnings) == 4 and "tok" not in caplog.text.replace("list images", "")

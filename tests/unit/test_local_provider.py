@@ -255,31 +255,37 @@ def test_specialized_capture_leaves_the_vm_row_untouched(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
-    ("vm", "spec", "needle"),
+    ("vm", "spec", "code", "needle"),
     [
-        (_vm("vm", PowerState.RUNNING), _spec("x", "vm"), "is running"),
-        (_vm("vm", PowerState.DEALLOCATING), _spec("x", "vm"), "is deallocating"),
-        (_vm("vm", state=OSState.SPECIALIZED), _spec("x", "vm"), "needs a generalized VM"),
-        (_vm("vm"), _spec("x", "vm", state=OSState.SPECIALIZED), "specialized capture is impossible"),
-        (_vm("vm"), _spec("x", "vm", type_=ImageType.OS, state=OSState.SPECIALIZED), "always generalized"),
-        (VM("vm", "windows", PowerState.STOPPED, OSState.GENERALIZED), _spec("x", "vm"), "runs windows"),
-        (_vm("vm"), _spec("x", "vm", source=Source(vhd="https://a/b.vhd")), "not VHDs"),
+        (_vm("vm", PowerState.RUNNING), _spec("x", "vm"), "vm-power-state", "is running"),
+        (_vm("vm", PowerState.DEALLOCATING), _spec("x", "vm"), "vm-power-state", "is deallocating"),
+        (_vm("vm", state=OSState.SPECIALIZED), _spec("x", "vm"), "vm-not-generalized", "is not generalized"),
+        (_vm("vm"), _spec("x", "vm", state=OSState.SPECIALIZED), "vm-generalized", "specialized image cannot"),
+        (
+            _vm("vm"),
+            _spec("x", "vm", type_=ImageType.OS, state=OSState.SPECIALIZED),
+            "specialized-unsupported",
+            "always generalized",
+        ),
+        (VM("vm", "windows", PowerState.STOPPED, OSState.GENERALIZED), _spec("x", "vm"), "os-mismatch", "runs windows"),
+        (_vm("vm"), _spec("x", "vm", source=Source(vhd="https://a/b.vhd")), "source-unsupported", "not VHDs"),
         # generalize does not excuse a running VM for a specialized capture
         (
             _vm("vm", PowerState.RUNNING, OSState.SPECIALIZED),
             _spec("x", "vm", state=OSState.SPECIALIZED, source=Source(vm="vm", generalize=True)),
+            "vm-power-state",
             "is running",
         ),
     ],
 )
 def test_capture_preconditions_are_checked_in_the_transaction(
-    tmp_path: Path, vm: VM, spec: ImageSpec, needle: str
+    tmp_path: Path, vm: VM, spec: ImageSpec, code: str, needle: str
 ) -> None:
     p = _provider(tmp_path, Snapshot(vms=(vm,)))
     before = p.snapshot()
     with pytest.raises(ProviderError) as e:
         p.capture(spec)
-    assert e.value.code == "OperationNotAllowed"
+    assert (e.value.code, e.value.status) == (code, 409)
     assert needle in e.value.message
     assert p.snapshot() == before, "a refused capture changes nothing"
 
@@ -289,7 +295,7 @@ def test_capture_over_an_owned_image_with_another_source_is_a_conflict(tmp_path:
     p.capture(_spec("img", "a", state=OSState.SPECIALIZED))
     with pytest.raises(ProviderError) as e:
         p.capture(_spec("IMG", "b", state=OSState.SPECIALIZED))
-    assert (e.value.code, e.value.status) == ("Conflict", 409)
+    assert (e.value.code, e.value.status) == ("name-taken", 409)
     assert "another source" in e.value.hint
 
 
@@ -339,7 +345,7 @@ def test_refusals_carry_codes_and_hints(tmp_path: Path) -> None:
     idx = p.snapshot().image_index()
     with pytest.raises(ProviderError) as e:
         p.remove(idx["prot"])
-    assert e.value.code == "OperationNotAllowed" and "protect: false" in e.value.hint
+    assert e.value.code == "protected" and "protect: false" in e.value.hint
     with pytest.raises(ProviderError) as e:
         p.remove(idx["theirs"])
     assert "catalog 'other'" in e.value.message
@@ -348,7 +354,7 @@ def test_refusals_carry_codes_and_hints(tmp_path: Path) -> None:
     assert "public" in e.value.message
     with pytest.raises(ProviderError) as e:
         p.adopt(idx["theirs"])
-    assert e.value.code == "Conflict"
+    assert e.value.code == "foreign"
     with pytest.raises(NotFound):
         p.remove(_owned("ghost"))
 

@@ -159,7 +159,9 @@ def test_prune_off_and_no_retention_removes_nothing():
 
 
 def test_every_remove_is_destructive_and_lists_what_it_deletes():
-    live = Snapshot(images=(image("gone", label="L"), aged("web-1", "web", "2026-01-01"), aged("web-2", "web", "2026-02-01")))
+    live = Snapshot(images=(
+        image("gone", label="L"), aged("web-1", "web", "2026-01-01"), aged("web-2", "web", "2026-02-01"),
+    ))
     p = make_plan(desired(prune=True, retention={"web": 0}), live, CAPS)
     rm = [c for c in p.changes if c.action is Action.REMOVE]
     assert {c.name for c in rm} == {"gone", "web-1"}
@@ -273,3 +275,31 @@ def test_provider_fields_equal_on_both_sides_are_no_change():
     s = spec("a", extra={"end_of_life_date": "2027-01-01", "hyper_v_generation": "V2"})
     p = make_plan(desired(s), Snapshot(images=(image_of(s),)), EXTRA_CAPS)
     assert p.changes[0].action is Action.NOOP
+
+
+# --------------------------------------------------------------------------------------------------
+# Retention judges the family as it will be once the plan is applied (found by the generator of
+# test_plan_properties.py: the old planner spared "the newest" image, which the next plan removed)
+
+
+@pytest.mark.parametrize("how", ["capture", "replace", "update-into-family"])
+def test_retention_counts_what_this_plan_makes_newest(how):
+    old = aged("web-old", "web", "2026-01-01")
+    if how == "capture":
+        s = spec("web-new", family="web")
+        live = Snapshot(images=(old,), vms=(vm("vm-web-new"),))
+    elif how == "replace":
+        s = spec("web-new", family="web")
+        live = Snapshot(images=(old, image_of(s, source=Source(vm="elsewhere"), created="2025-01-01")),
+                        vms=(vm("vm-web-new"),))
+    else:  # an image moved into the family by an update, newer than web-old
+        s = spec("web-new", family="web")
+        live = Snapshot(images=(old, image_of(s, family="db", created="2026-06-01")))
+    p = make_plan(desired(s, retention={"web": 0}), live, CAPS)
+    assert removes(p) == {"web-old": "retention: keep 0"}
+
+
+def test_retention_still_spares_the_newest_when_the_plan_adds_nothing_to_the_family():
+    live = Snapshot(images=(aged("web-old", "web", "2026-01-01"),), vms=(vm("vm-db-new"),))
+    p = make_plan(desired(spec("db-new", family="db"), retention={"web": 0}), live, CAPS)
+    assert removes(p) == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -9,8 +10,19 @@ from hypothesis import given, settings
 from test_render_plans import empty_plan, errored_plan, full_plan, image, plans
 
 from reconciler.errors import PlanFileError, StalePlanError
-from reconciler.model import VM, Plan, PowerState, Snapshot
-from reconciler.planfile import checksum, dump_plan, ensure_fresh, load_plan, stale_reasons
+from reconciler.model import VM, Action, Change, FieldDiff, Plan, PowerState, Snapshot
+from reconciler.planfile import (
+    MAX_PLAN_DEPTH,
+    checksum,
+    deeper_than,
+    dump_plan,
+    ensure_fresh,
+    ensure_same_plan,
+    is_plan_document,
+    load_plan,
+    plan_differences,
+    stale_reasons,
+)
 from reconciler.render import render_plan_json
 
 CREATED = "2026-11-26T07:00:00Z"
@@ -219,9 +231,12 @@ def test_ensure_fresh_raises_with_reasons() -> None:
     plan = full_plan()
     with pytest.raises(StalePlanError) as e:
         ensure_fresh(plan, Snapshot(), None)
-    assert e.value.message.startswith("Saved plan is stale: the live catalog changed since this plan was made: run plan again (")
+    assert e.value.message.startswith(
+        "Saved plan is stale: the live catalog changed since this plan was made: run plan again ("
+    )
     assert "image 'web-base-2026-10' was deleted" in e.value.message
-    with pytest.raises(StalePlanError, match="^Saved plan is stale: the desired-state file changed since this plan was made"):
+    stale = "^Saved plan is stale: the desired-state file changed since this plan was made"
+    with pytest.raises(StalePlanError, match=stale):
         ensure_fresh(plan, _snapshot_for(plan), "sha256:other")
 
 
@@ -266,3 +281,189 @@ def test_saved_plan_layout_is_two_space_indented_sorted_and_newline_terminated()
     doc = json.loads(text)
     assert list(doc) == sorted(doc)
     assert text == json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=True) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# Same plan: a re-sealed edit is caught by comparing with a fresh plan (issue 8, item 4)
+
+
+def _with_changes(plan: Plan, *changes: Change) -> Plan:
+    return dataclasses.replace(plan, changes=tuple(changes))
+
+
+def _named(plan: Plan, name: str) -> Change:
+    return next(c for c in plan.changes if c.name == name)
+
+
+def test_same_plan_has_no_differences() -> None:
+    plan = full_plan()
+    assert plan_differences(plan, plan) == []
+    assert plan_differences(load_plan(dump_plan(plan, created=CREATED), "p.json"), plan) == []
+    ensure_same_plan(plan, plan, "plan.json")
+
+
+def test_order_reason_and_line_do_not_count() -> None:
+    plan = full_plan()
+    shuffled = tuple(
+        dataclasses.replace(c, reason="whatever", after=dataclasses.replace(c.after, line=999) if c.after else None)
+        for c in reversed(plan.changes)
+    )
+    assert plan_differences(_with_changes(plan, *shuffled), plan) == []
+
+
+def test_an_update_turned_into_a_remove_is_named() -> None:
+    fresh = full_plan()
+    upd = _named(fresh, "web-base-2026-10")
+    forged = dataclasses.replace(upd, action=Action.REMOVE, after=None, fields=(), destructive=True)
+    saved = _with_changes(fresh, *(forged if c is upd else c for c in fresh.changes))
+    assert plan_differences(saved, fresh) == [
+        "the saved plan removes web-base-2026-10, a fresh plan updates it",
+    ]
+    with pytest.raises(PlanFileError) as e:
+        ensure_same_plan(saved, fresh, "forged.json")
+    assert e.value.message.startswith("forged.json is not the plan")
+    assert e.value.message.endswith("the saved plan removes web-base-2026-10, a fresh plan updates it: run plan again")
+    assert "plan --out" in e.value.hint
+
+
+def test_a_duplicated_change_is_a_difference() -> None:
+    fresh = full_plan()
+    saved = _with_changes(fresh, *fresh.changes, _named(fresh, "web-base-2026-08"))
+    assert plan_differences(saved, fresh) == ["the saved plan lists web-base-2026-08 twice"]
+    thrice = _with_changes(fresh, *fresh.changes, *(_named(fresh, "web-base-2026-08"),) * 2)
+    assert plan_differences(thrice, fresh) == ["the saved plan lists web-base-2026-08 3 times"]
+
+
+def test_dropped_and_added_changes_are_named() -> None:
+    fresh = full_plan()
+    saved = _with_changes(fresh, *(c for c in fresh.changes if c.name not in ("web-base-2026-11", "web-base-2026-09")))
+    assert plan_differences(saved, fresh) == [
+        "a fresh plan also captures web-base-2026-11",
+        "a fresh plan also lists web-base-2026-09 (unchanged)",
+    ]
+    assert plan_differences(fresh, saved) == [
+        "the saved plan captures web-base-2026-11, a fresh plan does not list it",
+        "the saved plan lists web-base-2026-09, a fresh plan does not list it",
+    ]
+
+
+def test_noop_turned_into_a_change_and_back() -> None:
+    fresh = full_plan()
+    noop_c = _named(fresh, "web-base-2026-09")
+    saved = _with_changes(fresh, *(dataclasses.replace(c, action=Action.UPDATE) if c is noop_c else c
+                                   for c in fresh.changes))
+    assert plan_differences(saved, fresh) == [
+        "the saved plan updates web-base-2026-09, a fresh plan leaves it unchanged"
+    ]
+    assert plan_differences(fresh, saved) == [
+        "the saved plan leaves web-base-2026-09 unchanged, a fresh plan updates it"
+    ]
+
+
+def test_same_action_different_data_names_the_parts() -> None:
+    fresh = full_plan()
+    upd = _named(fresh, "web-base-2026-10")
+    rem = _named(fresh, "web-base-2026-08")
+    assert upd.after is not None and rem.before is not None
+    forged_upd = dataclasses.replace(
+        upd,
+        fields=(*upd.fields[:-1], FieldDiff(upd.fields[-1].path, upd.fields[-1].before, "evil")),
+        after=dataclasses.replace(upd.after, description="evil", tags={"team": "evil"}),
+    )
+    forged_rem = dataclasses.replace(rem, before=dataclasses.replace(rem.before, id="/images/someone-elses"))
+    saved = _with_changes(fresh, *({upd.key: forged_upd, rem.key: forged_rem}.get(c.key, c) for c in fresh.changes))
+    diffs = plan_differences(saved, fresh)
+    assert diffs == [
+        f"the saved plan's update of web-base-2026-10 differs from a fresh plan's in the field changes "
+        f"({upd.fields[-1].path}), the desired image (description, tags)",
+        "the saved plan's remove of web-base-2026-08 differs from a fresh plan's in the live image (id)",
+    ]
+
+
+def test_data_is_compared_strictly() -> None:
+    # JSON true and 1 are equal in Python, not as plan data.
+    fresh = full_plan()
+    upd = _named(fresh, "web-base-2026-10")
+    assert upd.after is not None
+    a = dataclasses.replace(upd, after=dataclasses.replace(upd.after, extra={"x": 1}))
+    b = dataclasses.replace(upd, after=dataclasses.replace(upd.after, extra={"x": True}))
+    assert plan_differences(_with_changes(fresh, a), _with_changes(fresh, b)) == [
+        "the saved plan's update of web-base-2026-10 differs from a fresh plan's in the desired image (extra)"
+    ]
+
+
+def test_names_compare_case_insensitively_but_spelling_counts() -> None:
+    fresh = full_plan()
+    upd = _named(fresh, "web-base-2026-10")
+    saved = _with_changes(fresh, *(dataclasses.replace(c, name="WEB-base-2026-10") if c is upd else c
+                                   for c in fresh.changes))
+    assert plan_differences(saved, fresh) == [
+        "the saved plan's update of WEB-base-2026-10 differs from a fresh plan's in the name "
+        "(WEB-base-2026-10 / web-base-2026-10)"
+    ]
+
+
+def test_a_fresh_plan_with_errors_is_a_difference() -> None:
+    saved = errored_plan()
+    clean = dataclasses.replace(
+        saved, errors=(), changes=tuple(dataclasses.replace(c, errors=()) for c in saved.changes)
+    )
+    diffs = plan_differences(clean, saved)
+    assert diffs == [
+        "a fresh plan has errors (--target 'nope' matches no declared image and no owned image; "
+        "source VM 'ghost' of image 'web-base-2026-12' does not exist)"
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+# Input shape (issue 8, item 5)
+
+
+def test_bom_is_accepted() -> None:
+    data = dump_plan(full_plan(), created=CREATED)
+    assert load_plan(b"\xef\xbb\xbf" + data, "plan.json") == full_plan()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"plan_file": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # past the JSON decoder's recursion
+        b'{"plan_file": ' + b"[" * 500 + b"]" * 500 + b"}",  # decodes, but would overflow the encoder/validator
+    ],
+    ids=["100k", "500"],
+)
+def test_deep_nesting_is_a_clear_error(data: bytes) -> None:
+    with pytest.raises(PlanFileError) as e:
+        load_plan(data, "deep.json")
+    assert e.value.message == (
+        f"deep.json: the file nests too deeply (more than {MAX_PLAN_DEPTH} levels): it is not a plan file"
+    )
+
+
+def test_deeper_than() -> None:
+    assert not deeper_than({"a": [1, {"b": []}]}, 4)  # four containers deep
+    assert deeper_than({"a": [1, {"b": [[]]}]}, 4)
+    assert not deeper_than(5, 0)
+    assert deeper_than([[]] * 3, 1)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (dump_plan(full_plan(), created=CREATED), True),
+        (b"\xef\xbb\xbf" + dump_plan(full_plan(), created=CREATED), True),
+        (dump_plan(full_plan(), created=CREATED)[:300], True),  # truncated: still the plan file's message
+        (json.dumps(render_plan_json(full_plan())).encode(), True),  # plan --format json: load_plan explains
+        (b'{"version": 1, "catalog": {"name": "platform"}, "images": []}', False),  # JSON desired state
+        (b"\xef\xbb\xbf{\"version\": 1}", False),
+        (b"version: 1\ncatalog: {name: platform}\nimages: []\n", False),
+        (b"{version: 1, catalog: {name: platform}, images: []}", False),  # YAML flow mapping
+        (b'{"images": [{"name": "plan_file"}]}', False),  # the word alone is not the key
+        (b"[" * 100_000, False),
+        (b'{"plan_file": ' + b"[" * 100_000, True),
+        (b"", False),
+        (b"\xff\xfe", False),
+    ],
+)
+def test_is_plan_document(data: bytes, expected: bool) -> None:
+    assert is_plan_document(data) is expected

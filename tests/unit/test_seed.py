@@ -242,3 +242,11 @@ def test_seed_to_dict_round_trips(images: list[Image], vms: list[VM]) -> None:
     as_dict = seed_to_dict(snap)
     jsonschema.Draft202012Validator(seed_schema()).validate(as_dict)
     assert parse_seed(json.dumps(as_dict).encode(), "rt.json") == snap
+
+
+@pytest.mark.parametrize("data", [b"[" * 100_000, b'{"vms": ' + b"[" * 500 + b"]" * 500 + b"}"], ids=["100k", "500"])
+def test_hostile_nesting_is_a_clear_error(data: bytes) -> None:
+    # 100k levels exhaust the JSON decoder's recursion; 500 decode but would exhaust the schema validator's.
+    with pytest.raises(SpecError) as e:
+        parse_seed(data, "seed.json")
+    assert [d.summary for d in e.value.diagnostics()] == ["the seed nests too deeply (more than 64 levels)"]

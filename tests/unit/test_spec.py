@@ -270,6 +270,27 @@ def test_deep_nesting_in_block_style_does_not_recurse() -> None:
     assert any("nested deeper" in d.summary for d in diags)
 
 
+@pytest.mark.parametrize(
+    "data",
+    [b"[" * 100_000, b'{"a": ' * 100_000 + b"1" + b"}" * 100_000, MINIMAL + b"x: " + b"[" * 5000 + b"\n"],
+    ids=["flow-seq", "json-objects", "past-libyaml-limit"],
+)
+def test_hostile_nesting_is_one_clear_error(data: bytes) -> None:
+    # libyaml stops at 1000 levels with "exceeded maximum nesting depth": say what is wrong instead.
+    state, diags = check_spec(data, "deep.yaml", capabilities=LOCAL)
+    assert state is None
+    assert [d.summary for d in diags] == [f"the file nests too deeply (nested deeper than {spec.MAX_DEPTH} levels)"]
+    assert diags[0].location is not None and diags[0].location.file == "deep.yaml"
+
+
+def test_json_desired_state_with_a_bom_is_read() -> None:
+    doc = {"version": 1, "catalog": {"name": "platform"}, "images": []}
+    import json
+
+    state = parse_spec(b"\xef\xbb\xbf" + json.dumps(doc).encode(), "images.json", capabilities=LOCAL)
+    assert state.catalog.name == "platform" and state.images == ()
+
+
 def test_every_diagnostic_is_sorted_by_position() -> None:
     data = _doc(images=_image("a b", tpye="x") + _image("A B", os_state="specialized"))
     _, diags = check_spec(data, "f", capabilities=LOCAL)
@@ -422,7 +443,14 @@ ROUNDTRIP = Capabilities(
     settings=CAPS["gallery"].settings,
 )
 
-_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+# What the file accepts (docs/file-format.md, "Characters a reviewer cannot see"): names, keys and
+# other identifiers hold printable characters only; free text (label, tag values) also tabs and
+# invisible formatting characters (a warning), a description also line breaks; no bidi control anywhere.
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_printable = st.characters(exclude_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"), include_characters=" ")
+_free = st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp"), exclude_characters=_BIDI, include_characters="\t")
+_text = st.text(_free, max_size=30)
+_description = st.text(_free | st.sampled_from("\n\r"), max_size=30)
 _word = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,20}\Z")
 _extra = st.fixed_dictionaries(
     {},
@@ -431,11 +459,13 @@ _extra = st.fixed_dictionaries(
         "exclude_from_latest": st.booleans(),
         "replica_count": st.integers(1, 10),
         "target_regions": st.lists(
-            st.fixed_dictionaries({"name": st.text(min_size=1, max_size=10)}, optional={"replicas": st.integers(1, 5)}),
+            st.fixed_dictionaries(
+                {"name": st.text(_printable, min_size=1, max_size=10)}, optional={"replicas": st.integers(1, 5)}
+            ),
             min_size=1,
             max_size=3,
         ),
-        "publisher": st.text(min_size=1, max_size=10),
+        "publisher": st.text(_printable, min_size=1, max_size=10),
         "hyper_v_generation": st.sampled_from(["V1", "V2"]),
     },
 )
@@ -447,7 +477,7 @@ def _specs(draw: st.DrawFn, name: str) -> ImageSpec:
     state = OSState.GENERALIZED if itype is ImageType.OS else draw(st.sampled_from(OSState))
     if draw(st.booleans()):
         source = Source(
-            vm=draw(st.text(min_size=1, max_size=64)),
+            vm=draw(st.text(_printable, min_size=1, max_size=64)),
             generalize=state is OSState.GENERALIZED and draw(st.booleans()),
         )
     else:
@@ -461,11 +491,11 @@ def _specs(draw: st.DrawFn, name: str) -> ImageSpec:
         os=draw(st.sampled_from(["linux", "windows"])),
         os_state=state,
         source=source,
-        family=draw(st.none() | st.text(min_size=1, max_size=20)),
+        family=draw(st.none() | st.text(_printable, min_size=1, max_size=20)),
         label=draw(st.none() | _text),
-        description=draw(st.none() | _text),
+        description=draw(st.none() | _description),
         recommended_vm_size=draw(st.none() | st.from_regex(r"\A[A-Za-z][A-Za-z0-9_]{0,20}\Z")),
-        tags=draw(st.dictionaries(st.text(min_size=1, max_size=10), _text, max_size=3)),
+        tags=draw(st.dictionaries(st.text(_printable, min_size=1, max_size=10), _text, max_size=3)),
         protect=draw(st.booleans()),
         extra=draw(_extra),
     )

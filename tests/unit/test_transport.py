@@ -205,3 +205,76 @@ def test_a_next_link_on_the_same_origin_is_followed(server: tuple[str, Script], 
     script.queue = [(200, {}, {"value": [1], "nextLink": f"{url}/page2"}), (200, {}, {"value": [2]})]
     with make(url, sleeps) as t:
         assert t.paged("/x") == [1, 2]
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 8 item 10: an endpoint nobody answers on fails in seconds, not minutes
+
+
+def _closed_port() -> int:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return int(port)
+
+
+def test_a_closed_port_fails_after_a_few_quick_tries_each_logged(sleeps: list[float],
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="reconciler.http")
+    url = f"http://127.0.0.1:{_closed_port()}"
+    with Transport(url, token=lambda: "s3cr3t-token", sleep=sleeps.append, rand=lambda: 1.0) as t:
+        with pytest.raises(ProviderError) as ei:
+            t.get("/subscriptions/x", what="list images")
+    # The default policy: 3 attempts, at most ~3 s of waiting in total (not 10 attempts over 75-99 s).
+    assert t.sent == 3 and len(sleeps) == 2 and sum(sleeps) <= 3.0
+    e = ei.value
+    assert e.retryable and e.code == "ConnectionError"
+    assert "connection refused after 3 attempts" in e.message and e.hint
+    warnings = [r for r in caplog.records if r.name == "reconciler.http" and r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert all("(connection refused), retrying in" in r.getMessage() for r in warnings)
+    assert "s3cr3t-token" not in caplog.text
+
+
+def test_failures_to_connect_are_told_apart_from_failures_after_connecting() -> None:
+    """The classifier that picks the short budget, on the exception chains requests really raises
+    (built here: resolving a name would leave the loopback)."""
+    import socket
+
+    import requests
+    from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ProtocolError
+
+    from reconciler.providers.transport import unreachable
+
+    def wrapped(reason: Exception) -> requests.ConnectionError:
+        return requests.ConnectionError(MaxRetryError(None, "/x", reason))  # type: ignore[arg-type]
+
+    dns = NameResolutionError("arm.invalid", None, socket.gaierror(-2, "Name or service not known"))  # type: ignore[arg-type]
+    refused = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")  # type: ignore[arg-type]
+    refused.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    assert unreachable(wrapped(dns)) == "name not resolved"
+    assert unreachable(wrapped(refused)) == "connection refused"
+    assert unreachable(requests.exceptions.ConnectTimeout("connect timed out")) == "connect timeout"
+    assert unreachable(requests.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError()))) is None
+    assert unreachable(requests.exceptions.ReadTimeout("read timed out")) is None
+    assert unreachable(requests.exceptions.ChunkedEncodingError("dropped")) is None
+
+
+def test_server_errors_keep_the_long_budget(server: tuple[str, Script], sleeps: list[float]) -> None:
+    url, script = server
+    script.queue = [(503, {}, {"error": {"code": "ServerBusy", "message": "later"}})] * 10
+    with Transport(url, sleep=sleeps.append, rand=lambda: 1.0) as t, pytest.raises(ProviderError) as ei:
+        t.get("/x")
+    assert len(script.seen) == RetryPolicy().max_attempts == 10
+    assert ei.value.status == 503 and sum(sleeps) > 60
+
+
+def test_the_connect_budget_is_a_policy_setting(sleeps: list[float]) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    with Transport(url, sleep=sleeps.append, rand=lambda: 0.0, retry=RetryPolicy(connect_attempts=2)) as t:
+        with pytest.raises(ProviderError):
+            t.get("/x")
+    assert t.sent == 2

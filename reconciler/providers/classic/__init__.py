@@ -12,13 +12,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...errors import ProviderError
-from ...model import Capabilities, CatalogConfig, ImageType, PowerState
+from ...model import Capabilities, CatalogConfig, ImageType, PowerState, SettingProblem
+from ..clouds import cloud_problem, credential_target_problem, get_cloud, target_hint
 from .client import DEFAULT_VERSION, Client, credentials
 from .provider import ClassicProvider
 
 SETTINGS = {
     "subscription": "subscription id (GUID); read from publish_settings when not given",
-    "endpoint": "Service Management URL (default https://management.core.windows.net)",
+    "cloud": "Azure cloud: public (default), usgov or china; selects the default endpoint",
+    "endpoint": "Service Management URL (default: the cloud's, e.g. https://management.core.windows.net); only "
+    "the cloud's endpoint, loopback (http allowed) or a host in RECONCILER_TRUSTED_ENDPOINTS",
     "x_ms_version": f"x-ms-version sent on every request (default {DEFAULT_VERSION})",
     "certificate": "PEM file with the management certificate and its private key",
     "publish_settings": "a .publishsettings file (subscription, endpoint and certificate)",
@@ -48,7 +51,21 @@ def capabilities(settings: Mapping[str, Any]) -> Capabilities:
         image_fields=dict(IMAGE_FIELDS),
         settings=dict(SETTINGS),
         consumes_vm="deletes the source VM",
+        check_settings=check_settings,
     )
+
+
+def check_settings(settings: Mapping[str, Any], trusted_hosts: tuple[str, ...] = ()) -> list[SettingProblem]:
+    """Validate-time: ``endpoint`` must be the cloud's Service Management endpoint, loopback or
+    trusted by the environment. A .publishsettings file's URL is checked when the provider opens."""
+    if cloud_problem(settings.get("cloud") or "public") is not None:
+        return []
+    value = settings.get("endpoint")
+    if not isinstance(value, str) or not value:
+        return []
+    problem = credential_target_problem(value, cloud=get_cloud(settings.get("cloud")),
+                                        trusted_hosts=trusted_hosts, kind="classic")
+    return [] if problem is None else [SettingProblem("endpoint", problem, target_hint("catalog.endpoint"))]
 
 
 def _number(settings: Mapping[str, Any], key: str, default: float) -> float:
@@ -106,4 +123,4 @@ def open_provider(
     )
 
 
-__all__ = ["ClassicProvider", "IMAGE_FIELDS", "SETTINGS", "capabilities", "open_provider"]
+__all__ = ["ClassicProvider", "IMAGE_FIELDS", "SETTINGS", "capabilities", "check_settings", "open_provider"]

@@ -8,12 +8,16 @@ Why not ``providers.transport.Transport``: it speaks JSON (bodies, ``Accept``, A
 this API speaks XML. The retry rules are the same ones (its ``RetryPolicy`` and ``lro.retry_after``
 are reused): 429 and 5xx are retried with backoff honouring ``Retry-After``; connection errors are
 retried for GET/PUT/DELETE, but a POST (a capture) only when the connection was never made, so a
-capture the service may already have started is not sent twice.
+capture the service may already have started is not sent twice. A connection that cannot be made
+at all (refused, name not resolved, connect timeout) gets the short budget of
+``RetryPolicy.connect_attempts`` (3 tries, ~3 s), one WARNING line on ``reconciler.http`` each.
+Error messages name the request and the exception's type, never its text (it can quote a header).
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import random
 import tempfile
@@ -28,9 +32,13 @@ import requests
 
 from ...errors import NotFound, OperationFailed, OperationTimeout, ProviderError
 from ...lro import retry_after
-from ..transport import RETRY_STATUSES, RetryPolicy
+from ..clouds import TRUSTED_ENV, check_target, clean_token, get_cloud, parse_trusted_hosts
+from ..transport import RETRY_STATUSES, RetryPolicy, unreachable
 from . import wire
 
+log = logging.getLogger("reconciler.http")
+
+#: The public cloud's Service Management endpoint; ``cloud`` selects another (``providers/clouds.py``).
 DEFAULT_ENDPOINT = "https://management.core.windows.net"
 DEFAULT_VERSION = "2014-10-01"
 _DEFAULT_RETRY = RetryPolicy()
@@ -108,6 +116,8 @@ class Client:
         if self._token and not self.cert:
             headers["Authorization"] = f"Bearer {self._token}"
         attempt = 0
+        cannot_connect = 0
+        where = f"{method} {path.split('?', 1)[0]}"
         while True:
             attempt += 1
             self.sent += 1
@@ -122,16 +132,39 @@ class Client:
                     hint="check the management certificate and, for a private endpoint, settings.ca_bundle",
                 ) from e
             except (requests.ConnectionError, requests.Timeout) as e:
-                never_sent = isinstance(e, requests.exceptions.ConnectTimeout) or _refused(e)
+                reason = unreachable(e)
+                if reason is not None:
+                    # Nothing was sent: safe to retry even a POST, but only briefly.
+                    cannot_connect += 1
+                    budget = min(self.retry.connect_attempts, self.retry.max_attempts)
+                    if cannot_connect >= budget:
+                        raise ProviderError(
+                            f"{what}: cannot reach {self.base}: {reason} after {cannot_connect} attempts ({where})",
+                            code="ConnectionError", retryable=True,
+                            hint="check catalog.endpoint and that the service is up and reachable from here",
+                        ) from e
+                    delay = self.retry.connect_delay(cannot_connect, self.rand)
+                    log.warning("%s: cannot connect to %s (%s), retrying in %.1f s (attempt %d of %d)", what,
+                                self.base, reason, delay, cannot_connect, budget)
+                    self.sleep(delay)
+                    continue
                 err = ProviderError(
-                    f"{what}: cannot reach {self.base}: {type(e).__name__}", code="ConnectionError", retryable=True
+                    f"{what}: cannot reach {self.base}: {type(e).__name__} after {attempt} attempts ({where})",
+                    code="ConnectionError", retryable=True,
                 )
-                if attempt >= self.retry.max_attempts or (method == "POST" and not never_sent):
+                if attempt >= self.retry.max_attempts or method == "POST":
                     raise err from e
                 self._backoff(attempt, None)
                 continue
+            except requests.exceptions.InvalidHeader:
+                # Its text quotes the header value (a token): neither shown nor chained.
+                raise ProviderError(
+                    f"{what}: {where} failed: a request header has an invalid value (InvalidHeader)",
+                    code="RequestError",
+                    hint="check the credentials in the environment (AZURE_ACCESS_TOKEN) for stray characters",
+                ) from None
             except requests.RequestException as e:
-                raise ProviderError(f"{what}: request failed: {e}", code="RequestError") from e
+                raise ProviderError(f"{what}: {where} failed: {type(e).__name__}", code="RequestError") from e
             with raw:
                 status, content = raw.status_code, raw.content
                 headers_in = {k.lower(): v for k, v in raw.headers.items()}
@@ -185,18 +218,6 @@ class Client:
             self.sleep(interval)
 
 
-def _refused(e: Exception) -> bool:
-    """A connection refused before anything was sent (safe to retry even a POST)."""
-    cause: BaseException | None = e
-    while cause is not None:
-        if isinstance(cause, ConnectionRefusedError):
-            return True
-        cause = cause.__cause__ or cause.__context__
-        if cause is not None and "NewConnectionError" in type(cause).__name__:
-            return True
-    return False
-
-
 def translate(status: int, body: bytes, request_id: str, *, what: str = "", attempts: int = 1) -> ProviderError:
     """An error answer as ``ProviderError``: ``ResourceNotFound``/404 is ``NotFound``."""
     code, message = wire.error_of(body)
@@ -242,8 +263,16 @@ def credentials(settings: Mapping[str, Any], env: Mapping[str, str]) -> Credenti
     A ``.publishsettings`` file supplies the subscription and endpoint too, unless the settings
     name them; its PKCS#12 certificate is written to a private temporary PEM (``requests`` needs a
     file) that ``Credentials.cleanup`` removes when the provider closes.
+
+    The endpoint (settings, the file's ``Url``/``ServiceManagementUrl``, or the ``cloud``'s) must
+    be the selected cloud's Service Management endpoint, loopback or a host in
+    ``RECONCILER_TRUSTED_ENDPOINTS``: the certificate or token goes there. The file's URL is only
+    known now, so this is where it is checked (``validate`` checks ``settings.endpoint``).
     """
+    cloud = get_cloud(settings.get("cloud"))
+    trusted = parse_trusted_hosts(env.get(TRUSTED_ENV))
     endpoint = str(settings.get("endpoint") or "")
+    source = "catalog.endpoint"
     subscription = str(settings.get("subscription") or "")
     cert = str(settings["certificate"]) if settings.get("certificate") else None
     temp = None
@@ -263,7 +292,9 @@ def credentials(settings: Mapping[str, Any], env: Mapping[str, str]) -> Credenti
             )
         profile = chosen[0]
         subscription = subscription or profile.subscription
-        endpoint = endpoint or profile.url
+        if not endpoint and profile.url:
+            endpoint, source = profile.url, f"the ServiceManagementUrl of the publish settings file {path}"
+        check_target(endpoint or cloud.classic, setting=source, cloud=cloud, trusted_hosts=trusted, kind="classic")
         if not cert and profile.certificate:
             temp = _pem_from_pkcs12(profile.certificate, path)
             cert = temp
@@ -272,8 +303,15 @@ def credentials(settings: Mapping[str, Any], env: Mapping[str, str]) -> Credenti
             "the azure-classic provider needs a subscription id", code="Config",
             hint="set catalog.subscription (or AZURE_SUBSCRIPTION_ID), or give settings.publish_settings",
         )
-    token = env.get("AZURE_ACCESS_TOKEN") or None
-    return Credentials(endpoint or DEFAULT_ENDPOINT, subscription, cert, token, temp)
+    endpoint = endpoint or cloud.classic
+    try:
+        check_target(endpoint, setting=source, cloud=cloud, trusted_hosts=trusted, kind="classic")
+        token = clean_token(env.get("AZURE_ACCESS_TOKEN"))
+    except BaseException:
+        if temp is not None:
+            Path(temp).unlink(missing_ok=True)
+        raise
+    return Credentials(endpoint, subscription, cert, token, temp)
 
 
 def _pem_from_pkcs12(b64: str, source: str) -> str:

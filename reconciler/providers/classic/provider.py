@@ -4,10 +4,13 @@ Layer: edge. Reads ``/services/images`` and ``/services/vmimages`` (and the clou
 source VMs), captures with ``CaptureRoleOperation`` / ``CaptureRoleAsVMImageOperation``, updates
 with PUT (the service merges), removes with DELETE, and polls ``/operations/{id}`` after every
 mutating call. Ownership, protection and tags live in the Description marker (``wire.Marker``).
+``ClassicBackend`` supplies the raw primitives; ``ClassicProvider`` puts the write-time guard
+(``providers/guard.py``, the rules of ``reconciler.rules``) in front of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -15,9 +18,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ...errors import LockError, NotFound, ProviderError
-from ...model import Capabilities, Category, Image, ImageSpec, ImageType, OSState, Snapshot
-from .. import LockInfo, StepCallback, _no_step, conflict_hint, ownership_phrase
+from ...errors import LockError, NotFound, ProviderError, RefusedError
+from ...model import Capabilities, Image, ImageSpec, ImageType, OSState, Snapshot
+from ...rules import NAME_TAKEN, CaptureCheck, ownership_phrase
+from .. import LockInfo, StepCallback, _no_step
+from ..guard import GuardedProvider, Live, LiveVM
 from . import wire
 from .client import Client, quote_name
 
@@ -25,7 +30,7 @@ LOCK_POLL_INTERVAL = 5.0
 
 
 class ClassicLockHandle:
-    def __init__(self, provider: ClassicProvider, info: LockInfo) -> None:
+    def __init__(self, provider: ClassicBackend, info: LockInfo) -> None:
         self.provider = provider
         self.info = info
 
@@ -39,14 +44,16 @@ class ClassicLockHandle:
         self.release()
 
 
-class ClassicProvider:
-    """One classic subscription's image repository, bound to catalog ``owner``.
+class ClassicBackend:
+    """One classic subscription's image repository, bound to catalog ``owner``; raw, no policy
+    (use it through ``ClassicProvider``, the write-time guard, which ``open_provider`` returns).
 
     ``poll_interval``/``deadline``: how often and how long to poll each operation (seconds);
     ``location``: where the lock's cloud service is created.
     """
 
     name = "azure-classic"
+    remove_missing_ok = False
 
     def __init__(
         self,
@@ -137,46 +144,52 @@ class ClassicProvider:
             label_defaulted=spec.label is None, extra=dict(spec.extra),
         )
 
-    def capture(self, spec: ImageSpec, on_step: StepCallback = _no_step) -> Image:
-        """Capture ``spec`` from its source role; an OS image or a generalized VM image deletes the VM."""
-        what = f"capture '{spec.name}'"
-        if spec.type is ImageType.OS and spec.os_state is OSState.SPECIALIZED:
-            raise ProviderError(f"{what}: an OS image is always generalized", code="OperationNotAllowed",
-                                hint="use type: vm for a specialized image")
-        if spec.source.vm is None:
-            raise ProviderError(f"{what}: azure-classic captures from VMs only (source.vm)", code="OperationNotAllowed",
-                                hint="use source.vm: service/deployment/role, service/role or role")
-        existing = self._live(spec.name, spec.type)
-        if existing is not None:
-            if (existing.category is Category.USER and existing.owner == self.owner and existing.source is not None
-                    and (existing.source.vm or "").casefold() == spec.source.vm.casefold()):
-                return existing  # a retried capture: already done
+    # ---- primitives for the guard (providers/guard.py): no checks here, the guard made them
+
+    def transaction(self) -> contextlib.AbstractContextManager[object]:
+        """Nothing to hold: the guard's re-read is a GET right before the write."""
+        return contextlib.nullcontext()
+
+    def read_image(self, name: str, type_: ImageType) -> Live | None:
+        """OS images and VM images are two name spaces in the classic API: ``type_`` picks one."""
+        image = self._live(name, type_)
+        return Live(image) if image is not None else None
+
+    def read_vm(self, name: str) -> LiveVM | None:
+        """The role ``source.vm`` names (``service/deployment/role``, ``service/role`` or ``role``)."""
+        roles, generalized = self._roles()
+        found = wire.resolve_vm(name, roles)
+        if not found:
+            return None
+        if len(found) > 1:
             raise ProviderError(
-                f"{what}: an image named '{existing.name}' already exists ({ownership_phrase(existing)})",
-                code="ConflictError", status=409, hint=conflict_hint(existing, self.owner),
+                f"source VM '{name}' is ambiguous: " + ", ".join(r.path for r in found),
+                code="AmbiguousVM", hint="name it as service/role or service/deployment/role",
             )
+        role = found[0]
+        marked = {role.name.casefold()} if role.path.casefold() in generalized else set()
+        return LiveVM(wire.vm_of(name, role, marked), role)
+
+    def settle_image(self, live: Live, spec: ImageSpec, on_step: StepCallback) -> Image:
+        """A capture is done when its operation succeeded: an image that is listed is finished."""
+        return live.image
+
+    def create_image(self, spec: ImageSpec, vm: LiveVM | None, check: CaptureCheck, on_step: StepCallback) -> Image:
+        """Capture ``spec`` from its source role; an OS image or a generalized VM image deletes the VM."""
+        assert vm is not None, "the guard refuses a capture without a source VM here"
+        what = f"capture '{spec.name}'"
         other_kind = ImageType.OS if spec.type is ImageType.VM else ImageType.VM
         twin = self._live(spec.name, other_kind)
         if twin is not None:
             # The service allows one name in both kinds, but the plan indexes images by name, so
             # one of the two would hide the other; PowerShell refuses this capture as well.
-            raise ProviderError(
+            raise RefusedError(
+                NAME_TAKEN,
                 f"{what}: an {other_kind.value.upper()} image named '{twin.name}' already exists "
                 f"({ownership_phrase(twin)})",
-                code="ConflictError", status=409, hint="choose another name",
+                "choose another name",
             )
-        roles, generalized = self._roles()
-        found = wire.resolve_vm(spec.source.vm, roles)
-        if not found:
-            raise NotFound(f"{what}: source VM '{spec.source.vm}' not found", code="ResourceNotFound", status=404,
-                           hint="name a VM as service/deployment/role, service/role, or role when unique")
-        if len(found) > 1:
-            raise ProviderError(
-                f"{what}: source VM '{spec.source.vm}' is ambiguous: " + ", ".join(r.path for r in found),
-                code="AmbiguousVM", hint="name it as service/role or service/deployment/role",
-            )
-        role = found[0]
-        self._check_capture(spec, role, role.path.casefold() in generalized, what)
+        role: wire.Role = vm.raw
         marker = self._marker(spec, source=spec.source.vm)
         label = spec.label or spec.name
         path = (f"/services/hostedservices/{quote_name(role.service)}/deployments/{quote_name(role.deployment)}"
@@ -217,27 +230,6 @@ class ClassicProvider:
             raise ProviderError(f"{what}: the operation succeeded but the image is not listed", code="BadResponse")
         return image
 
-    def _check_capture(self, spec: ImageSpec, role: wire.Role, vm_generalized: bool, what: str) -> None:
-        """The plan's preconditions again, against the live role (the plan may be old)."""
-
-        def refuse(message: str, hint: str) -> ProviderError:
-            return ProviderError(f"{what}: {message}", code="OperationNotAllowed", status=409, hint=hint)
-
-        if role.os and spec.os and role.os != spec.os:
-            raise refuse(f"the VM runs {role.os} but the image says os {spec.os}", f"set os: {role.os}")
-        if role.power_state not in self.capabilities.capture_power_states:
-            raise refuse(f"the VM is {role.power_state.value}", "stop (shut down) the VM first")
-        generalized = spec.os_state is OSState.GENERALIZED
-        if generalized and not vm_generalized:
-            raise refuse(
-                "a generalized capture needs a generalized VM, and this one is not marked generalized",
-                "deprovision it (Sysprep / waagent -deprovision), shut it down, and mark it in its cloud "
-                "service's Description (docs/azure-classic.md)",
-            )
-        if not generalized and vm_generalized:
-            raise refuse("the VM is marked generalized, so a specialized capture is impossible",
-                         "declare os_state: generalized")
-
     def _put(
         self, name: str, type_: ImageType, fields: list[tuple[str, Any]], what: str, on_step: StepCallback
     ) -> None:
@@ -247,54 +239,39 @@ class ClassicProvider:
                                     ok=(200, 202), what=what)
         self._wait(reply.request_id, what, on_step)
 
-    def _owned(self, image: Image, verb: str) -> Image:
-        live = self._live(image.name, image.type)
-        if live is None:
-            raise NotFound(f"cannot {verb} '{image.name}': it does not exist", code="ResourceNotFound", status=404)
-        if live.category is Category.PUBLIC:
-            raise ProviderError(f"cannot {verb} '{live.name}': it is a public image", code="OperationNotAllowed",
-                                status=409, hint="public images are read-only; only owned user images can change")
-        if live.owner != self.owner:
-            raise ProviderError(f"cannot {verb} '{live.name}': {ownership_phrase(live)}, not by catalog '{self.owner}'",
-                                code="OperationNotAllowed", status=409, hint=conflict_hint(live, self.owner))
-        return live
-
-    def update(self, image: Image, spec: ImageSpec, on_step: StepCallback = _no_step) -> Image:
+    def update_image(self, live: Live, spec: ImageSpec, on_step: StepCallback) -> Image:
         """PUT the mutable fields and the marker; the service merges, so a field cannot be emptied."""
+        image = live.image
         what = f"update '{image.name}'"
-        live = self._owned(image, "update")
-        for field, new, old in (("family", spec.family, live.family),
-                                ("recommended_vm_size", spec.recommended_vm_size, live.recommended_vm_size)):
+        for field, new, old in (("family", spec.family, image.family),
+                                ("recommended_vm_size", spec.recommended_vm_size, image.recommended_vm_size)):
             if new is None and old is not None:
                 raise ProviderError(
                     f"{what}: the classic API cannot clear {field} (an update only sets values)",
                     code="OperationNotAllowed",
                     hint=f"declare a {field} for it, or remove and capture the image again",
                 )
-        source = live.source.vm if live.source is not None else None
+        source = image.source.vm if image.source is not None else None
         marker = self._marker(spec, source=source)
-        self._put(live.name, live.type, [
-            ("Label", spec.label or live.name),
+        self._put(image.name, image.type, [
+            ("Label", spec.label or image.name),
             ("Description", wire.compose_description(spec.description, marker)),
             ("ImageFamily", spec.family),
             ("RecommendedVMSize", spec.recommended_vm_size),
         ], what, on_step)
         on_step("update")
-        updated = self._live(live.name, live.type)
+        updated = self._live(image.name, image.type)
         if updated is None:
             raise NotFound(f"{what}: the image disappeared during the update", code="ResourceNotFound", status=404)
         return updated
 
-    def remove(self, image: Image, on_step: StepCallback = _no_step) -> None:
-        """DELETE an owned, unprotected user image; ``?comp=media`` when its marker says delete_media."""
+    def delete_image(self, live: Live, on_step: StepCallback) -> None:
+        """DELETE the image; ``?comp=media`` when its marker says delete_media."""
+        image = live.image
         what = f"remove '{image.name}'"
-        live = self._owned(image, "remove")
-        if live.protected:
-            raise ProviderError(f"{what}: it is protected", code="OperationNotAllowed", status=409,
-                                hint="set protect: false on it and apply, then remove it")
-        kind = "vmimages" if live.type is ImageType.VM else "images"
-        params = {"comp": "media"} if live.extra.get("delete_media") is True else None
-        reply = self.client.request("DELETE", f"/services/{kind}/{quote_name(live.name)}", params=params,
+        kind = "vmimages" if image.type is ImageType.VM else "images"
+        params = {"comp": "media"} if image.extra.get("delete_media") is True else None
+        reply = self.client.request("DELETE", f"/services/{kind}/{quote_name(image.name)}", params=params,
                                     ok=(200, 202, 404), what=what)
         if reply.status == 404:
             if reply.attempts > 1:
@@ -304,27 +281,16 @@ class ClassicProvider:
         self._wait(reply.request_id, what, on_step)
         on_step("remove")
 
-    def adopt(self, image: Image) -> Image:
-        """Write this catalog's marker on an unowned user image (``import``), keeping its tags."""
-        what = f"import '{image.name}'"
-        live = self._live(image.name, image.type)
-        if live is None:
-            raise NotFound(f"{what}: it does not exist", code="ResourceNotFound", status=404)
-        if live.category is Category.PUBLIC:
-            raise ProviderError(f"{what}: it is a public image", code="OperationNotAllowed", status=409,
-                                hint="only user images can be owned; reference public images by name instead")
-        if live.owner == self.owner:
-            return live
-        if live.owner is not None:
-            raise ProviderError(f"{what}: it is already owned by catalog '{live.owner}'", code="ConflictError",
-                                status=409, hint=f"manage it from catalog '{live.owner}'")
-        marker = wire.Marker(owner=self.owner, protected=live.protected, tags=dict(live.tags),
-                             source=live.source.vm if live.source else None, extra=dict(live.extra))
-        self._put(live.name, live.type, [
-            ("Label", live.label or live.name),
-            ("Description", wire.compose_description(live.description, marker)),
-        ], what, _no_step)
-        adopted = self._live(live.name, live.type)
+    def set_owner(self, live: Live) -> Image:
+        """Write this catalog's marker into the Description, keeping the image's tags and text."""
+        image = live.image
+        marker = wire.Marker(owner=self.owner, protected=image.protected, tags=dict(image.tags),
+                             source=image.source.vm if image.source else None, extra=dict(image.extra))
+        self._put(image.name, image.type, [
+            ("Label", image.label or image.name),
+            ("Description", wire.compose_description(image.description, marker)),
+        ], f"import '{image.name}'", _no_step)
+        adopted = self._live(image.name, image.type)
         assert adopted is not None
         return adopted
 
@@ -413,6 +379,19 @@ class ClassicProvider:
         if self._on_close is not None:
             self._on_close()
             self._on_close = None
+
+
+class ClassicProvider(GuardedProvider):
+    """The classic catalog as every caller gets it: ``ClassicBackend`` behind the write-time guard.
+
+    Takes ``ClassicBackend``'s arguments; the backend's attributes (``client``, ``lock_service``,
+    ...) read through.
+    """
+
+    backend: ClassicBackend
+
+    def __init__(self, client: Client, owner: str, capabilities: Capabilities, **options: Any) -> None:
+        super().__init__(ClassicBackend(client, owner, capabilities, **options))
 
 
 def _b64(s: str) -> str:
