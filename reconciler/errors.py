@@ -1,7 +1,8 @@
 """Errors and diagnostics: the project's own exception types and the user-facing message record.
 
 Layer: pure data. Imports nothing outside the standard library. Providers translate every remote
-failure into ``ProviderError`` here, once; ``cli.py`` is the only place that renders and exits.
+failure into ``ProviderError`` here, once; the ``cli`` package is the only place that renders and
+exits.
 """
 
 from __future__ import annotations

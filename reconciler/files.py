@@ -1,8 +1,8 @@
 """Reading inputs and writing outputs safely: the one place the program opens a user-named path.
 
 Layer: shell (it touches the disk) but pure of printing and the environment; every problem is a
-``ReconcilerError`` naming the file, what is wrong and what to do. Used by ``cli.py`` and
-``spec.load_spec``.
+``ReconcilerError`` naming the file, what is wrong and what to do. Used by ``operations``, the
+``cli`` package and ``spec.load_spec``.
 
 Reading (``read_input``): only a regular file is read (a symlink to one is fine), and at most
 ``MAX_INPUT_BYTES``. A FIFO, a device or a directory is refused before a byte is read, so

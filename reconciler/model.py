@@ -1,17 +1,18 @@
 """Data types of the product: desired state, live snapshot, plan.
 
-Layer: pure data. Imports nothing from the project but ``errors`` and nothing outside the standard
-library. Every type is a frozen dataclass or an enum whose value is its display/wire form; mappings
+Layer: pure data. Imports nothing from the project but ``errors`` and ``codec`` and nothing
+outside the standard library. Every type is a frozen dataclass or an enum whose value is its display/wire form; mappings
 held by frozen types are never mutated after construction (treat them as read-only).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
+from .codec import Codec, Shape
 from .errors import Diagnostic
 
 
@@ -210,6 +211,17 @@ class Snapshot:
         return out
 
 
+#: An ``ImageSpec`` and an ``Image`` seen as one another: the fields they share, under the spec's
+#: names (``protect``); each side ignores the other's own fields. The source is given apart: what
+#: a provider records of it is not what the spec says.
+_SPEC_AND_IMAGE = Codec(
+    {
+        ImageSpec: Shape(exclude=frozenset({"source", "line"}), strict=False),
+        Image: Shape(exclude=frozenset({"source"}), rename={"protected": "protect"}, strict=False),
+    }
+)
+
+
 def spec_from_image(image: Image) -> ImageSpec:
     """The spec that declares ``image`` as it is (for ``export``).
 
@@ -217,20 +229,15 @@ def spec_from_image(image: Image) -> ImageSpec:
     compares an unknown source, so the exported entry plans as a no-op while the image exists.
     """
     source = image.source if image.source is not None else Source(vm="unknown")
-    return ImageSpec(
-        name=image.name,
-        type=image.type,
-        os=image.os,
-        os_state=image.os_state,
-        source=Source(vm=source.vm, vhd=source.vhd, storage_account=source.storage_account),
-        family=image.family,
-        label=image.label,
-        description=image.description,
-        recommended_vm_size=image.recommended_vm_size,
-        tags=dict(image.tags),
-        protect=image.protected,
-        extra=dict(image.extra),
+    return _SPEC_AND_IMAGE.from_dict(
+        ImageSpec, _SPEC_AND_IMAGE.to_dict(image), source=replace(source, generalize=False)
     )
+
+
+def image_from_spec(spec: ImageSpec, **fields: Any) -> Image:
+    """The ``Image`` that holds what ``spec`` declares (a provider's record of its capture);
+    ``fields`` give the rest (``owner``, ``source``, ``created``, ...)."""
+    return _SPEC_AND_IMAGE.from_dict(Image, _SPEC_AND_IMAGE.to_dict(spec), **fields)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The planner: a pure function of (desired state, live snapshot, provider capabilities) -> Plan.
 
-Layer: pure core. No I/O, no clock, no printing; imports only ``model``, ``errors`` and deepdiff.
+Layer: pure core. No I/O, no clock, no printing; imports only ``model``, ``errors``, ``rules``,
+``codec`` and deepdiff.
 deepdiff is used only here and its objects never leave this module: every difference is turned
 into a plain ``FieldDiff(path, before, after)``.
 
@@ -21,6 +22,7 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from . import rules
+from .codec import Codec, Shape
 from .errors import Diagnostic, Location
 from .model import (
     Action,
@@ -33,6 +35,7 @@ from .model import (
     ImageSpec,
     Plan,
     Snapshot,
+    Source,
 )
 
 #: Fields compared between a live image and its spec, in display order.
@@ -103,7 +106,7 @@ def make_plan(
             action=Action.REMOVE,
             reason=reason,
             before=image,
-            fields=tuple(FieldDiff(p, b, None) for p, b in _view_of_image(image, capabilities).items() if b),
+            fields=tuple(FieldDiff(p, b, None) for p, b in _view(image, capabilities).items() if b),
             destructive=True,
             steps=("remove image",),
         )
@@ -147,7 +150,7 @@ def _plan_declared(
             action=Action.CAPTURE,
             reason="not in the catalog",
             after=spec,
-            fields=tuple(FieldDiff(p, None, a) for p, a in _view_of_spec(spec, caps).items() if _shown(a)),
+            fields=tuple(FieldDiff(p, None, a) for p, a in _view(spec, caps).items() if _shown(a)),
             destructive=consumes is not None,
             consumes_vm=consumes,
             steps=steps,
@@ -158,8 +161,8 @@ def _plan_declared(
     if refusal is not None:
         return _refused(spec, image, _declared_refusal(refusal.code, spec, image, owner, loc))
 
-    before = _view_of_image(image, caps)
-    after = _view_of_spec(spec, caps)
+    before = _view(image, caps)
+    after = _view(spec, caps)
     if image.source is None:
         # The provider does not record the source: unknown is not a difference.
         before.pop("source", None)
@@ -336,39 +339,24 @@ def _age_key(image: Image) -> tuple[str, str]:
 # Views and diffs
 
 
-def _view_of_spec(spec: ImageSpec, caps: Capabilities) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "type": spec.type.value,
-        "os": spec.os,
-        "os_state": spec.os_state.value,
-        "source": spec.source.as_dict(),
-        "family": spec.family,
-        "label": spec.label,
-        "description": spec.description,
-        "recommended_vm_size": spec.recommended_vm_size,
-        "tags": dict(spec.tags),
-        "protect": spec.protect,
+#: What the planner compares, as plain data under the spec's names (``protect``), in display order.
+#: A source is compared by identity (``vm``/``vhd``): ``generalize`` is how to capture, not what.
+_VIEW = Codec(
+    {
+        ImageSpec: Shape(keys=_FIELDS),
+        Image: Shape(
+            keys=tuple("protected" if f == "protect" else f for f in _FIELDS), rename={"protected": "protect"}
+        ),
+        Source: Shape(keys=("vm", "vhd"), omit_defaults=True),
     }
-    for k in sorted(caps.image_fields):
-        view[f"extra.{k}"] = spec.extra.get(k)
-    return view
+)
 
 
-def _view_of_image(image: Image, caps: Capabilities) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "type": image.type.value,
-        "os": image.os,
-        "os_state": image.os_state.value,
-        "source": image.source.as_dict() if image.source is not None else None,
-        "family": image.family,
-        "label": image.label,
-        "description": image.description,
-        "recommended_vm_size": image.recommended_vm_size,
-        "tags": dict(image.tags),
-        "protect": image.protected,
-    }
+def _view(obj: ImageSpec | Image, caps: Capabilities) -> dict[str, Any]:
+    """The compared fields of a spec or a live image, then the provider's ``extra.<key>`` fields."""
+    view = _VIEW.to_dict(obj)
     for k in sorted(caps.image_fields):
-        view[f"extra.{k}"] = image.extra.get(k)
+        view[f"extra.{k}"] = obj.extra.get(k)
     return view
 
 

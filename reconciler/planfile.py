@@ -2,9 +2,9 @@
 
 Layer: pure core. Bytes in, bytes out: the caller (``cli.py``) reads and writes the file and passes
 the creation time in; nothing here touches the clock, the environment or the disk. Imports only
-``model``, ``errors``, ``render`` and jsonschema.
+``model``, ``errors``, ``plandoc`` and jsonschema.
 
-The saved file is the JSON plan document (``render.render_plan_json``) plus a ``plan_file``
+The saved file is the JSON plan document (``plandoc.plan_document``) plus a ``plan_file``
 envelope ``{format, version, created, checksum}``. The checksum is the SHA-256 of the canonical
 JSON of the whole document without the checksum itself, so an edited plan (a hand-tweaked
 action, a removed error) is refused instead of applied. It is a tamper *evident* seal against
@@ -25,21 +25,9 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from .errors import Diagnostic, Location, PlanFileError, Severity, StalePlanError
-from .model import (
-    Action,
-    Category,
-    Change,
-    FieldDiff,
-    Image,
-    ImageSpec,
-    ImageType,
-    OSState,
-    Plan,
-    Snapshot,
-    Source,
-)
-from .render import field_to_dict, image_to_dict, render_plan_json, spec_to_dict
+from .errors import PlanFileError, StalePlanError
+from .model import Action, Change, Plan, Snapshot
+from .plandoc import plan_document, plan_from_document, to_dict
 
 FORMAT = "reconciler-plan"
 VERSION = 1
@@ -80,7 +68,7 @@ def dump_plan(plan: Plan, *, created: str) -> bytes:
 
     ``created`` is the caller's timestamp (ISO 8601); it is covered by the checksum.
     """
-    doc = render_plan_json(plan)
+    doc = plan_document(plan)
     doc["plan_file"] = {"format": FORMAT, "version": VERSION, "created": created}
     try:
         doc["plan_file"]["checksum"] = checksum(doc)
@@ -106,7 +94,9 @@ def _schema_validator() -> Draft202012Validator:
 
 def plan_schema() -> dict[str, Any]:
     """The JSON Schema of the plan document (``schemas/plan.schema.json``)."""
-    return dict(_schema_validator().schema)
+    schema = _schema_validator().schema
+    assert isinstance(schema, Mapping), "the plan schema is an object"
+    return dict(schema)
 
 
 def validate_plan_document(doc: Any) -> list[str]:
@@ -221,101 +211,6 @@ def is_plan_document(data: bytes) -> bool:
     return isinstance(doc, dict) and ("plan_file" in doc or {"format_version", "resource_changes"} <= doc.keys())
 
 
-def plan_from_document(doc: Mapping[str, Any]) -> Plan:
-    """Build a ``Plan`` from a (schema-valid) plan document; the inverse of ``render_plan_json``."""
-    diags = [_diagnostic(d) for d in doc["diagnostics"]]
-    return Plan(
-        catalog=doc["catalog"],
-        provider=doc["provider"],
-        changes=tuple(_change(c) for c in doc["resource_changes"]),
-        fingerprints=dict(doc["fingerprints"]),
-        desired_digest=doc["desired_digest"],
-        prune=doc["prune"],
-        targets=tuple(doc["targets"]),
-        errors=tuple(d for d in diags if d.severity is Severity.ERROR),
-        warnings=tuple(d for d in diags if d.severity is Severity.WARNING),
-    )
-
-
-def _action(word: str) -> Action:
-    for a in Action:
-        if a.word == word:
-            return a
-    raise ValueError(f"unknown action {word!r}")
-
-
-def _change(d: Mapping[str, Any]) -> Change:
-    return Change(
-        name=d["name"],
-        action=_action(d["action"]),
-        reason=d["reason"],
-        before=_image(d["before"]) if d["before"] is not None else None,
-        after=_spec(d["after"]) if d["after"] is not None else None,
-        fields=tuple(FieldDiff(f["path"], f["before"], f["after"], f["forces_replace"]) for f in d["fields"]),
-        destructive=d["destructive"],
-        consumes_vm=d["consumes_vm"],
-        steps=tuple(d["steps"]),
-        errors=tuple(_diagnostic(e) for e in d["errors"]),
-        warnings=tuple(_diagnostic(w) for w in d["warnings"]),
-    )
-
-
-def _source(d: Mapping[str, Any]) -> Source:
-    return Source(vm=d["vm"], vhd=d["vhd"], generalize=d["generalize"], storage_account=d["storage_account"])
-
-
-def _spec(d: Mapping[str, Any]) -> ImageSpec:
-    return ImageSpec(
-        name=d["name"],
-        type=ImageType(d["type"]),
-        os=d["os"],
-        os_state=OSState(d["os_state"]),
-        source=_source(d["source"]),
-        family=d["family"],
-        label=d["label"],
-        description=d["description"],
-        recommended_vm_size=d["recommended_vm_size"],
-        tags=dict(d["tags"]),
-        protect=d["protect"],
-        extra=dict(d["extra"]),
-        line=d["line"],
-    )
-
-
-def _image(d: Mapping[str, Any]) -> Image:
-    return Image(
-        name=d["name"],
-        type=ImageType(d["type"]),
-        os=d["os"],
-        os_state=OSState(d["os_state"]),
-        category=Category(d["category"]),
-        family=d["family"],
-        label=d["label"],
-        description=d["description"],
-        recommended_vm_size=d["recommended_vm_size"],
-        tags=dict(d["tags"]),
-        owner=d["owner"],
-        protected=d["protected"],
-        source=_source(d["source"]) if d["source"] is not None else None,
-        data_disks=d["data_disks"],
-        extra=dict(d["extra"]),
-        id=d["id"],
-        fingerprint=d["fingerprint"],
-        created=d["created"],
-    )
-
-
-def _diagnostic(d: Mapping[str, Any]) -> Diagnostic:
-    loc = d["location"]
-    return Diagnostic(
-        severity=Severity(d["severity"]),
-        summary=d["summary"],
-        hint=d["hint"],
-        location=Location(loc["file"], loc["line"], loc["col"], loc["json_path"]) if loc is not None else None,
-        code=d["code"],
-    )
-
-
 # --------------------------------------------------------------------------------------------------
 # Staleness
 
@@ -415,19 +310,19 @@ def _change_differences(saved: Change, fresh: Change) -> list[str]:
     what: list[str] = []
     if saved.name != fresh.name:
         what.append(f"the name ({saved.name} / {fresh.name})")
-    s_fields = {f.path: field_to_dict(f) for f in saved.fields}
-    f_fields = {f.path: field_to_dict(f) for f in fresh.fields}
+    s_fields = {f.path: to_dict(f) for f in saved.fields}
+    f_fields = {f.path: to_dict(f) for f in fresh.fields}
     paths = _differing_keys(s_fields, f_fields)
     if paths or len(s_fields) != len(saved.fields):  # a path listed twice is a difference too
         what.append(f"the field changes ({', '.join(paths) or 'a path listed twice'})")
     after = _differing_keys(
-        {k: v for k, v in spec_to_dict(saved.after).items() if k != "line"} if saved.after else None,
-        {k: v for k, v in spec_to_dict(fresh.after).items() if k != "line"} if fresh.after else None,
+        {k: v for k, v in to_dict(saved.after).items() if k != "line"} if saved.after else None,
+        {k: v for k, v in to_dict(fresh.after).items() if k != "line"} if fresh.after else None,
     )
     if after:
         what.append(f"the desired image ({', '.join(after)})")
     before = _differing_keys(
-        image_to_dict(saved.before) if saved.before else None, image_to_dict(fresh.before) if fresh.before else None
+        to_dict(saved.before) if saved.before else None, to_dict(fresh.before) if fresh.before else None
     )
     if before:
         what.append(f"the live image ({', '.join(before)})")

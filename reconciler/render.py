@@ -1,7 +1,7 @@
 """Renderers: plans, diagnostics, image listings and apply results as text, JSON-ready data or Markdown.
 
 Layer: pure core (views). Data in, ``str``/``dict`` out: no printing, no environment, no clock, no
-files. Imports only ``model``, ``errors`` and the package version. ``cli.py`` decides where the
+files. Imports only ``model``, ``errors``, ``codec`` and ``plandoc``. ``cli.py`` decides where the
 output goes and whether colour is wanted (TTY, ``NO_COLOR``).
 
 Every user-supplied string (image names, labels, reasons, messages, whether from the file, the live
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import __version__
+from .codec import to_dict
 from .errors import Diagnostic, Location, ReconcilerError, Severity
 from .model import (
     Action,
@@ -33,11 +33,8 @@ from .model import (
     ImageType,
     Outcome,
     Plan,
-    Source,
 )
-
-#: Version of the JSON plan document (``format_version``). Minor bumps only add fields.
-FORMAT_VERSION = "1.0"
+from .plandoc import FORMAT_VERSION, is_destructive, plan_document
 
 _LEGEND = {
     Action.CAPTURE: "capture (a new image from its source)",
@@ -73,15 +70,6 @@ _ACTION_COLOR = {
 
 # --------------------------------------------------------------------------------------------------
 # Shared helpers
-
-
-def is_destructive(change: Change) -> bool:
-    """A change that deletes an image or consumes a VM, whatever flag the planner set.
-
-    Display code never trusts a single flag for safety: a remove or replace is destructive by
-    definition, and so is any capture that names a VM it consumes.
-    """
-    return change.destructive or change.action in (Action.REMOVE, Action.REPLACE) or change.consumes_vm is not None
 
 
 def consumes_wording(provider: str) -> str:
@@ -156,13 +144,6 @@ def _describe(change: Change) -> str:
     if obj is None:
         return ""
     return f"{obj.type.value}, {escape_controls(obj.os)}, {obj.os_state.value}"
-
-
-def _counts(plan: Plan) -> dict[str, int]:
-    counts = plan.counts()
-    counts["no_op"] = sum(1 for c in plan.changes if c.action is Action.NOOP)
-    counts["destructive"] = sum(1 for c in plan.pending if is_destructive(c))
-    return counts
 
 
 def footer(plan: Plan) -> str:
@@ -300,124 +281,10 @@ def _where(loc: Location | None) -> str:
 # Plan: JSON
 
 
-def source_to_dict(s: Source) -> dict[str, Any]:
-    """Every field of a ``Source`` (``generalize`` and ``storage_account`` included)."""
-    return {"vm": s.vm, "vhd": s.vhd, "generalize": s.generalize, "storage_account": s.storage_account}
-
-
-def spec_to_dict(s: ImageSpec) -> dict[str, Any]:
-    """An ``ImageSpec`` as plain JSON data; ``line`` kept so messages survive a saved plan."""
-    return {
-        "name": s.name,
-        "type": s.type.value,
-        "os": s.os,
-        "os_state": s.os_state.value,
-        "source": source_to_dict(s.source),
-        "family": s.family,
-        "label": s.label,
-        "description": s.description,
-        "recommended_vm_size": s.recommended_vm_size,
-        "tags": dict(s.tags),
-        "protect": s.protect,
-        "extra": dict(s.extra),
-        "line": s.line,
-    }
-
-
-def image_to_dict(i: Image) -> dict[str, Any]:
-    """An observed ``Image`` as plain JSON data (every field, for listings and saved plans)."""
-    return {
-        "name": i.name,
-        "type": i.type.value,
-        "os": i.os,
-        "os_state": i.os_state.value,
-        "category": i.category.value,
-        "family": i.family,
-        "label": i.label,
-        "description": i.description,
-        "recommended_vm_size": i.recommended_vm_size,
-        "tags": dict(i.tags),
-        "owner": i.owner,
-        "protected": i.protected,
-        "source": source_to_dict(i.source) if i.source is not None else None,
-        "data_disks": i.data_disks,
-        "extra": dict(i.extra),
-        "id": i.id,
-        "fingerprint": i.fingerprint,
-        "created": i.created,
-    }
-
-
-def location_to_dict(loc: Location) -> dict[str, Any]:
-    return {"file": loc.file, "line": loc.line, "col": loc.col, "json_path": loc.json_path}
-
-
-def diagnostic_to_dict(d: Diagnostic) -> dict[str, Any]:
-    return {
-        "severity": d.severity.value,
-        "summary": d.summary,
-        "hint": d.hint,
-        "location": location_to_dict(d.location) if d.location is not None else None,
-        "code": d.code,
-    }
-
-
-def field_to_dict(f: FieldDiff) -> dict[str, Any]:
-    return {"path": f.path, "before": f.before, "after": f.after, "forces_replace": f.forces_replace}
-
-
-def change_to_dict(c: Change) -> dict[str, Any]:
-    """One entry of ``resource_changes``. ``destructive`` is the planner's flag as recorded."""
-    d: dict[str, Any] = {
-        "name": c.name,
-        "family": c.family,
-        "action": c.action.word,
-        "actions": c.action.tf_actions,
-        "symbol": c.action.value,
-        "reason": c.reason,
-        "destructive": c.destructive,
-        "consumes_vm": c.consumes_vm,
-        "steps": list(c.steps),
-        "before": image_to_dict(c.before) if c.before is not None else None,
-        "after": spec_to_dict(c.after) if c.after is not None else None,
-        "fields": [field_to_dict(f) for f in c.fields],
-        "errors": [diagnostic_to_dict(e) for e in c.errors],
-        "warnings": [diagnostic_to_dict(w) for w in c.warnings],
-    }
-    if c.action is Action.REPLACE:
-        d["replace_paths"] = [f.path for f in c.fields if f.forces_replace]
-    return d
-
-
 def render_plan_json(plan: Plan) -> dict[str, Any]:
-    """The machine-readable plan (``schemas/plan.schema.json``); also the body of a saved plan.
-
-    ``resource_changes`` keep plan (apply) order and include no-ops, so the document rebuilds
-    the exact ``Plan``; only the human views reorder.
-    """
-    counts = _counts(plan)
-    return {
-        "format_version": FORMAT_VERSION,
-        "reconciler_version": __version__,
-        "catalog": plan.catalog,
-        "provider": plan.provider,
-        "applyable": plan.applyable,
-        "errored": plan.errored,
-        "prune": plan.prune,
-        "targets": list(plan.targets),
-        "summary": {
-            "capture": counts["capture"],
-            "update": counts["update"],
-            "replace": counts["replace"],
-            "remove": counts["remove"],
-            "no_op": counts["no_op"],
-            "destructive": counts["destructive"],
-        },
-        "resource_changes": [change_to_dict(c) for c in plan.changes],
-        "diagnostics": [diagnostic_to_dict(d) for d in plan.errors + plan.warnings],
-        "desired_digest": plan.desired_digest,
-        "fingerprints": dict(plan.fingerprints),
-    }
+    """The machine-readable plan (``schemas/plan.schema.json``, laid out by ``plandoc``); also the
+    body of a saved plan."""
+    return plan_document(plan)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -685,7 +552,7 @@ def render_diagnostics_json(diags: Sequence[Diagnostic]) -> dict[str, Any]:
         "valid": errors == 0,
         "error_count": errors,
         "warning_count": len(diags) - errors,
-        "diagnostics": [diagnostic_to_dict(d) for d in diags],
+        "diagnostics": [to_dict(d) for d in diags],
     }
 
 
@@ -792,7 +659,7 @@ def render_images_table(images: Sequence[Image]) -> str:
 
 
 def render_images_json(images: Sequence[Image]) -> list[dict[str, Any]]:
-    return [image_to_dict(i) for i in images]
+    return [to_dict(i) for i in images]
 
 
 def families_json(images: Iterable[Image]) -> list[dict[str, Any]]:
@@ -893,15 +760,12 @@ def apply_report_json(result: ApplyResult) -> dict[str, Any]:
 __all__ = [
     "FORMAT_VERSION",
     "apply_report_json",
-    "change_to_dict",
     "consumes_wording",
     "destructive_first",
-    "diagnostic_to_dict",
     "escape_controls",
     "families_json",
     "filter_images",
     "footer",
-    "image_to_dict",
     "is_destructive",
     "markdown_summary",
     "md_escape",
@@ -915,5 +779,4 @@ __all__ = [
     "render_plan_json",
     "render_plan_markdown",
     "render_plan_text",
-    "spec_to_dict",
 ]

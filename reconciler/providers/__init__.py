@@ -15,18 +15,13 @@ Each provider module exports:
 
 from __future__ import annotations
 
-import getpass
 import importlib
-import os
-import socket
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Unpack, runtime_checkable
 
 from ..errors import ReconcilerError
 from ..model import Capabilities, CatalogConfig, Image, ImageSpec, Snapshot
+from .locking import LockHandle, LockInfo, LockWaits
 
 #: Called by a provider when a long operation changes state ("deallocating vm", "polling 3/..").
 StepCallback = Callable[[str], None]
@@ -34,60 +29,6 @@ StepCallback = Callable[[str], None]
 
 def _no_step(_: str) -> None:
     return None
-
-
-@dataclass(frozen=True)
-class LockInfo:
-    """Who holds a catalog lock. ``id`` is the nonce ``force-unlock`` must be given."""
-
-    id: str
-    who: str
-    host: str
-    pid: int
-    command: str
-    created: str
-    run_id: str = ""
-
-    @classmethod
-    def new(cls, command: str, *, who: str | None = None, run_id: str = "") -> LockInfo:
-        try:
-            user = who or getpass.getuser()
-        except (KeyError, OSError):
-            user = who or "unknown"
-        return cls(
-            id=str(uuid.uuid4()),
-            who=user,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            command=command,
-            created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            run_id=run_id,
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> LockInfo:
-        return cls(
-            id=str(d.get("id", "")),
-            who=str(d.get("who", "")),
-            host=str(d.get("host", "")),
-            pid=int(d.get("pid", 0) or 0),
-            command=str(d.get("command", "")),
-            created=str(d.get("created", "")),
-            run_id=str(d.get("run_id", "")),
-        )
-
-    def describe(self) -> str:
-        run = f", run {self.run_id}" if self.run_id else ""
-        return f"{self.who} on {self.host} (pid {self.pid}{run}) since {self.created}, running '{self.command}'"
-
-
-class LockHandle(Protocol):
-    info: LockInfo
-
-    def release(self) -> None: ...
 
 
 @runtime_checkable
@@ -127,15 +68,9 @@ class Provider(Protocol):
         """Write this catalog's ownership marker on an unowned user image (``import``)."""
         ...
 
-    def acquire_lock(
-        self,
-        info: LockInfo,
-        timeout: float,
-        *,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> LockHandle:
-        """Take the catalog's lock, waiting up to ``timeout`` seconds; ``LockError`` names the holder."""
+    def acquire_lock(self, info: LockInfo, timeout: float, **waits: Unpack[LockWaits]) -> LockHandle:
+        """Take the catalog's lock, waiting up to ``timeout`` seconds (``locking.wait_for_lock``, with
+        ``clock``/``sleep`` injectable); ``LockError`` names the holder."""
         ...
 
     def force_unlock(self, lock_id: str) -> LockInfo:
@@ -185,6 +120,7 @@ def open_provider(config: CatalogConfig, *, env: Mapping[str, str] | None = None
 __all__ = [
     "LockHandle",
     "LockInfo",
+    "LockWaits",
     "PROVIDER_NAMES",
     "Provider",
     "StepCallback",

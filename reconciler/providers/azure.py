@@ -1,8 +1,9 @@
 """The ``azure`` provider: Azure Resource Manager over HTTPS with ``requests``.
 
-Layer: edge (provider). Talks to ARM through ``providers.transport`` (retries, error translation)
-and follows long-running operations with ``reconciler.lro``. Never prints, never reads the process
-environment itself: ``open_provider`` receives ``env`` from ``cli.py`` for credentials only.
+Layer: edge (provider). Talks to ARM through ``providers.http.transport`` (error translation; the
+retry policy is mounted on its session) and follows long-running operations with
+``providers.http.lro``. Never prints, never reads the process environment itself: ``open_provider``
+receives ``env`` from ``cli.py`` for credentials only.
 
 Two modes, chosen by the ``gallery`` setting:
 
@@ -44,11 +45,10 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote, urlencode
 
 from ..errors import Diagnostic, NotFound, OperationFailed, ProviderError, ReconcilerError
-from ..lro import PollPolicy, Response, wait
 from ..model import (
     VM,
     Capabilities,
@@ -64,7 +64,7 @@ from ..model import (
     Source,
 )
 from ..rules import CaptureCheck
-from . import LockHandle, LockInfo, StepCallback, _no_step
+from . import LockHandle, LockInfo, LockWaits, StepCallback, _no_step
 from .clouds import (
     TRUSTED_ENV,
     Cloud,
@@ -77,7 +77,8 @@ from .clouds import (
     target_hint,
 )
 from .guard import GuardedProvider, Live, LiveVM
-from .transport import RetryPolicy, Transport
+from .http.lro import PollPolicy, Response, wait
+from .http.transport import RetryPolicy, Transport
 
 NAME = "azure"
 #: The public cloud's ARM endpoint and token scope; ``cloud`` selects another (``providers/clouds.py``).
@@ -1003,16 +1004,9 @@ class AzureBackend:
                 self._lock = BlobLeaseLock.from_settings(self.settings, self.env, catalog=self.owner)
             return self._lock
 
-    def acquire_lock(
-        self,
-        info: LockInfo,
-        timeout: float,
-        *,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> LockHandle:
+    def acquire_lock(self, info: LockInfo, timeout: float, **waits: Unpack[LockWaits]) -> LockHandle:
         """Take the catalog lock: a renewed lease on blob ``<lock_container>/<catalog>.lock``."""
-        handle: LockHandle = self._blob_lock().acquire(info, timeout, clock=clock, sleep=sleep)
+        handle: LockHandle = self._blob_lock().acquire(info, timeout, **waits)
         return handle
 
     def force_unlock(self, lock_id: str) -> LockInfo:

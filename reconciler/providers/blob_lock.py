@@ -37,12 +37,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote, unquote
 
 from ..errors import LockError, ProviderError, ReconcilerError
-from . import LockInfo
 from .clouds import TRUSTED_ENV, check_target, get_cloud, parse_trusted_hosts
+from .locking import Held, LockInfo, LockWaits, holder_fields, lost_at_release, lost_lock, wait_for_lock
 
 #: Default container for lock blobs when the catalog settings name none.
 DEFAULT_CONTAINER = "reconciler-locks"
@@ -171,10 +171,6 @@ def describe_status(catalog: str, status: LockStatus) -> tuple[str, str]:
     return (f"catalog '{catalog}' is not locked", "")
 
 
-def _holder_dict(info: LockInfo | None) -> dict[str, str]:
-    return {k: str(v) for k, v in info.as_dict().items()} if info else {}
-
-
 def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -263,16 +259,24 @@ class BlobLockHandle:
     def check(self) -> None:
         """Raise ``LockError`` when the lock was lost, so apply can stop before its next change."""
         if self.lost_reason:
-            raise LockError(
-                f"this run lost the lock on catalog '{self._lock.catalog}': {self.lost_reason}",
+            raise lost_lock(
+                f"catalog '{self._lock.catalog}'",
+                self.info,
+                self.lost_reason,
                 "someone ran force-unlock, or the storage account was unreachable for a minute; "
                 "stop, run plan again and check no other apply is running",
-                holder=_holder_dict(self.info),
             )
 
     def renew_now(self) -> None:
-        """Renew the lease and refresh the heartbeat once (what the background thread does)."""
-        self._lock._call("renew the lock lease", self._lease.renew)
+        """Renew the lease and refresh the heartbeat once (what the background thread does).
+
+        A ``LeaseLost`` is also recorded in ``lost_reason``, whoever called: the lock is gone.
+        """
+        try:
+            self._lock._call("renew the lock lease", self._lease.renew)
+        except LeaseLost as e:
+            self.lost_reason = self.lost_reason or f"the lease was lost: {e}"
+            raise
         try:
             self._lock._write_metadata(self.info, self._lease)
         except LeaseLost:
@@ -282,12 +286,13 @@ class BlobLockHandle:
 
     def _start_renewing(self) -> None:
         def loop() -> None:
-            self.lost_reason = run_renewals(
+            reason = run_renewals(
                 self.renew_now,
                 lease_seconds=self._lock.lease_seconds,
                 wait=self._stop.wait,
                 clock=time.monotonic,
             )
+            self.lost_reason = self.lost_reason or reason
 
         self._thread = threading.Thread(target=loop, name=f"lock-renewer-{self._lock.catalog}", daemon=True)
         self._thread.start()
@@ -305,12 +310,11 @@ class BlobLockHandle:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        lost = LockError(
-            f"the lock on catalog '{self._lock.catalog}' was no longer held by this run when it "
-            f"ended (lock ID {self.info.id})",
+        lost = lost_at_release(
+            f"catalog '{self._lock.catalog}'",
+            self.info,
             "it was force-unlocked (or its lease lapsed and was taken); check that no other run "
             "changed the catalog at the same time, then run plan again",
-            holder=_holder_dict(self.info),
         )
         try:
             status = self._lock.status()
@@ -325,7 +329,7 @@ class BlobLockHandle:
                 f"could not release the lock on catalog '{self._lock.catalog}': {e}",
                 f"its lease lapses within {self._lock.lease_seconds} s; if the lock still shows as "
                 f"held afterwards, run: reconciler force-unlock {self.info.id}",
-                holder=_holder_dict(self.info),
+                holder=holder_fields(self.info),
             ) from e
         if not ours:
             raise lost
@@ -538,32 +542,22 @@ class BlobLeaseLock:
         handle._start_renewing()
         return handle
 
-    def acquire(
-        self,
-        info: LockInfo,
-        timeout: float,
-        *,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> BlobLockHandle:
+    def acquire(self, info: LockInfo, timeout: float, **waits: Unpack[LockWaits]) -> BlobLockHandle:
         """Take the lock for ``info``, waiting up to ``timeout`` seconds; ``LockError`` names the holder."""
-        clock = clock or time.monotonic
-        sleep = sleep or time.sleep
-        deadline = clock() + max(0.0, timeout)
         quick_retries = 3
-        while True:
+
+        def attempt() -> BlobLockHandle | Held:
+            nonlocal quick_retries
             found = self._attempt(info)
+            while isinstance(found, LockStatus) and found.state is LockState.FREE and quick_retries:
+                quick_retries -= 1  # released between our lease try and our read: try again now
+                found = self._attempt(info)
             if isinstance(found, BlobLockHandle):
                 return found
-            if found.state is LockState.FREE and quick_retries:
-                quick_retries -= 1  # released between our lease try and our read: try again now
-                continue
-            remaining = deadline - clock()
-            if remaining <= 0:
-                message, hint = describe_status(self.catalog, found)
-                waited = f" (waited {timeout:g} s)" if timeout > 0 else ""
-                raise LockError(message + waited, hint, holder=_holder_dict(found.holder))
-            sleep(min(self.poll_seconds, remaining))
+            message, hint = describe_status(self.catalog, found)
+            return Held(found.holder, message, hint)
+
+        return wait_for_lock(attempt, timeout=timeout, poll=self.poll_seconds, **waits)
 
     def force_unlock(self, lock_id: str) -> LockInfo:
         """Clear the lock only when ``lock_id`` is the recorded lock id; return the holder released.
@@ -586,7 +580,7 @@ class BlobLeaseLock:
                 f"lock ID mismatch: catalog '{self.catalog}' is locked by {holder.describe()} with lock ID "
                 f"{holder.id}, not {lock_id}",
                 "pass the lock ID shown in the error of the run that waited for the lock",
-                holder=_holder_dict(holder),
+                holder=holder_fields(holder),
             )
         if status.lease_state in ("leased", "breaking"):
             self._call("break the lock lease", BlobLeaseClient(self._blob).break_lease, lease_break_period=0)
@@ -598,7 +592,7 @@ class BlobLeaseLock:
                 raise LockError(
                     f"catalog '{self.catalog}' was locked again while force-unlock ran",
                     "read the lock again before retrying",
-                    holder=_holder_dict(self.holder()),
+                    holder=holder_fields(self.holder()),
                 ) from e
             raise
         try:
@@ -608,7 +602,7 @@ class BlobLeaseLock:
                 raise LockError(
                     f"catalog '{self.catalog}' changed hands while force-unlock ran",
                     "read the lock again before retrying",
-                    holder=_holder_dict(again),
+                    holder=holder_fields(again),
                 )
             self._call("clear the lock record", self._blob.set_blob_metadata, {}, lease=ours)
         finally:

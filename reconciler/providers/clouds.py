@@ -7,7 +7,7 @@ the providers' settings checks and again when a provider opens (defence in depth
 * a credential (bearer token, management certificate, storage key or token) goes only to an
   endpoint of the **selected** cloud (ARM, classic Service Management or ``*.blob.<suffix>``),
   to a **loopback** address (127.0.0.0/8, ::1, ``localhost``; the emulators), or to a host the
-  operator listed in ``RECONCILER_TRUSTED_ENDPOINTS`` (``cli.py`` reads it and hands it down; it
+  operator listed in ``RECONCILER_TRUSTED_ENDPOINTS`` (``cli/env.py`` reads it and hands it down; it
   never comes from the desired-state file, so a pull request cannot widen it);
 * plain ``http`` only to loopback: a trusted host still needs ``https``.
 
@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ReconcilerError
 
-#: The environment variable ``cli.py`` reads the trusted hosts from (comma separated).
+#: The environment variable ``operations.Environment`` takes the trusted hosts from (comma separated).
 TRUSTED_ENV = "RECONCILER_TRUSTED_ENDPOINTS"
 
 Kind = Literal["arm", "classic", "blob"]

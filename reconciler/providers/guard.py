@@ -14,15 +14,15 @@ Only this module calls the primitives of ``Backend`` (``tests/unit/test_layers.p
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, Unpack
 
 from .. import rules
 from ..errors import NotFound, OperationFailed, OperationTimeout, ProviderError, RefusedError
 from ..model import VM, Capabilities, Image, ImageSpec, ImageType, Snapshot
-from . import LockHandle, LockInfo, StepCallback, _no_step
+from . import StepCallback, _no_step
+from .locking import LockHandle, LockInfo, LockWaits
 
 #: The primitives a backend supplies and only the guard may call.
 PRIMITIVES = frozenset(
@@ -86,9 +86,8 @@ class Backend(Protocol):
         """Write this catalog's ownership marker on the image, keeping everything else."""
         ...
 
-    # The lock is not the guard's business: ``Provider.acquire_lock``'s signature, passed through.
-    @property
-    def acquire_lock(self) -> Callable[..., LockHandle]: ...
+    # The lock is not the guard's business: ``Provider.acquire_lock``, passed through.
+    def acquire_lock(self, info: LockInfo, timeout: float, **waits: Unpack[LockWaits]) -> LockHandle: ...
 
     def force_unlock(self, lock_id: str) -> LockInfo: ...
 
@@ -135,7 +134,7 @@ class GuardedProvider:
     def snapshot(self) -> Snapshot:
         return self.backend.snapshot()
 
-    def acquire_lock(self, info: LockInfo, timeout: float, **waits: Any) -> LockHandle:
+    def acquire_lock(self, info: LockInfo, timeout: float, **waits: Unpack[LockWaits]) -> LockHandle:
         """``Provider.acquire_lock`` (``clock``/``sleep`` keywords) of the backend."""
         return self.backend.acquire_lock(info, timeout, **waits)
 

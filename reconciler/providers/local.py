@@ -22,17 +22,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
+from ..codec import Codec, Shape
 from ..errors import LockError, ProviderError
 from ..model import (
     VM,
@@ -46,10 +45,22 @@ from ..model import (
     PowerState,
     Snapshot,
     Source,
+    image_from_spec,
 )
 from ..rules import CaptureCheck
-from . import LockInfo, StepCallback
+from . import StepCallback
 from .guard import GuardedProvider, Live, LiveVM
+from .locking import (
+    Held,
+    LockInfo,
+    LockWaits,
+    held_by,
+    lost_at_release,
+    lost_lock,
+    taken_from,
+    unlockable,
+    wait_for_lock,
+)
 
 #: The catalog file's format. Bump it (and add a migration) whenever the tables change.
 SCHEMA_VERSION = 1
@@ -192,7 +203,7 @@ def init_catalog(
         for suffix in ("", "-wal", "-shm"):
             Path(f"{tmp}{suffix}").unlink(missing_ok=True)
         if held is not None and not replaced:
-            with contextlib.suppress(ProviderError):  # the old catalog stays; never hide why init failed
+            with contextlib.suppress(ProviderError, LockError):  # the old catalog stays; never hide why init failed
                 held.release()
 
 
@@ -210,15 +221,33 @@ def _lock_for_replace(target: Path, info: LockInfo, timeout: float) -> LocalLock
 
 
 class LocalLockHandle:
-    """A held catalog lock; ``release`` deletes the lock row only if it is still ours."""
+    """A held catalog lock: the lock row carrying ``info.id``. ``release`` deletes that row only."""
 
     def __init__(self, provider: LocalBackend, info: LockInfo) -> None:
         self.info = info
         self._provider = provider
+        self._released = False
+
+    @property
+    def _what(self) -> str:
+        return f"catalog {self._provider.path}"
+
+    def check(self) -> None:
+        """Raise ``LockError`` when the lock row is gone or another run's (force-unlock ran)."""
+        with self._provider._read() as conn:
+            reason = taken_from(self.info, _lock_holder(conn))
+        if reason is not None:
+            raise lost_lock(self._what, self.info, reason)
 
     def release(self) -> None:
+        """Delete our lock row; safe to call twice. ``LockError`` when it was no longer ours."""
+        if self._released:
+            return
         with self._provider._write() as conn:
-            conn.execute("DELETE FROM lock WHERE lock_id = ?", (self.info.id,))
+            deleted = conn.execute("DELETE FROM lock WHERE lock_id = ?", (self.info.id,)).rowcount
+        self._released = True
+        if not deleted:
+            raise lost_at_release(self._what, self.info)
 
     def __enter__(self) -> LocalLockHandle:
         return self
@@ -442,19 +471,10 @@ class LocalBackend:
                 "UPDATE vms SET power_state = ?, os_state = ?, etag = ? WHERE key = ?",
                 (PowerState.DEALLOCATED.value, OSState.GENERALIZED.value, _etag(), source.key),
             )
-        image = Image(
-            name=spec.name,
-            type=spec.type,
-            os=spec.os,
-            os_state=spec.os_state,
+        image = image_from_spec(
+            spec,
             category=Category.USER,
-            family=spec.family,
-            label=spec.label,
-            description=spec.description,
-            recommended_vm_size=spec.recommended_vm_size,
-            tags=dict(spec.tags),
             owner=self.owner,
-            protected=spec.protect,
             # As written in the spec, so the planner's source comparison stays equal.
             source=Source(vm=spec.source.vm, storage_account=spec.source.storage_account),
             data_disks=len(source.data_disks) if spec.type is ImageType.VM else 0,
@@ -507,44 +527,23 @@ class LocalBackend:
     # ---------------------------------------------------------------------------------------------
     # The catalog lock
 
-    def acquire_lock(
-        self,
-        info: LockInfo,
-        timeout: float,
-        *,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> LocalLockHandle:
+    def try_lock(self, info: LockInfo) -> LocalLockHandle | Held:
+        """One try: insert the lock row when there is none, else say who holds it."""
+        with self._write() as conn:
+            holder = _lock_holder(conn)
+            if holder is None:
+                row = (info.id, json.dumps(info.as_dict()))
+                conn.execute("INSERT INTO lock (slot, lock_id, info) VALUES (1, ?, ?)", row)
+        return LocalLockHandle(self, info) if holder is None else held_by(holder)
+
+    def acquire_lock(self, info: LockInfo, timeout: float, **waits: Unpack[LockWaits]) -> LocalLockHandle:
         """Insert the lock row, polling until ``timeout``; ``LockError`` names the holder."""
-        clock = clock or time.monotonic
-        sleep = sleep or time.sleep
-        deadline = clock() + max(timeout, 0.0)
-        while True:
-            with self._write() as conn:
-                holder = _lock_holder(conn)
-                if holder is None:
-                    conn.execute(
-                        "INSERT INTO lock (slot, lock_id, info) VALUES (1, ?, ?)",
-                        (info.id, json.dumps(info.as_dict())),
-                    )
-                    return LocalLockHandle(self, info)
-            remaining = deadline - clock()
-            if remaining <= 0:
-                raise _locked_error(holder, timeout)
-            sleep(min(LOCK_POLL_INTERVAL, remaining))
+        return wait_for_lock(lambda: self.try_lock(info), timeout=timeout, poll=LOCK_POLL_INTERVAL, **waits)
 
     def force_unlock(self, lock_id: str) -> LockInfo:
         """Delete the lock row, only when ``lock_id`` is exactly the holder's id."""
         with self._write() as conn:
-            holder = _lock_holder(conn)
-            if holder is None:
-                raise LockError(f"the catalog {self.path} is not locked", "there is nothing to unlock")
-            if holder.id != lock_id:
-                raise LockError(
-                    f"lock ID '{lock_id}' does not match the lock on the catalog, held by {holder.describe()}",
-                    "pass the exact lock ID shown by the failed run's error message",
-                    holder=_holder_dict(holder),
-                )
+            holder = unlockable(_lock_holder(conn), lock_id, what=f"the catalog {self.path}")
             conn.execute("DELETE FROM lock WHERE lock_id = ?", (lock_id,))
         return holder
 
@@ -568,49 +567,33 @@ class LocalProvider(GuardedProvider):
 # --------------------------------------------------------------------------------------------------
 # Rows <-> model
 
-_IMAGE_COLUMNS = (
-    "name, type, os, os_state, category, family, label, description, recommended_vm_size, tags, owner, "
-    "protected, source_vm, source_vhd, source_storage, data_disks, created, etag"
+#: The catalog's rows: a column per field, ``source`` flattened into ``source_*``, tags and data
+#: disks as JSON text, the protection marker as 0/1, the fingerprint as ``etag``. ``id`` is not
+#: stored (it is derived from the name), nor an image's ``extra`` (the local catalog has none).
+_ROWS = Codec(
+    {
+        Image: Shape(
+            exclude=frozenset({"extra", "id"}),
+            rename={"fingerprint": "etag"},
+            flatten={"source": "source_"},
+            convert={"tags": (lambda t: _tags_json(t), json.loads), "protected": (int, bool)},
+        ),
+        Source: Shape(exclude=frozenset({"generalize"}), rename={"storage_account": "storage"}),
+        VM: Shape(
+            exclude=frozenset({"id"}), rename={"fingerprint": "etag"}, convert={"data_disks": (json.dumps, json.loads)}
+        ),
+    }
 )
-_VM_COLUMNS = "name, os, power_state, os_state, os_disk, data_disks, etag"
+_IMAGE_COLUMNS = ", ".join(_ROWS.keys(Image))
+_VM_COLUMNS = ", ".join(_ROWS.keys(VM))
 
 
 def _image_from_row(r: tuple[Any, ...]) -> Image:
-    source = None
-    if r[12] is not None or r[13] is not None:
-        source = Source(vm=r[12], vhd=r[13], storage_account=r[14])
-    return Image(
-        name=r[0],
-        type=ImageType(r[1]),
-        os=r[2],
-        os_state=OSState(r[3]),
-        category=Category(r[4]),
-        family=r[5],
-        label=r[6],
-        description=r[7],
-        recommended_vm_size=r[8],
-        tags=json.loads(r[9]),
-        owner=r[10],
-        protected=bool(r[11]),
-        source=source,
-        data_disks=r[15],
-        created=r[16],
-        id=f"images/{r[0]}",
-        fingerprint=r[17],
-    )
+    return _ROWS.from_dict(Image, dict(zip(_ROWS.keys(Image), r, strict=True)), id=f"images/{r[0]}")
 
 
 def _vm_from_row(r: tuple[Any, ...]) -> VM:
-    return VM(
-        name=r[0],
-        os=r[1],
-        power_state=PowerState(r[2]),
-        os_state=OSState(r[3]),
-        os_disk=r[4],
-        data_disks=tuple(json.loads(r[5])),
-        id=f"vms/{r[0]}",
-        fingerprint=r[6],
-    )
+    return _ROWS.from_dict(VM, dict(zip(_ROWS.keys(VM), r, strict=True)), id=f"vms/{r[0]}")
 
 
 def _get_image(conn: sqlite3.Connection, key: str) -> Image | None:
@@ -623,50 +606,20 @@ def _get_vm(conn: sqlite3.Connection, key: str) -> VM | None:
     return _vm_from_row(row) if row is not None else None
 
 
-def _insert_image(conn: sqlite3.Connection, i: Image) -> str:
+def _insert(conn: sqlite3.Connection, table: str, columns: str, obj: Image | VM) -> str:
+    """Insert ``obj`` as a new row with a new etag (its fingerprint), which is returned."""
     etag = _etag()
-    src = i.source or Source()
-    conn.execute(
-        f"INSERT INTO images (key, {_IMAGE_COLUMNS}) VALUES ({', '.join('?' * 19)})",
-        (
-            i.key,
-            i.name,
-            i.type.value,
-            i.os,
-            i.os_state.value,
-            i.category.value,
-            i.family,
-            i.label,
-            i.description,
-            i.recommended_vm_size,
-            _tags_json(i.tags),
-            i.owner,
-            int(i.protected),
-            src.vm,
-            src.vhd,
-            src.storage_account,
-            i.data_disks,
-            i.created,
-            etag,
-        ),
-    )
+    row = _ROWS.to_dict(obj) | {"etag": etag}
+    conn.execute(f"INSERT INTO {table} (key, {columns}) VALUES (?{', ?' * len(row)})", (obj.key, *row.values()))
     return etag
 
 
+def _insert_image(conn: sqlite3.Connection, i: Image) -> str:
+    return _insert(conn, "images", _IMAGE_COLUMNS, i)
+
+
 def _insert_vm(conn: sqlite3.Connection, v: VM) -> None:
-    conn.execute(
-        f"INSERT INTO vms (key, {_VM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            v.key,
-            v.name,
-            v.os,
-            v.power_state.value,
-            v.os_state.value,
-            v.os_disk,
-            json.dumps(list(v.data_disks)),
-            _etag(),
-        ),
-    )
+    _insert(conn, "vms", _VM_COLUMNS, v)
 
 
 def _with_fingerprint(i: Image, etag: str) -> Image:
@@ -725,44 +678,6 @@ def _unwritable(path: Path, e: sqlite3.Error) -> ProviderError | None:
 def _lock_holder(conn: sqlite3.Connection) -> LockInfo | None:
     row = conn.execute("SELECT info FROM lock WHERE slot = 1").fetchone()
     return LockInfo.from_dict(json.loads(row[0])) if row is not None else None
-
-
-def _holder_dict(holder: LockInfo) -> dict[str, str]:
-    return {k: str(v) for k, v in holder.as_dict().items()}
-
-
-def _locked_error(holder: LockInfo, timeout: float) -> LockError:
-    alive = _pid_alive(holder.pid) if holder.host == socket.gethostname() else None
-    if alive is False:
-        hint = (
-            f"the holder (pid {holder.pid} on this host) is no longer running: run reconciler force-unlock {holder.id}"
-        )
-    else:
-        hint = (
-            "wait for that run to finish or raise --lock-timeout; if it was killed, "
-            f"run reconciler force-unlock {holder.id}"
-        )
-    waited = f" after waiting {timeout:g}s" if timeout > 0 else ""
-    return LockError(
-        f"the catalog is locked by {holder.describe()}{waited} (lock ID {holder.id})",
-        hint,
-        holder=_holder_dict(holder),
-    )
-
-
-def _pid_alive(pid: int) -> bool | None:
-    """Whether ``pid`` runs on this host; None when unknowable (never signal on Windows)."""
-    if os.name != "posix" or pid <= 0:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return None
-    return True
 
 
 __all__ = [

@@ -35,7 +35,7 @@ from reconciler.model import (
 )
 from reconciler.plan import make_plan
 from reconciler.providers import azure
-from reconciler.providers.transport import Transport
+from reconciler.providers.http.transport import Transport
 
 from .harness_azure_gallery import GALLERY, NameMap, gallery_state
 from .harness_azure_managed import RG, SUB, TOKEN, FakeClock, managed_state, settings

@@ -323,6 +323,24 @@ def test_a_force_unlocked_run_learns_it_lost_the_lock(make_lock: MakeLock) -> No
     other.release()
 
 
+def test_a_broken_lease_is_reported_by_check_once_renewal_finds_it(make_lock: MakeLock, raw, container) -> None:
+    handle = make_lock().acquire(info(), timeout=0)
+    handle.check()
+    BlobLeaseClient(raw.get_blob_client(container, "platform.lock")).break_lease(lease_break_period=0)
+    with pytest.raises(LeaseLost):
+        handle.renew_now()  # the renewal the background thread makes every third of the lease
+    assert handle.lost
+    with pytest.raises(LockError, match="this run lost the lock on catalog 'platform'") as lost:
+        handle.check()
+    assert lost.value.holder["id"] == handle.info.id
+    with pytest.raises(LockError, match="no longer held by this run"):
+        handle.release()
+    # Its record stays after a broken lease: an abandoned lock, which only its id clears.
+    assert make_lock().status().state is LockState.ABANDONED
+    make_lock().force_unlock(handle.info.id)
+    make_lock().acquire(info(who="bob"), timeout=0).release()
+
+
 @pytest.mark.parametrize("failure", [RuntimeError("capture failed"), KeyboardInterrupt()])
 def test_release_in_finally_after_an_error_or_ctrl_c(make_lock: MakeLock, failure: BaseException) -> None:
     lock = make_lock()

@@ -404,6 +404,16 @@ def test_lock_excludes_a_second_holder_and_names_the_first(provider: Provider) -
     again.release()
 
 
+def test_a_held_lock_checks_clean_and_stays_held(provider: Provider) -> None:
+    handle = provider.acquire_lock(LockInfo.new("apply", who="alice"), 0)
+    handle.check()  # every provider's handle has check(): apply calls it before each change
+    handle.check()
+    with pytest.raises(LockError):
+        provider.acquire_lock(LockInfo.new("apply", who="bob"), 0)
+    handle.release()
+    provider.acquire_lock(LockInfo.new("apply", who="bob"), 0).release()
+
+
 def test_a_lock_freed_while_waiting_is_taken(provider: Provider) -> None:
     first = LockInfo.new("apply", who="alice")
     handle = provider.acquire_lock(first, 0)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import cli as cli_module
+from reconciler.cli.commands import common as cli_common
 from reconciler.providers import azure
 
 SUB = "00000000-0000-4000-8000-000000000001"
@@ -42,7 +42,7 @@ def no_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_: Any, **__: Any) -> Any:
         raise AssertionError("a provider was opened: a request could have carried the token")
 
-    monkeypatch.setattr(cli_module, "_open", refuse)
+    monkeypatch.setattr(cli_common, "open_catalog", refuse)
 
 
 def test_validate_and_plan_refuse_a_foreign_endpoint(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -85,7 +85,7 @@ def test_a_closed_port_fails_plan_quickly_with_a_warning_per_retry(cli: Any, tmp
     def open_with_fake_sleep(desired: Any) -> Any:
         return azure.open_provider(desired.catalog, env=dict(os.environ), sleep=slept.append)
 
-    monkeypatch.setattr(cli_module, "_open", open_with_fake_sleep)
+    monkeypatch.setattr(cli_common, "open_catalog", open_with_fake_sleep)
     monkeypatch.setenv("AZURE_ACCESS_TOKEN", "s3cr3t")
     r = cli("plan", str(write(tmp_path, f"http://127.0.0.1:{port}")))
     assert r.code == 1

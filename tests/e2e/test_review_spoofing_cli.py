@@ -123,16 +123,16 @@ def test_validate_refuses_control_keys_and_bidi_names_with_line_and_column(cli, 
 
 
 def test_apply_progress_lines_escape_names_and_provider_messages(capsys):
-    from reconciler.cli import _LineHooks, _LiveHooks
+    from reconciler.cli.progress import LineHooks, LiveHooks
     from reconciler.model import Action, Change, ChangeResult, Outcome
 
     change = Change(name=f"web{RLO}01", action=Action.REMOVE, reason="no longer declared")
-    hooks = _LineHooks()
+    hooks = LineHooks()
     hooks.started(change)
     hooks.step(change, f"provider said {RLO}done\x1b[2J")
     hooks.finished(change, ChangeResult(change.name, Action.REMOVE, Outcome.FAILED, error=f"x{RLO}"), None)
     out = capsys.readouterr().out
     assert raw_unsafe(out) == [] and out.count("web\\u202e01") == 3 and "said \\u202edone\\x1b[2J" in out
     # The live progress line is rich markup: a name cannot open a link or a style either.
-    line = _LiveHooks._line(Change(name="[link=https://e.x]a", action=Action.REMOVE, reason="r"), f"b{RLO}")
+    line = LiveHooks._line(Change(name="[link=https://e.x]a", action=Action.REMOVE, reason="r"), f"b{RLO}")
     assert raw_unsafe(line) == [] and line == "- \\[link=https://e.x]a: b\\u202e"

@@ -170,6 +170,22 @@ def test_a_dropped_capture_is_not_sent_twice(em: ClassicEmulator, provider: Clas
         "POST /services/hostedservices/websvc/deployments/websvc/roleinstances/web01/Operations"]
 
 
+def test_a_throttled_capture_is_retried_and_a_dropped_remove_sent_again(em: ClassicEmulator, clock: Clock,
+                                                                         provider: ClassicProvider) -> None:
+    """The one policy on the session: 429/5xx are retried for every method (the service did not act),
+    a lost answer only for the methods safe to send twice (DELETE yes, a capture POST no)."""
+    em.faults.throttle(1, retry_after=3, method="POST")
+    provider.capture(spec("new", "websvc/web01"))
+    assert [m for m in mutating(em) if m.startswith("POST")] == [
+        "POST /services/hostedservices/websvc/deployments/websvc/roleinstances/web01/Operations"] * 2
+    assert clock.slept[0] == 3 and provider.backend.client.retries >= 1
+    em.faults.drop(1, method="DELETE")
+    image = provider.snapshot().image_index()["new"]
+    provider.remove(image)
+    assert len([m for m in mutating(em) if m.startswith("DELETE /services/vmimages/new")]) == 2
+    assert "new" not in provider.snapshot().image_index()
+
+
 def test_a_failed_operation_raises_operation_failed(em: ClassicEmulator, provider: ClassicProvider) -> None:
     em.faults.fail_operations(1, code="InternalError", message="disk copy failed")
     with pytest.raises(OperationFailed, match="disk copy failed") as info:
@@ -379,6 +395,30 @@ def test_lock_is_exclusive_names_its_holder_and_force_unlocks(em: ClassicEmulato
     assert all(not v.name.startswith("reconciler-lock") for v in provider.snapshot().vms)
 
 
+def test_check_reports_a_lock_service_deleted_or_taken_by_another_run(em: ClassicEmulator, clock: Clock,
+                                                                      provider: ClassicProvider) -> None:
+    handle = provider.acquire_lock(LockInfo.new("apply", who="alice"), 0)
+    handle.check()
+    # Someone deletes the lock's cloud service behind alice's back (as force-unlock does)...
+    provider.client.request("DELETE", f"/services/hostedservices/{provider.lock_service}", ok=(200, 202),
+                            what="delete the lock")
+    with pytest.raises(LockError, match="this run lost the lock on catalog 'platform'") as gone:
+        handle.check()
+    assert "gone" in gone.value.message and gone.value.holder["id"] == handle.info.id
+    # ... and bob takes it: alice's handle names him, and her release leaves his lock alone.
+    other = make(em, clock)
+    try:
+        bob = other.acquire_lock(LockInfo.new("apply", who="bob"), 0)
+        with pytest.raises(LockError, match="bob") as taken:
+            handle.check()
+        assert bob.info.id in taken.value.message
+        handle.release()
+        bob.check()
+        bob.release()
+    finally:
+        other.close()
+
+
 def test_the_ca_bundle_can_come_from_the_environment(clock: Clock) -> None:
     with ClassicEmulator(state(), tls=True) as em:
         assert em.tls_files is not None
@@ -458,7 +498,7 @@ def test_a_closed_port_fails_after_a_few_quick_tries(clock: Clock, caplog: pytes
     s.close()
     caplog.set_level(logging.WARNING, logger="reconciler.http")
     for method in ("GET", "POST"):
-        c = Client(f"http://127.0.0.1:{port}", SUB, token="tok", sleep=clock.sleep, clock=clock, rand=lambda: 1.0)
+        c = Client(f"http://127.0.0.1:{port}", SUB, token="tok", sleep=clock.sleep, rand=lambda: 1.0)
         clock.slept.clear()
         try:
             with pytest.raises(ProviderError) as info:

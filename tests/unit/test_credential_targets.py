@@ -364,7 +364,7 @@ def _closed_port() -> int:
 
 def test_transport_errors_never_show_a_header_value() -> None:
     """A header requests refuses (here a token a caller did not clean) must not reach the message."""
-    from reconciler.providers.transport import Transport
+    from reconciler.providers.http.transport import Transport
 
     with Transport(f"http://127.0.0.1:{_closed_port()}", token=lambda: "s3cr3t\n", sleep=lambda s: None) as t:
         with pytest.raises(ProviderError) as e:

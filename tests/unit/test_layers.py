@@ -9,7 +9,9 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[2] / "reconciler"
 MODULES = sorted(p for p in PKG.rglob("*.py"))
-PURE = {"model.py", "plan.py", "render.py", "lro.py", "errors.py", "planfile.py"}
+PURE = {
+    "model.py", "plan.py", "render.py", "providers/http/lro.py", "errors.py", "planfile.py", "codec.py", "plandoc.py"
+}
 
 
 def rel(p: Path) -> str:
@@ -30,12 +32,29 @@ def imports(tree: ast.AST) -> set[str]:
 def test_only_providers_and_emulators_import_requests(path):
     if rel(path).startswith(("providers/", "emulators/")):
         return
-    assert "requests" not in imports(ast.parse(path.read_text())), rel(path)
+    assert not imports(ast.parse(path.read_text())) & {"requests", "urllib3"}, rel(path)
 
 
 @pytest.mark.parametrize("path", MODULES, ids=rel)
-def test_only_cli_prints_exits_or_reads_the_environment(path):
-    if rel(path) in {"cli.py", "__main__.py"}:
+def test_retries_are_configured_in_one_place(path):
+    """The one retry policy (providers/http/retry.py) is urllib3's Retry; no other module builds one."""
+    if rel(path) == "providers/http/retry.py" or rel(path).startswith("emulators/"):
+        return
+    tree = ast.parse(path.read_text())
+    assert "urllib3" not in imports(tree), rel(path)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+        n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    assert not names & {"Retry", "HTTPAdapter"} or rel(path) == "providers/http/session.py", rel(path)
+
+
+def in_cli(path: Path) -> bool:
+    """The command-line package (``reconciler/cli/``) and ``__main__.py``, which only calls it."""
+    return rel(path).startswith("cli/") or rel(path) == "__main__.py"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=rel)
+def test_only_the_cli_package_prints_exits_or_reads_the_environment(path):
+    if in_cli(path):
         return
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):
@@ -49,11 +68,56 @@ def test_only_cli_prints_exits_or_reads_the_environment(path):
     assert "typer" not in imports(tree), rel(path)
 
 
+def environment_reads(tree: ast.AST) -> list[int]:
+    """Lines of ``tree`` that read the process environment (``os.environ``, ``getenv``, ``environ``)."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "environb"}:
+            out.append(node.lineno)
+        elif isinstance(node, ast.Name) and node.id in {"environ", "getenv"}:
+            out.append(node.lineno)
+        elif isinstance(node, ast.ImportFrom) and node.module == "os":
+            out += [node.lineno for a in node.names if a.name in {"environ", "getenv", "environb"}]
+    return out
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if in_cli(p)], ids=rel)
+def test_in_the_cli_only_env_reads_the_environment(path):
+    """``cli/env.py`` is the one reader of ``os.environ``; the rest of the package asks it."""
+    if rel(path) == "cli/env.py":
+        return
+    assert environment_reads(ast.parse(path.read_text())) == [], rel(path)
+
+
+def test_operations_neither_print_nor_exit_nor_read_the_environment():
+    """The operations layer is called without typer: the environment comes in as ``Environment``,
+    outcomes go out as data or ``ReconcilerError``."""
+    tree = ast.parse((PKG / "operations.py").read_text())
+    assert not imports(tree) & {"typer", "click", "rich", "sys"}, imports(tree)
+    assert environment_reads(tree) == []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            assert node.func.id not in {"print", "exit", "quit", "input"}, f"operations.py:{node.lineno}"
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            assert (node.value.id, node.attr) not in {("sys", "exit"), ("os", "_exit")}, f"operations.py:{node.lineno}"
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            assert not (node.module or "").startswith("cli"), f"operations.py:{node.lineno} imports the cli"
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if not in_cli(p)], ids=rel)
+def test_nothing_below_the_cli_imports_it(path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            names = [f"{node.module}.{a.name}" if node.module else a.name for a in node.names]
+            hits = [n for n in names if n.split(".")[0] == "cli" or n.startswith("reconciler.cli")]
+            assert not hits, f"{rel(path)}:{node.lineno} imports {hits}"
+
+
 @pytest.mark.parametrize("name", sorted(PURE))
 def test_pure_core_does_no_io(name):
     tree = ast.parse((PKG / name).read_text())
     banned = {"requests", "sqlite3", "socket", "subprocess", "yaml", "time", "typer"}
-    if name == "lro.py":
+    if name.endswith("lro.py"):
         banned.discard("time")  # time.monotonic / time.sleep only as PollPolicy's overridable defaults
     assert not (imports(tree) & banned), f"{name}: {imports(tree) & banned}"
 
@@ -98,3 +162,12 @@ def test_backends_supply_primitives_not_policy(name):
     source = (PKG / name).read_text()
     for copy in ("_check_capture", "_owned(", "_same_source", "OperationNotAllowed\", status=409"):
         assert copy not in source, f"{name} holds a copy of a rule: {copy}"
+
+
+def test_the_codec_imports_nothing_from_the_project_and_planfile_not_render():
+    """``codec`` is usable from ``model`` itself; the plan document has one home (``plandoc``)."""
+    codec = ast.parse((PKG / "codec.py").read_text())
+    assert not [n for n in ast.walk(codec) if isinstance(n, ast.ImportFrom) and n.level > 0]
+    planfile = ast.parse((PKG / "planfile.py").read_text())
+    modules = {n.module for n in ast.walk(planfile) if isinstance(n, ast.ImportFrom) and n.level > 0}
+    assert "render" not in modules, modules

@@ -481,3 +481,43 @@ def test_lock_row_holds_the_holder_info(tmp_path: Path) -> None:
         lock_id, raw = conn.execute("SELECT lock_id, info FROM lock").fetchone()
     assert lock_id == info.id and LockInfo.from_dict(json.loads(raw)) == info
     handle.release()
+
+
+def test_a_lock_row_deleted_behind_the_holders_back_is_reported_by_check_and_release(tmp_path: Path) -> None:
+    p = _provider(tmp_path, Snapshot())
+    handle = p.acquire_lock(LockInfo.new("apply", who="ci"), 0)
+    handle.check()  # held: nothing to report
+    with _db(p.path) as conn:
+        conn.execute("DELETE FROM lock")  # as a force-unlock from another process would
+    with pytest.raises(LockError, match="lost the lock") as lost:
+        handle.check()
+    assert "gone" in lost.value.message and lost.value.holder["id"] == handle.info.id
+    with pytest.raises(LockError, match="no longer held by this run") as ended:
+        handle.release()
+    assert handle.info.id in ended.value.message
+    handle.release()  # releasing twice stays harmless
+    p.acquire_lock(LockInfo.new("apply"), 0).release()
+
+
+def test_a_lock_row_taken_over_by_another_run_is_reported_and_left_alone(tmp_path: Path) -> None:
+    p = _provider(tmp_path, Snapshot())
+    handle = p.acquire_lock(LockInfo.new("apply", who="ci"), 0)
+    other = LockInfo.new("apply", who="bob")
+    with _db(p.path) as conn:
+        conn.execute("UPDATE lock SET lock_id = ?, info = ?", (other.id, json.dumps(other.as_dict())))
+    with pytest.raises(LockError) as lost:
+        handle.check()
+    assert "bob" in lost.value.message and other.id in lost.value.message
+    with pytest.raises(LockError, match="no longer held by this run"):
+        handle.release()
+    with pytest.raises(LockError) as held:  # bob's row survived the stale release
+        p.acquire_lock(LockInfo.new("apply"), 0)
+    assert held.value.holder["id"] == other.id
+
+
+def test_a_released_lock_is_released_once(tmp_path: Path) -> None:
+    p = _provider(tmp_path, Snapshot())
+    handle = p.acquire_lock(LockInfo.new("apply"), 0)
+    handle.release()
+    handle.release()
+    p.acquire_lock(LockInfo.new("apply"), 0).release()

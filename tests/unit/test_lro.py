@@ -7,11 +7,13 @@ from collections.abc import Callable
 import pytest
 
 from reconciler.errors import OperationFailed, OperationTimeout
-from reconciler.lro import (
+from reconciler.providers.http.lro import (
+    CLASSIC_STRATEGIES,
     AsyncOperationStrategy,
     Done,
     ImmediateStrategy,
     LocationStrategy,
+    OperationStatusStrategy,
     PollPolicy,
     ProvisioningStateStrategy,
     Response,
@@ -204,3 +206,47 @@ def test_retry_after_parsing() -> None:
     assert retry_after({"retry-after": "soon"}) is None
     assert retry_after({"retry-after": "Thu, 01 Jan 2026 00:00:10 GMT"}, now_epoch=1767225600.0) == 10.0
     assert retry_after({"retry-after": "-3"}) == 0.0
+
+
+# --------------------------------------------------------------------------------------------------
+# Service Management (azure-classic): GET /operations/{x-ms-request-id}, one more strategy
+
+OP = "/operations/e10b9f31cacfbb74aa0a980f4debcdcf"
+ACCEPTED = Response(202, {"x-ms-request-id": OP.rsplit("/", 1)[1]})
+
+
+def test_classic_operations_are_polled_by_request_id_and_at_once() -> None:
+    assert choose_strategy("POST", ACCEPTED, CLASSIC_STRATEGIES).name == "service-management"
+    assert choose_strategy("POST", Response(200, {}), CLASSIC_STRATEGIES).name == "immediate"
+    # Not among ARM's: an ARM answer carries an x-ms-request-id too.
+    assert choose_strategy("POST", ACCEPTED).name == "immediate"
+    t = FakeTime()
+    fetch, calls = scripted({OP: [Response(200, {}, {"status": "InProgress"}),
+                                  Response(200, {}, {"status": "Succeeded"})]})
+    steps: list[str] = []
+    final = wait("POST", ACCEPTED, fetch, policy(t, interval=2), on_step=steps.append,
+                 strategies=CLASSIC_STRATEGIES)
+    assert final.body == {"status": "Succeeded"} and calls == [OP, OP]
+    assert t.sleeps == [2.0]  # the first poll at once: a synchronous call's operation is already done
+    assert steps == ["polling (1)", "polling (2)"]
+
+
+def test_a_failed_classic_operation_raises_with_its_code_message_and_status() -> None:
+    t = FakeTime()
+    error = {"code": "ConflictError", "message": "the operation failed: taken"}
+    failed = Response(409, {"x-ms-request-id": "rid"}, {"status": "Failed", "error": error})
+    fetch, _ = scripted({OP: [failed]})
+    with pytest.raises(OperationFailed) as ei:
+        wait("POST", ACCEPTED, fetch, policy(t), what="capture 'a'", strategies=CLASSIC_STRATEGIES)
+    e = ei.value
+    assert (e.code, e.status, e.request_id, e.retryable) == ("ConflictError", 409, "rid", False)
+    assert e.message == "capture 'a': the operation failed: taken"
+
+
+def test_a_classic_operation_stops_at_the_deadline() -> None:
+    t = FakeTime()
+    fetch, calls = scripted({OP: [Response(200, {}, {"status": "InProgress"})]})
+    with pytest.raises(OperationTimeout):
+        wait("POST", ACCEPTED, fetch, policy(t, interval=2, deadline=60), strategies=CLASSIC_STRATEGIES)
+    assert set(t.sleeps) == {2.0} and sum(t.sleeps) == 60 and len(calls) == 31
+    assert OperationStatusStrategy().status(Response(200, {}, None)) == "inprogress"

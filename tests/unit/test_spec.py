@@ -20,7 +20,9 @@ from test_spec_fixtures import CAPS  # tests/unit is on sys.path (rootdir-relati
 from reconciler import spec
 from reconciler.errors import ReconcilerError, Severity, SpecError
 from reconciler.model import Capabilities, CatalogConfig, ImageSpec, ImageType, OSState, Policy, Source
-from reconciler.spec import check_spec, dump_spec, json_path, load_schema, load_spec, parse_spec
+from reconciler.spec import check_spec, dump_spec, json_path, load_schema, load_spec, parse_spec, reader
+from reconciler.spec import env as spec_env
+from reconciler.spec import schema as spec_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = CAPS["local"]
@@ -137,19 +139,45 @@ _IMAGE_VALUES: dict[str, list[Any]] = {
         max_size=len(_IMAGE_VALUES),
     ),
 )
-def test_compiled_precheck_is_never_laxer_than_jsonschema(choice: dict[str, int]) -> None:
+def test_fast_precheck_is_never_laxer_than_jsonschema(choice: dict[str, int]) -> None:
     image = {k: _IMAGE_VALUES[k][i % len(_IMAGE_VALUES[k])] for k, i in choice.items()}
-    v = spec._validators()
+    v = spec_schema.validators()
     jsonschema_ok = not list(v.image.iter_errors(image))
-    if v.image_ok(image):
+    if spec_schema._fast_ok(v.fast_image, image):
         assert jsonschema_ok, image
-    if jsonschema_ok and all(not isinstance(x, float) for x in image.values()):
-        assert v.image_ok(image), image  # and it is not uselessly strict either
+    if jsonschema_ok:
+        assert spec_schema._fast_ok(v.fast_image, image), image  # and it is not uselessly strict either
 
 
-def test_compile_rejects_unknown_keywords() -> None:
-    checker = spec._compile({"type": "string", "if": {}}, {}, jsonschema.Draft202012Validator.FORMAT_CHECKER)
-    assert checker("anything") is False
+# Settings where Python's ``re`` and Rust's regex read a class escape differently (\w, \S).
+_SETTING_VALUES: dict[str, list[Any]] = {
+    "resource_group": ["rg-1", "r\u00e9seau", "gro\u0301up", "a\u203fb", "rg.", "x" * 91],
+    "endpoint": ["https://a.example/x", "https://a\x1cb", "https://a\u00a0b", "https://a b", "https://a\n"],
+    "subscription_id": ["00000000-0000-0000-0000-000000000000", "0000", "{00000000-0000-0000-0000-000000000000}"],
+}
+
+
+@pytest.mark.parametrize(("key", "value"), [(k, v) for k, vs in _SETTING_VALUES.items() for v in vs])
+def test_fast_precheck_is_never_laxer_on_unicode_patterns(key: str, value: str) -> None:
+    v = spec_schema.validators()
+    doc = {"version": 1, "catalog": {"name": "platform", key: value}, "images": []}
+    if spec_schema._fast_ok(v.fast_full, doc):
+        assert not list(v.full.iter_errors(doc)), doc
+
+
+def test_ascii_pattern_narrows_class_escapes_and_refuses_what_it_cannot_vouch_for() -> None:
+    assert spec_schema._ascii_pattern(r"^[-\w.()]{0,89}[-\w()]$") == r"^[-A-Za-z0-9_.()]{0,89}[-A-Za-z0-9_()]$"
+    assert spec_schema._ascii_pattern(r"^https://\S+$") == r"^https://[!-~]+$"
+    for pattern in (r"\bword", r"\p{L}", r"(?!x)y", r"[^\w]", r"\u00e9"):
+        with pytest.raises(ValueError):
+            spec_schema._ascii_pattern(pattern)
+    with pytest.raises(ValueError):
+        spec_schema._ascii_patterns({"not": {"pattern": r"\w"}})
+
+
+def test_a_value_the_precheck_cannot_hold_is_left_to_jsonschema() -> None:
+    v = spec_schema.validators()
+    assert spec_schema._fast_ok(v.fast_image, {"name": "a\ud800"}) is False  # a lone surrogate: not UTF-8
 
 
 # --------------------------------------------------------------------------------------------------
@@ -362,7 +390,7 @@ def test_capabilities_come_from_the_provider_with_merged_settings(monkeypatch: p
         calls.append((provider, dict(settings)))
         return LOCAL
 
-    monkeypatch.setattr(spec, "_capabilities_for", fake)
+    monkeypatch.setattr(spec_env, "_capabilities_for", fake)
     data = _doc("  name: platform\n  provider: local\n")
     state = parse_spec(data, "f", defaults={"path": "env.db"})
     assert calls == [("local", {"path": "env.db"})]
@@ -379,7 +407,7 @@ def test_provider_that_cannot_load_is_a_diagnostic_at_catalog_provider(
     def unavailable(provider: str, settings: dict[str, Any]) -> Capabilities:
         raise ReconcilerError(f"provider '{provider}' is not available", "install the extra")
 
-    monkeypatch.setattr(spec, "_capabilities_for", unavailable)
+    monkeypatch.setattr(spec_env, "_capabilities_for", unavailable)
     state, diags = check_spec(_doc(catalog), "f")
     assert state is None
     [d] = diags
@@ -583,8 +611,8 @@ def test_pure_python_parser_gives_the_same_results(monkeypatch: pytest.MonkeyPat
     class PurePython(yaml.SafeLoader):
         pass
 
-    PurePython.yaml_implicit_resolvers = spec._NoTimestampLoader.yaml_implicit_resolvers
-    monkeypatch.setattr(spec, "_NoTimestampLoader", PurePython)
+    PurePython.yaml_implicit_resolvers = reader._NoTimestampLoader.yaml_implicit_resolvers
+    monkeypatch.setattr(reader, "_NoTimestampLoader", PurePython)
     for p in fixtures:
         assert outcome(p) == with_c[p.name], p.name
 
@@ -628,3 +656,33 @@ def test_example_file_is_valid_against_the_real_local_provider() -> None:
         pytest.skip("local provider not importable")
     assert diags == [] and state is not None
     assert state.catalog.settings == {"path": ".reconciler/catalog.db"}
+
+
+# --------------------------------------------------------------------------------------------------
+# The package's own layering
+
+
+def _project_and_external_imports(path: Path) -> tuple[set[str], set[str]]:
+    import ast
+
+    project, external = set(), set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            project.add("." * node.level + (node.module or ""))
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            external.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            external |= {a.name.split(".")[0] for a in node.names}
+    return project, external
+
+
+def test_spec_modules_keep_to_their_step() -> None:
+    """One reader of YAML (and the dumper), one user of jsonschema-rs, positions below everything."""
+    pkg = ROOT / "reconciler" / "spec"
+    uses: dict[str, tuple[set[str], set[str]]] = {p.stem: _project_and_external_imports(p) for p in pkg.glob("*.py")}
+    assert {m for m, (_, ext) in uses.items() if "yaml" in ext} == {"reader", "build"}
+    assert {m for m, (_, ext) in uses.items() if "jsonschema_rs" in ext} == {"schema"}
+    assert uses["positions"][0] == {"..errors"}
+    assert uses["messages"][0] <= {"..errors", ".positions"}
+    seed_project, _ = _project_and_external_imports(ROOT / "reconciler" / "seed.py")
+    assert {".spec.positions", ".spec.messages"} <= seed_project  # seed shares them rather than copying

@@ -1,6 +1,6 @@
 """The hand-rolled YAML reader (event stream -> data + positions) agrees with PyYAML's safe loader.
 
-Property: for any document of mappings, lists and scalars that PyYAML can dump, ``spec._read`` gives
+Property: for any document of mappings, lists and scalars that PyYAML can dump, ``reader.read_document`` gives
 the same data as ``yaml.safe_load`` (timestamps kept as strings, the one intended difference), in
 both block and flow style, with the C and the pure-Python parser.
 """
@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import spec
+from reconciler.spec import reader
 
 
 class _NoTimestamps(yaml.SafeLoader):
@@ -50,7 +50,7 @@ documents = st.dictionaries(
 @given(documents, st.booleans())
 def test_reader_agrees_with_pyyaml(document, flow):
     text = yaml.safe_dump(document, default_flow_style=flow, allow_unicode=True, sort_keys=False)
-    doc, diags = spec._read(text.encode("utf-8"), "p.yaml")
+    doc, diags = reader.read_document(text.encode("utf-8"), "p.yaml")
     assert [d for d in diags if d.severity.value == "error"] == []
     assert doc is not None
     assert doc.data == yaml.load(text, Loader=_NoTimestamps)

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from reconciler.errors import NotFound, ProviderError
-from reconciler.providers.transport import RetryPolicy, Transport, redact
+from reconciler.providers.http.session import redact
+from reconciler.providers.http.transport import RetryPolicy, Transport
 
 
 class Script:
@@ -247,7 +248,7 @@ def test_failures_to_connect_are_told_apart_from_failures_after_connecting() -> 
     import requests
     from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ProtocolError
 
-    from reconciler.providers.transport import unreachable
+    from reconciler.providers.http.retry import unreachable
 
     def wrapped(reason: Exception) -> requests.ConnectionError:
         return requests.ConnectionError(MaxRetryError(None, "/x", reason))  # type: ignore[arg-type]
@@ -278,3 +279,60 @@ def test_the_connect_budget_is_a_policy_setting(sleeps: list[float]) -> None:
         with pytest.raises(ProviderError):
             t.get("/x")
     assert t.sent == 2
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 9 item 7: one retry policy, mounted on the session (urllib3 knows whether a request went out)
+
+
+def test_the_retry_policy_is_mounted_once_on_the_session(sleeps: list[float]) -> None:
+    from reconciler.providers.http.retry import Retries
+
+    with Transport("https://arm.invalid", sleep=sleeps.append) as t:
+        adapter = t.session.get_adapter("https://arm.invalid/x")
+        assert adapter is t.session.get_adapter("http://other.invalid/")
+        assert isinstance(adapter.max_retries, Retries)
+        assert adapter.max_retries.total == RetryPolicy().max_attempts - 1
+
+
+def test_a_post_whose_answer_was_lost_is_not_sent_again_unless_the_api_allows_it(
+    server: tuple[str, Script], sleeps: list[float]
+) -> None:
+    from reconciler.providers.http.retry import IDEMPOTENT
+
+    url, script = server
+    script.queue = ["drop"]
+    with make(url, sleeps, resend=IDEMPOTENT) as t, pytest.raises(ProviderError) as ei:
+        t.request("POST", "/capture", body={"a": 1})
+    assert ei.value.retryable and ei.value.code == "ConnectionError" and "not sent again" in ei.value.message
+    assert len(script.seen) == 1 and t.retries == 0 and sleeps == []
+    # The same drop on a GET is retried: nothing is done twice by reading twice.
+    script.queue = ["drop", (200, {}, {"ok": 1})]
+    with make(url, sleeps, resend=IDEMPOTENT) as t:
+        assert t.get("/x").body == {"ok": 1} and t.sent == 2
+    # ARM's calls are all safe to resend (the default): its POST actions are retried too.
+    script.queue = ["drop", (200, {}, {})]
+    with make(url, sleeps) as t:
+        t.request("POST", "/vm/deallocate")
+        assert t.retries == 1
+
+
+def test_throttling_is_retried_for_every_method(server: tuple[str, Script], sleeps: list[float]) -> None:
+    from reconciler.providers.http.retry import IDEMPOTENT
+
+    url, script = server
+    script.queue = [(429, {"Retry-After": "2"}, None), (503, {}, None), (202, {}, None)]
+    with make(url, sleeps, resend=IDEMPOTENT) as t:
+        assert t.request("POST", "/capture").status == 202
+    assert [s["method"] for s in script.seen] == ["POST"] * 3 and sleeps == [2.0, 1.0]
+
+
+def test_a_retry_after_date_is_honoured_with_the_injected_sleep(server: tuple[str, Script],
+                                                                sleeps: list[float]) -> None:
+    from email.utils import formatdate
+
+    url, script = server
+    script.queue = [(503, {"Retry-After": formatdate(usegmt=True)}, None), (200, {}, {})]
+    with make(url, sleeps) as t:
+        t.get("/x")
+    assert len(sleeps) == 1 and 0 <= sleeps[0] <= 1  # "now": no real wait, nothing slept for real

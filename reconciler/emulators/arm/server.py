@@ -1,7 +1,7 @@
 """ARM emulator: a real HTTP server on loopback that serves the Azure Resource Manager operations the
 ``azure`` provider uses (managed images, VMs, Compute Gallery), for tests, benchmarks and demos.
 
-Layer: emulator. It may import ``requests``-free stdlib HTTP only; it never prints (``cli.py`` prints
+Layer: emulator. It may import ``requests``-free stdlib HTTP only; it never prints (the cli prints
 ``listening on ...``) and never reads the environment. The socket, request recording, control
 endpoints and state files are the shared loopback base's (``emulators/base.py``); the resource logic
 lives in ``backend.py``. This module is the glue: ARM's fault settings and wording, and the
@@ -231,7 +231,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, state_file: str | os.PathLike[
           page_size: int = 100) -> ArmEmulator:
     """Start the emulator for ``reconciler emulator arm`` and return it, already serving.
 
-    The caller (cli.py) prints ``listening on {emu.url}``, then blocks in ``emu.wait()`` and calls
+    The caller (the cli) prints ``listening on {emu.url}``, then blocks in ``emu.wait()`` and calls
     ``emu.stop()`` on Ctrl-C/SIGTERM. When ``state_file`` is given the state is loaded from it (if the
     file exists) and written back to it on ``stop()``.
     """

@@ -2,7 +2,7 @@
 
 Layer: edge (emulators). A real HTTP(S) server (the shared loopback base, ``emulators/base.py``) for
 tests and demos; it follows ``shared/azure-classic/CONTRACT.md`` and fills the gaps the way §11 there
-says. Never prints: ``cli.py`` calls ``serve()`` and prints what ``on_ready`` hands it.
+says. Never prints: ``cli/commands/emulator.py`` calls ``serve()`` and prints what ``on_ready`` hands it.
 
 This module is the HTTP glue: authentication, ``x-ms-version``, routing, the injected faults' XML
 wording, TLS set-up. The state and its changes are in ``state.py``, asynchronous operations and
@@ -347,7 +347,7 @@ def serve(
 ) -> ClassicEmulator:
     """Start the emulator for ``reconciler emulator classic`` and return it, already serving.
 
-    Same shape as ``emulators.arm.serve``: the caller (cli.py) prints ``listening on {emu.url}``
+    Same shape as ``emulators.arm.serve``: the caller (``cli/commands/emulator.py``) prints ``listening on {emu.url}``
     and the lines of ``emu.banner()`` (with ``--tls``: where the CA, the client certificate and the
     ``.publishsettings`` were written), blocks, then calls ``emu.stop()``. With ``state_file`` the
     state is loaded from it when it exists and written back to it on ``stop()``. ``tls_dir``: keep

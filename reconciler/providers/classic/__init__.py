@@ -1,7 +1,8 @@
 """``catalog.provider: azure-classic``: the classic Service Management API (OS images and VM images).
 
 Layer: edge (provider package). ``wire`` is the pure XML codec and marker, ``client`` the HTTP
-(auth, ``x-ms-version``, retries, operation polling), ``provider`` the ``Provider`` itself.
+(auth, ``x-ms-version``, operation status; retries and polling are ``providers/http``'s), ``provider`` the
+``Provider`` itself.
 See docs/azure-classic.md for the marker, VM naming and the limits of this legacy API.
 """
 
@@ -110,7 +111,6 @@ def open_provider(
         token=creds.token,
         verify=_ca_bundle(settings, env),
         sleep=sleep,
-        clock=clock,
     )
     return ClassicProvider(
         client,
@@ -120,6 +120,8 @@ def open_provider(
         deadline=_number(settings, "timeout", 1800.0),
         location=str(settings.get("location") or "West US"),
         on_close=creds.cleanup,
+        clock=clock,
+        sleep=sleep,
     )
 
 

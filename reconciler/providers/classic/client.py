@@ -1,23 +1,23 @@
-"""HTTP for the ``azure-classic`` provider: one session, ``x-ms-version``, auth, retries, operation polling.
+"""HTTP for the ``azure-classic`` provider: XML requests with ``x-ms-version`` and auth; operation status.
 
 Layer: edge. One of the modules allowed to import ``requests``. Every failure leaves here as one
-``errors.ProviderError`` (``NotFound``, ``OperationFailed``, ``OperationTimeout``) with the cause
-chained and the service's ``<Error><Code>``, message and ``x-ms-request-id``.
+``errors.ProviderError`` (``NotFound``, ...) with the cause chained and the service's
+``<Error><Code>``, message and ``x-ms-request-id``.
 
-Why not ``providers.transport.Transport``: it speaks JSON (bodies, ``Accept``, ARM error bodies);
-this API speaks XML. The retry rules are the same ones (its ``RetryPolicy`` and ``lro.retry_after``
-are reused): 429 and 5xx are retried with backoff honouring ``Retry-After``; connection errors are
-retried for GET/PUT/DELETE, but a POST (a capture) only when the connection was never made, so a
-capture the service may already have started is not sent twice. A connection that cannot be made
-at all (refused, name not resolved, connect timeout) gets the short budget of
-``RetryPolicy.connect_attempts`` (3 tries, ~3 s), one WARNING line on ``reconciler.http`` each.
-Error messages name the request and the exception's type, never its text (it can quote a header).
+Retries are the HTTP providers' one policy, mounted on this client's session
+(``providers/http/retry.py``): 429 and 5xx are retried with backoff honouring ``Retry-After``; a
+connection that cannot be made at all gets the short budget of ``RetryPolicy.connect_attempts``
+(3 tries, ~3 s), one WARNING line on ``reconciler.http`` each; an answer lost after the request went
+out is retried for GET, PUT and DELETE but not for a POST (a capture the service may already have
+started is not sent twice) — urllib3 knows which of the two happened. Operation polling is
+``lro``'s (``OperationStatusStrategy``); ``operation_status`` is its ``fetch``. Why not
+``providers.http.transport.Transport``: it speaks JSON (bodies, ``Accept``, ARM error bodies);
+this API speaks XML.
 """
 
 from __future__ import annotations
 
 import base64
-import logging
 import os
 import random
 import tempfile
@@ -30,18 +30,18 @@ from urllib.parse import quote
 
 import requests
 
-from ...errors import NotFound, OperationFailed, OperationTimeout, ProviderError
-from ...lro import retry_after
+from ...errors import NotFound, ProviderError
 from ..clouds import TRUSTED_ENV, check_target, clean_token, get_cloud, parse_trusted_hosts
-from ..transport import RETRY_STATUSES, RetryPolicy, unreachable
+from ..http import lro
+from ..http.retry import IDEMPOTENT, RETRY_STATUSES, RetryPolicy
+from ..http.session import attempts_of, new_session, send
 from . import wire
-
-log = logging.getLogger("reconciler.http")
 
 #: The public cloud's Service Management endpoint; ``cloud`` selects another (``providers/clouds.py``).
 DEFAULT_ENDPOINT = "https://management.core.windows.net"
 DEFAULT_VERSION = "2014-10-01"
 _DEFAULT_RETRY = RetryPolicy()
+_TLS_HINT = "check the management certificate and, for a private endpoint, settings.ca_bundle"
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,12 @@ def quote_name(name: str) -> str:
 
 
 class Client:
-    """XML requests to ``{endpoint}/{subscription}/...`` with auth and retries in one place.
+    """XML requests to ``{endpoint}/{subscription}/...`` with auth in one place, retries on the session.
 
     ``cert``: a PEM file holding the management certificate and its key (mutual TLS).
     ``token``: a bearer token, used when there is no certificate. ``verify``: CA bundle path for
-    the endpoint (None: the system store). ``sleep``/``clock``/``rand`` are injected for tests.
+    the endpoint (None: the system store). ``sleep``/``rand`` are injected for tests (the retry
+    policy's waits). An injected ``session`` brings its own policy (``http.session.new_session``).
     """
 
     def __init__(
@@ -77,7 +78,6 @@ class Client:
         timeout: float | tuple[float, float] = (10.0, 65.0),
         retry: RetryPolicy = _DEFAULT_RETRY,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
         session: requests.Session | None = None,
     ) -> None:
@@ -85,15 +85,19 @@ class Client:
         self.version = version
         self.cert = cert
         self._token = token
+        # Explicit verify/cert per request: the session ignores the environment (REQUESTS_CA_BUNDLE).
         self.verify: str | bool = verify if verify else True
         self.timeout = timeout
         self.retry = retry
-        self.sleep, self.clock, self.rand = sleep, clock, rand
-        self.session = session or requests.Session()
-        # Explicit verify/cert per request: the environment's REQUESTS_CA_BUNDLE would otherwise
-        # override a session setting, and proxies are the shell's business.
-        self.session.trust_env = False
+        self.session = session or new_session(retry, sleep=sleep, rand=rand, resend=IDEMPOTENT,
+                                              on_retry=self._count_retry, pool_maxsize=10)
+        #: Counters for tests: requests sent (retries included) and retries.
         self.sent = 0
+        self.retries = 0
+
+    def _count_retry(self) -> None:
+        self.sent += 1
+        self.retries += 1
 
     def close(self) -> None:
         self.session.close()
@@ -108,117 +112,46 @@ class Client:
         ok: tuple[int, ...] = (200, 201, 202),
         what: str = "",
     ) -> Reply:
-        """Send one logical request; a status outside ``ok`` raises a translated ``ProviderError``."""
+        """Send one logical request; a status outside ``ok`` raises a translated ``ProviderError``.
+
+        ``Reply.attempts``: how many tries it took (a DELETE answered 404 after a lost answer was
+        probably ours).
+        """
         url = self.base + path
         headers = {"x-ms-version": self.version, "Accept": "application/xml"}
         if body is not None:
             headers["Content-Type"] = "application/xml"
         if self._token and not self.cert:
             headers["Authorization"] = f"Bearer {self._token}"
-        attempt = 0
-        cannot_connect = 0
-        where = f"{method} {path.split('?', 1)[0]}"
-        while True:
-            attempt += 1
-            self.sent += 1
-            try:
-                raw = self.session.request(
-                    method, url, params=params, data=body, headers=headers, timeout=self.timeout,
-                    cert=self.cert, verify=self.verify, allow_redirects=False,
-                )
-            except requests.exceptions.SSLError as e:
-                raise ProviderError(
-                    f"{what}: TLS with {self.base} failed: {e.__class__.__name__}", code="TLSError",
-                    hint="check the management certificate and, for a private endpoint, settings.ca_bundle",
-                ) from e
-            except (requests.ConnectionError, requests.Timeout) as e:
-                reason = unreachable(e)
-                if reason is not None:
-                    # Nothing was sent: safe to retry even a POST, but only briefly.
-                    cannot_connect += 1
-                    budget = min(self.retry.connect_attempts, self.retry.max_attempts)
-                    if cannot_connect >= budget:
-                        raise ProviderError(
-                            f"{what}: cannot reach {self.base}: {reason} after {cannot_connect} attempts ({where})",
-                            code="ConnectionError", retryable=True,
-                            hint="check catalog.endpoint and that the service is up and reachable from here",
-                        ) from e
-                    delay = self.retry.connect_delay(cannot_connect, self.rand)
-                    log.warning("%s: cannot connect to %s (%s), retrying in %.1f s (attempt %d of %d)", what,
-                                self.base, reason, delay, cannot_connect, budget)
-                    self.sleep(delay)
-                    continue
-                err = ProviderError(
-                    f"{what}: cannot reach {self.base}: {type(e).__name__} after {attempt} attempts ({where})",
-                    code="ConnectionError", retryable=True,
-                )
-                if attempt >= self.retry.max_attempts or method == "POST":
-                    raise err from e
-                self._backoff(attempt, None)
-                continue
-            except requests.exceptions.InvalidHeader:
-                # Its text quotes the header value (a token): neither shown nor chained.
-                raise ProviderError(
-                    f"{what}: {where} failed: a request header has an invalid value (InvalidHeader)",
-                    code="RequestError",
-                    hint="check the credentials in the environment (AZURE_ACCESS_TOKEN) for stray characters",
-                ) from None
-            except requests.RequestException as e:
-                raise ProviderError(f"{what}: {where} failed: {type(e).__name__}", code="RequestError") from e
-            with raw:
-                status, content = raw.status_code, raw.content
-                headers_in = {k.lower(): v for k, v in raw.headers.items()}
-            rid = headers_in.get("x-ms-request-id", "")
-            if status in ok:
-                return Reply(status, content, rid, attempt)
-            if status in RETRY_STATUSES and attempt < self.retry.max_attempts:
-                hinted = retry_after(headers_in)
-                if hinted is None or hinted <= self.retry.max_retry_after:
-                    self._backoff(attempt, hinted)
-                    continue
-            raise translate(status, content, rid, what=what, attempts=attempt)
+        self.sent += 1
+        raw = send(self.session, method, url, what=what, tls_hint=_TLS_HINT, params=params, data=body,
+                   headers=headers, timeout=self.timeout, cert=self.cert, verify=self.verify)
+        with raw:
+            status, content = raw.status_code, raw.content
+            rid = raw.headers.get("x-ms-request-id", "")
+            tries = attempts_of(raw)
+        if status in ok:
+            return Reply(status, content, rid, tries)
+        raise translate(status, content, rid, what=what)
 
-    def _backoff(self, attempt: int, hinted: float | None) -> None:
-        if hinted is not None:
-            delay = hinted
-        else:
-            delay = self.rand() * min(self.retry.cap, self.retry.base * (2 ** (attempt - 1)))
-        self.sleep(delay)
-
-    def wait(self, request_id: str, *, interval: float, deadline: float, what: str,
-             on_poll: Callable[[int], None] | None = None) -> wire.OperationStatus:
-        """Poll ``GET /operations/{id}`` until Succeeded (returned) or Failed (``OperationFailed``)."""
-        if not request_id:
-            raise ProviderError(f"{what}: the service returned no x-ms-request-id to poll", code="BadResponse")
-        give_up = self.clock() + deadline
-        polls = 0
-        while True:
-            reply = self.request("GET", f"/operations/{request_id}", ok=(200,), what=f"{what} (status)")
-            polls += 1
-            try:
-                op = wire.operation(reply.body)
-            except wire.WireError as e:
-                raise ProviderError(f"{what}: {e}", code="BadResponse", request_id=request_id) from e
-            if on_poll is not None:
-                on_poll(polls)
-            state = op.status.casefold()
-            if state == "succeeded":
-                return op
-            if state == "failed":
-                raise OperationFailed(
-                    f"{what}: the operation failed: {op.message or 'no message'}",
-                    status=op.http_status, code=op.code or "OperationFailed", request_id=request_id,
-                )
-            if self.clock() >= give_up:
-                raise OperationTimeout(
-                    f"{what}: still {op.status or 'in progress'} after {deadline:g}s",
-                    code="OperationTimedOut", request_id=request_id, retryable=False,
-                    hint="raise settings.timeout, or check the operation in the portal; plan again to see what is left",
-                )
-            self.sleep(interval)
+    def operation_status(self, path: str, *, what: str) -> lro.Response:
+        """``GET /operations/{id}`` as ``lro`` reads a status resource: ``{status, error}`` in the
+        body, the operation's id as ``x-ms-request-id`` and, once it ended, the HTTP status it
+        ended with (``<HttpStatusCode>``) as the response's status."""
+        reply = self.request("GET", path, ok=(200,), what=f"{what} (status)")
+        request_id = path.rsplit("/", 1)[-1]
+        try:
+            op = wire.operation(reply.body)
+        except wire.WireError as e:
+            raise ProviderError(f"{what}: {e}", code="BadResponse", request_id=request_id) from e
+        body: dict[str, Any] = {"status": op.status}
+        if op.status.casefold() == "failed":
+            body["error"] = {"code": op.code or "OperationFailed",
+                             "message": f"the operation failed: {op.message or 'no message'}"}
+        return lro.Response(op.http_status or reply.status, {"x-ms-request-id": request_id}, body, self.base + path)
 
 
-def translate(status: int, body: bytes, request_id: str, *, what: str = "", attempts: int = 1) -> ProviderError:
+def translate(status: int, body: bytes, request_id: str, *, what: str = "") -> ProviderError:
     """An error answer as ``ProviderError``: ``ResourceNotFound``/404 is ``NotFound``."""
     code, message = wire.error_of(body)
     message = message or f"HTTP {status}"

@@ -16,13 +16,25 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, Unpack
 
-from ...errors import LockError, NotFound, ProviderError, RefusedError
+from ...errors import NotFound, ProviderError, RefusedError
 from ...model import Capabilities, Image, ImageSpec, ImageType, OSState, Snapshot
 from ...rules import NAME_TAKEN, CaptureCheck, ownership_phrase
-from .. import LockInfo, StepCallback, _no_step
+from .. import StepCallback, _no_step
 from ..guard import GuardedProvider, Live, LiveVM
+from ..http import lro
+from ..locking import (
+    Held,
+    LockInfo,
+    LockWaits,
+    held_by,
+    lost_lock,
+    taken_from,
+    unlockable,
+    wait_for_lock,
+)
 from . import wire
 from .client import Client, quote_name
 
@@ -30,11 +42,24 @@ LOCK_POLL_INTERVAL = 5.0
 
 
 class ClassicLockHandle:
+    """A held catalog lock: the lock cloud service, whose description records ``info``."""
+
     def __init__(self, provider: ClassicBackend, info: LockInfo) -> None:
         self.provider = provider
         self.info = info
 
+    def check(self) -> None:
+        """Raise ``LockError`` when the lock service is gone or records another run (force-unlock ran)."""
+        reason = taken_from(self.info, self.provider._holder())
+        if reason is not None:
+            raise lost_lock(f"catalog '{self.provider.owner}'", self.info, reason)
+
     def release(self) -> None:
+        """Delete the lock service if it is still ours; safe to call twice.
+
+        A lock already gone (force-unlocked) is released silently, unlike the local and blob locks
+        (this provider's behaviour, pinned by its tests); ``check`` is what reports the loss.
+        """
         self.provider._release(self.info.id)
 
     def __enter__(self) -> ClassicLockHandle:
@@ -48,8 +73,8 @@ class ClassicBackend:
     """One classic subscription's image repository, bound to catalog ``owner``; raw, no policy
     (use it through ``ClassicProvider``, the write-time guard, which ``open_provider`` returns).
 
-    ``poll_interval``/``deadline``: how often and how long to poll each operation (seconds);
-    ``location``: where the lock's cloud service is created.
+    ``poll_interval``/``deadline``: how often and how long to poll each operation (seconds), on
+    ``clock`` with ``sleep`` (injected for tests); ``location``: where the lock's cloud service is created.
     """
 
     name = "azure-classic"
@@ -66,12 +91,13 @@ class ClassicBackend:
         location: str = "West US",
         now: Callable[[], datetime] | None = None,
         on_close: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
         self.owner = owner
         self.capabilities = capabilities
-        self.poll_interval = poll_interval
-        self.deadline = deadline
+        self.poll = lro.PollPolicy(interval=poll_interval, deadline=deadline, clock=clock, sleep=sleep)
         self.location = location
         self._now = now or (lambda: datetime.now(UTC))
         self._on_close = on_close
@@ -133,10 +159,12 @@ class ClassicBackend:
     # Writes
 
     def _wait(self, request_id: str, what: str, on_step: StepCallback) -> None:
-        def polled(n: int) -> None:
-            on_step(f"polling {what} ({n})")
-
-        self.client.wait(request_id, interval=self.poll_interval, deadline=self.deadline, what=what, on_poll=polled)
+        """Follow the operation of ``request_id`` (``lro``'s Service Management strategy) to its end."""
+        if not request_id:
+            raise ProviderError(f"{what}: the service returned no x-ms-request-id to poll", code="BadResponse")
+        lro.wait("POST", lro.Response(202, {"x-ms-request-id": request_id}),
+                 partial(self.client.operation_status, what=what), self.poll, on_step=on_step, what=what,
+                 strategies=lro.CLASSIC_STRATEGIES)
 
     def _marker(self, spec: ImageSpec, *, source: str | None) -> wire.Marker:
         return wire.Marker(
@@ -316,61 +344,38 @@ class ClassicBackend:
         except (wire.WireError, ValueError) as e:
             raise ProviderError(f"the catalog lock {self.lock_service} is unreadable: {e}", code="BadResponse") from e
 
-    def acquire_lock(
-        self,
-        info: LockInfo,
-        timeout: float,
-        *,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> ClassicLockHandle:
-        """Create the lock cloud service, retrying until ``timeout``; ``LockError`` names the holder."""
-        clock = clock or time.monotonic
-        sleep = sleep or time.sleep
-        give_up = clock() + max(timeout, 0.0)
+    def try_lock(self, info: LockInfo) -> ClassicLockHandle | Held:
+        """One try: create the lock service (atomic: 409 when it exists), else say who holds it."""
         body = wire.build("CreateHostedService", [
             ("ServiceName", self.lock_service),
             ("Label", _b64(f"reconciler lock of catalog {self.owner}")),
             ("Description", json.dumps(info.as_dict(), sort_keys=True)),
             ("Location", self.location),
         ])
-        while True:
-            reply = self.client.request("POST", "/services/hostedservices", body=body, ok=(200, 201, 409),
-                                        what="take the catalog lock")
-            if reply.status != 409:
-                return ClassicLockHandle(self, info)
-            holder = self._holder()
-            if holder is not None and holder.id == info.id:
-                return ClassicLockHandle(self, info)  # our own create went through before a retry
-            remaining = give_up - clock()
-            if remaining <= 0:
-                who = holder.describe() if holder else "an unknown holder"
-                lock_id = holder.id if holder else "?"
-                raise LockError(
-                    f"the catalog is locked by {who} (lock ID {lock_id})",
-                    f"wait for that run to finish or raise --lock-timeout; if it was killed, run "
-                    f"reconciler force-unlock {lock_id}",
-                    holder={k: str(v) for k, v in holder.as_dict().items()} if holder else {},
-                )
-            sleep(min(LOCK_POLL_INTERVAL, remaining))
+        reply = self.client.request("POST", "/services/hostedservices", body=body, ok=(200, 201, 409),
+                                    what="take the catalog lock")
+        if reply.status != 409:
+            return ClassicLockHandle(self, info)
+        holder = self._holder()
+        if holder is not None and holder.id == info.id:
+            return ClassicLockHandle(self, info)  # our own create went through before a retry
+        return held_by(holder)
 
-    def _release(self, lock_id: str) -> None:
+    def acquire_lock(self, info: LockInfo, timeout: float, **waits: Unpack[LockWaits]) -> ClassicLockHandle:
+        """Create the lock cloud service, retrying until ``timeout``; ``LockError`` names the holder."""
+        return wait_for_lock(lambda: self.try_lock(info), timeout=timeout, poll=LOCK_POLL_INTERVAL, **waits)
+
+    def _release(self, lock_id: str) -> bool:
+        """Delete the lock service when it records ``lock_id``; False when it did not (nothing deleted)."""
         holder = self._holder()
         if holder is None or holder.id != lock_id:
-            return
+            return False
         self.client.request("DELETE", f"/services/hostedservices/{self.lock_service}", ok=(200, 202, 404),
                             what="release the catalog lock")
+        return True
 
     def force_unlock(self, lock_id: str) -> LockInfo:
-        holder = self._holder()
-        if holder is None:
-            raise LockError("the catalog is not locked", "there is nothing to unlock")
-        if holder.id != lock_id:
-            raise LockError(
-                f"lock ID '{lock_id}' does not match the lock on the catalog, held by {holder.describe()}",
-                "pass the exact lock ID shown by the failed run's error message",
-                holder={k: str(v) for k, v in holder.as_dict().items()},
-            )
+        holder = unlockable(self._holder(), lock_id)
         self._release(lock_id)
         return holder
 

@@ -1,20 +1,25 @@
-"""Long-running-operation polling for Azure Resource Manager, as sans-IO decisions.
+"""Long-running-operation polling for the HTTP providers, as sans-IO decisions.
 
 Layer: pure core (plus one small driver loop that takes its I/O as arguments). Imports nothing that
 does I/O: no ``requests``, no clock, no sleep. The driver ``wait`` receives a ``fetch`` callable, a
 clock and a sleep through ``PollPolicy`` so tests script responses and time.
 
 The shape follows azure-core's ARM polling: an ordered list of strategies, the first whose
-``can_poll`` accepts the initial response wins:
+``can_poll`` accepts the initial response wins. Azure Resource Manager (``DEFAULT_STRATEGIES``):
 
 1. ``Azure-AsyncOperation`` header: poll that status resource until ``status`` is terminal.
 2. ``Location`` header: 202 while running, 200/201/204 when done (the body is the result).
 3. ``properties.provisioningState`` of a PUT/PATCH body: GET the resource until terminal.
 4. Immediate: the initial response is already the result.
 
-A ``Failed`` or ``Canceled`` status raises ``errors.OperationFailed`` carrying Azure's error code
-and message; running past the policy's deadline raises ``errors.OperationTimeout``. ``Retry-After``
-on any poll response overrides the policy interval for the next wait.
+Service Management (azure-classic, ``CLASSIC_STRATEGIES``): every call is polled at
+``/operations/{x-ms-request-id}`` until ``Succeeded`` or ``Failed``; the classic client turns that
+XML ``<Operation>`` into the same ``{status, error: {code, message}}`` body an ARM status resource
+has, so one strategy, one driver and one error path serve both.
+
+A ``Failed`` or ``Canceled`` status raises ``errors.OperationFailed`` carrying the service's error
+code and message; running past the policy's deadline raises ``errors.OperationTimeout``.
+``Retry-After`` on any poll response overrides the policy interval for the next wait.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
-from .errors import OperationFailed, OperationTimeout
+from ...errors import OperationFailed, OperationTimeout
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -77,9 +82,16 @@ def retry_after(headers: Mapping[str, str], now_epoch: float | None = None) -> f
 
 
 class Strategy(Protocol):
-    """How to follow one kind of long-running operation. Every method is pure."""
+    """How to follow one kind of long-running operation. Every method is pure.
+
+    ``accepted_only``: the initial response only says the operation was accepted (a 201 with
+    ``Location`` is not "done"): poll at least once whatever it says. ``first_delay``: seconds
+    before that first poll when the service sent no ``Retry-After`` (None: the policy interval).
+    """
 
     name: str
+    accepted_only: bool
+    first_delay: float | None
 
     def can_poll(self, method: str, initial: Response) -> bool: ...
 
@@ -94,6 +106,14 @@ class Strategy(Protocol):
         ...
 
 
+class _Defaults:
+    """What a strategy says unless it knows better: the initial response may be the answer, and
+    the first poll waits the policy interval."""
+
+    accepted_only = False
+    first_delay: float | None = None
+
+
 def _body_status(body: Any, *path: str) -> str | None:
     cur = body
     for p in path:
@@ -103,10 +123,11 @@ def _body_status(body: Any, *path: str) -> str | None:
     return cur.lower() if isinstance(cur, str) else None
 
 
-class AsyncOperationStrategy:
+class AsyncOperationStrategy(_Defaults):
     """``Azure-AsyncOperation`` (or ``Operation-Location``): a status resource with ``status``."""
 
     name = "azure-asyncoperation"
+    accepted_only = True
 
     def _header(self, r: Response) -> str | None:
         return r.header("azure-asyncoperation") or r.header("operation-location")
@@ -132,10 +153,11 @@ class AsyncOperationStrategy:
         return None
 
 
-class LocationStrategy:
+class LocationStrategy(_Defaults):
     """``Location``: answers 202 while running and 200/201/204 (the result) when done."""
 
     name = "location"
+    accepted_only = True
 
     def can_poll(self, method: str, initial: Response) -> bool:
         return bool(initial.header("location")) and initial.status in (201, 202)
@@ -156,7 +178,7 @@ class LocationStrategy:
         return None
 
 
-class ProvisioningStateStrategy:
+class ProvisioningStateStrategy(_Defaults):
     """A PUT/PATCH answered with ``properties.provisioningState``: GET the resource until terminal."""
 
     name = "provisioningstate"
@@ -180,7 +202,7 @@ class ProvisioningStateStrategy:
         return None
 
 
-class ImmediateStrategy:
+class ImmediateStrategy(_Defaults):
     """The initial response is final (200/204 with a terminal or absent provisioningState)."""
 
     name = "immediate"
@@ -199,14 +221,41 @@ class ImmediateStrategy:
         return None
 
 
-_HEADER_STRATEGIES = frozenset({"azure-asyncoperation", "location"})
+class OperationStatusStrategy(_Defaults):
+    """Service Management: ``GET /operations/{x-ms-request-id}`` until ``Succeeded``/``Failed``.
 
+    The polling URL is relative (the classic client resolves it against ``{endpoint}/{subscription}``);
+    the poll body is the client's ``{status, error}`` view of ``<Operation>``. The first poll is
+    made at once: a synchronous call's operation has already succeeded (contract §4), and a
+    capture is usually done in seconds.
+    """
+
+    name = "service-management"
+    accepted_only = True
+    first_delay: float | None = 0.0
+
+    def can_poll(self, method: str, initial: Response) -> bool:
+        return bool(initial.header("x-ms-request-id"))
+
+    def polling_url(self, method: str, initial: Response) -> str:
+        return f"/operations/{initial.header('x-ms-request-id') or ''}"
+
+    def status(self, response: Response) -> str:
+        return _body_status(response.body, "status") or "inprogress"
+
+    def final_url(self, method: str, initial: Response) -> str | None:
+        return None
+
+
+#: Azure Resource Manager, in azure-core's order.
 DEFAULT_STRATEGIES: tuple[Strategy, ...] = (
     AsyncOperationStrategy(),
     LocationStrategy(),
     ProvisioningStateStrategy(),
     ImmediateStrategy(),
 )
+#: Service Management (azure-classic): an answer without a request id has nothing to poll.
+CLASSIC_STRATEGIES: tuple[Strategy, ...] = (OperationStatusStrategy(), ImmediateStrategy())
 
 
 def choose_strategy(method: str, initial: Response, strategies: Sequence[Strategy] = DEFAULT_STRATEGIES) -> Strategy:
@@ -285,9 +334,7 @@ def next_step(
     Raises ``OperationFailed`` on Failed/Canceled and ``OperationTimeout`` past the deadline.
     """
     method = method.upper()
-    # The initial response of a header-driven operation says nothing about the operation itself
-    # (a 201 with Location is "accepted", not "done"): always poll at least once.
-    status = "inprogress" if first and strategy.name in _HEADER_STRATEGIES else strategy.status(last)
+    status = "inprogress" if first and strategy.accepted_only else strategy.status(last)
     if status == SUCCEEDED:
         return Done(last, strategy.final_url(method, initial))
     if status in (FAILED, CANCELED):
@@ -297,7 +344,8 @@ def next_step(
         # Nothing to poll and not terminal: treat the response as final rather than loop forever.
         return Done(last, None)
     hinted = retry_after(last.headers)
-    delay = policy.interval if hinted is None else min(hinted, policy.max_interval)
+    default = strategy.first_delay if first and strategy.first_delay is not None else policy.interval
+    delay = default if hinted is None else min(hinted, policy.max_interval)
     elapsed = now - started
     if elapsed + delay > policy.deadline:
         raise OperationTimeout(
@@ -338,7 +386,8 @@ def wait(
             if step.final_url:
                 return fetch(step.final_url)
             return step.response
-        policy.sleep(step.delay)
+        if step.delay > 0:
+            policy.sleep(step.delay)
         polls += 1
         if on_step is not None:
             on_step(f"polling ({polls})")
@@ -347,10 +396,12 @@ def wait(
 
 __all__ = [
     "AsyncOperationStrategy",
+    "CLASSIC_STRATEGIES",
     "DEFAULT_STRATEGIES",
     "Done",
     "ImmediateStrategy",
     "LocationStrategy",
+    "OperationStatusStrategy",
     "PollPolicy",
     "ProvisioningStateStrategy",
     "Response",

@@ -1,0 +1,227 @@
+"""The typer application: global options, output, the error boundary, exit codes, the entry point.
+
+Layer: shell. The ``reconciler.cli`` package is the only code that prints, prompts, reads the
+environment (``env``) or exits; each command parses its arguments, calls ``reconciler.operations``,
+renders the result (``reconciler.render``) and exits.
+
+Every command goes through ``guard``: a ``ReconcilerError`` becomes its diagnostics on stderr and
+exit 1; anything else is an internal error whose traceback shows only with ``--debug``. Usage
+errors (a bad flag) also exit 1, so exit 2 always means "changes present" (plan) or "drift" (drift).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from .. import __version__
+from ..errors import Diagnostic, ReconcilerError
+from . import env
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+app = typer.Typer(
+    name="reconciler",
+    help="Declarative reconciler for VM images: validate, plan and apply a desired-state file.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+images_app = typer.Typer(help="Read-only views of the live catalog.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Create and seed the embedded (local) catalog.", no_args_is_help=True)
+emulator_app = typer.Typer(help="Loopback emulators of the Azure APIs, for demos and tests.", no_args_is_help=True)
+app.add_typer(images_app, name="images")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(emulator_app, name="emulator")
+
+
+class _Options:
+    debug = False
+    color: bool | None = None
+
+
+#: The global options of the running command (set by the app's callback).
+OPTS = _Options()
+
+
+# --------------------------------------------------------------------------------------------------
+# Output
+
+
+def color(stream: Any) -> bool:
+    """Colour ``stream``? Never with ``--no-color`` or ``NO_COLOR``, else only on a terminal."""
+    if OPTS.color is not None:
+        return OPTS.color
+    if env.no_color():
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def echo(text: str = "", nl: bool = True) -> None:
+    """A line on stdout."""
+    typer.echo(text, nl=nl)
+
+
+def echo_err(text: str = "") -> None:
+    """A line on stderr."""
+    typer.echo(text, err=True)
+
+
+def safe(value: object) -> str:
+    """An untrusted value (a live image name, a lock holder, an error text) ready to be printed.
+
+    The renderers escape what they put into output; the few lines the shell writes itself use the
+    same function (``render.escape_controls``): no control or bidi character reaches the terminal.
+    """
+    from ..render import escape_controls
+
+    return escape_controls(str(value))
+
+
+def exit_with(code: int) -> NoReturn:
+    raise typer.Exit(code)
+
+
+def report(diags: list[Diagnostic]) -> None:
+    """Diagnostics on stderr (and as workflow annotations on stdout under GitHub Actions)."""
+    from ..render import render_diagnostics_text
+
+    echo_err(render_diagnostics_text(diags, color=color(sys.stderr), count=len(diags) > 1).rstrip("\n"))
+    if env.github_actions():
+        from ..render import render_diagnostics_github
+
+        echo(render_diagnostics_github(diags).rstrip("\n"))
+
+
+def warn(diag: Diagnostic) -> None:
+    """A warning the operations hand back (its summary may quote untrusted text), on stderr."""
+    echo_err(f"warning: {safe(diag.summary)}")
+    if diag.hint:
+        echo_err(f"hint: {diag.hint}")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def guard(fn: F) -> F:
+    """Translate errors at the shell boundary: messages, not tracebacks (those only with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except ReconcilerError as e:
+            if OPTS.debug:
+                traceback.print_exc()
+            report(e.diagnostics())
+            exit_with(EXIT_ERROR)
+        except KeyboardInterrupt:
+            echo_err("interrupted")
+            exit_with(130)
+        except Exception as e:  # noqa: BLE001 - the one catch-all of the program
+            if OPTS.debug:
+                traceback.print_exc()
+                echo_err(f"internal error: {type(e).__name__}: {safe(e)}")
+            else:
+                echo_err(f"internal error: {type(e).__name__}: {safe(e)}\n(run again with --debug for the traceback)")
+            exit_with(EXIT_ERROR)
+
+    return wrapper  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------------
+# Global options
+
+
+def _version(value: bool) -> None:
+    if value:
+        echo(f"reconciler {__version__}")
+        raise typer.Exit(0)
+
+
+class _StderrLog(logging.Handler):
+    """Warnings of the ``reconciler`` loggers (a retried connection, ...) as ``warning: ...`` lines
+    on stderr. Resolves stderr at each line, so a test runner's capture sees them too."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            echo_err(f"{record.levelname.lower()}: {record.getMessage()}")
+        except Exception:  # noqa: BLE001 - logging must never break the command
+            self.handleError(record)
+
+
+def _configure_logging(debug: bool) -> None:
+    """``--debug``: everything at DEBUG with timestamps; otherwise WARNING and above of the
+    ``reconciler`` loggers on stderr (one line each). Idempotent: ``main`` may run many times in
+    one process (tests)."""
+    logger = logging.getLogger("reconciler")
+    for h in [h for h in logger.handlers if isinstance(h, _StderrLog)]:
+        logger.removeHandler(h)
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        return
+    # With a handler here, Python's last-resort one (bare messages) stays silent.
+    logger.addHandler(_StderrLog(logging.WARNING))
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and HTTP debug logs.")] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="Never colour output (NO_COLOR is honoured too).")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Declarative reconciler for VM images."""
+    OPTS.debug = debug or env.debug_requested()
+    OPTS.color = False if no_color else None
+    _configure_logging(OPTS.debug)
+
+
+# --------------------------------------------------------------------------------------------------
+# Entry point
+
+
+def _describe_exit(code: Any) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    return 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point. Usage errors exit 1 (not click's 2, which means "changes present")."""
+    from typer._click.exceptions import ClickException, UsageError
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="reconciler", standalone_mode=False)
+    except UsageError as e:
+        e.show()
+        sys.exit(EXIT_ERROR)
+    except ClickException as e:
+        e.show()
+        sys.exit(EXIT_ERROR)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        echo_err("aborted")
+        sys.exit(EXIT_ERROR)
+    sys.exit(_describe_exit(code))

@@ -1,0 +1,119 @@
+"""What the commands share: option types, output formats, and the shell's side of the operations.
+
+Layer: shell. The helpers here bind ``reconciler.operations`` to this process (its environment,
+its stderr); ``open_catalog`` is the one place a command opens a provider, so a test can replace it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ... import operations
+from ...model import DesiredState, Plan
+from ...providers import LockHandle, Provider
+from ..app import color, echo, warn
+from ..env import environment
+
+DEFAULT_FILE = operations.DEFAULT_FILE
+
+
+class PlanFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class ValidateFormat(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+class ListFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class CategoryFilter(str, Enum):
+    user = "user"
+    public = "public"
+    all = "all"
+
+
+PlanFormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format.")]
+ListFormatOpt = Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")]
+FileArg = Annotated[
+    Path,
+    typer.Argument(help="The desired-state file.", show_default=True),
+]
+#: ``--file`` of the commands that need only the catalog section of the desired-state file.
+CatalogFileOpt = Annotated[Path, typer.Option("--file", help="The desired-state file (for the catalog).")]
+TargetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--target", "-t", help="Limit the plan to this image (repeatable).", show_default=False),
+]
+PruneOpt = Annotated[
+    bool | None,
+    typer.Option("--prune/--no-prune", help="Override the file's policy.prune.", show_default=False),
+]
+
+
+def load(file: Path) -> DesiredState:
+    """The desired-state file, with this process's environment defaults and trusted hosts."""
+    return operations.load_desired(file, environment())
+
+
+def open_catalog(desired: DesiredState) -> Provider:
+    return operations.open_catalog(desired, environment())
+
+
+@contextmanager
+def provider_for(desired: DesiredState) -> Iterator[Provider]:
+    provider = open_catalog(desired)
+    try:
+        yield provider
+    finally:
+        provider.close()
+
+
+def locked(provider: Provider, command: str, timeout: float, file: Path) -> AbstractContextManager[LockHandle]:
+    """``operations.catalog_lock`` for this process: a release failure after an error is a warning."""
+    return operations.catalog_lock(provider, command, timeout, file=file, env=environment(), warn=warn)
+
+
+def read_input(path: Path, what: str, hint: str | None = None) -> bytes:
+    """A regular file of at most ``files.MAX_INPUT_BYTES`` (``files.read_input``)."""
+    from ...files import read_input
+
+    return read_input(path, what, hint)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """``--out``: atomic over a regular file or a new path, write-through into /dev/stdout or a FIFO
+    (``files.write_output``; README "Commands")."""
+    from ...files import write_output
+
+    write_output(path, data)
+
+
+def emit_plan(plan: Plan, format: PlanFormat, *, drift: bool = False) -> None:
+    from ...render import render_plan_json, render_plan_markdown, render_plan_text
+
+    if format is PlanFormat.json:
+        import json
+
+        echo(json.dumps(render_plan_json(plan), indent=2, sort_keys=False))
+    elif format is PlanFormat.markdown:
+        if drift:
+            echo("**Drift check** (read-only): what apply would change to match the desired state.\n")
+        echo(render_plan_markdown(plan).rstrip("\n"))
+    else:
+        echo(render_plan_text(plan, color=color(sys.stdout), drift=drift).rstrip("\n"))
+

@@ -1,0 +1,472 @@
+"""Operations: what each command does, as functions a Python user or a test calls without typer.
+
+Layer: orchestration, between the command line and the core. It reads the desired-state file, the
+saved plan and the seed (through ``files``), opens providers, takes the catalog lock and strings
+``spec`` → ``plan`` → ``apply`` together; the rules it applies on the way (a saved plan is still
+the plan, what ``import`` may adopt, what ``export`` writes, where ``catalog init`` seeds) live
+here and only here. It never prints, prompts, reads ``os.environ`` or exits, and imports no
+typer: the process environment arrives as an ``Environment``, progress goes to the hooks and
+callbacks passed in, failures are ``ReconcilerError`` subclasses, and outcomes are returned as
+data for the caller (``reconciler.cli``) to render.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .apply import ApplyHooks, apply_plan
+from .errors import Diagnostic, PlanFileError, ReconcilerError, SpecError
+from .model import ApplyResult, Capabilities, CatalogConfig, Category, Change, DesiredState, Image, Plan, Snapshot
+from .providers import LockHandle, LockInfo, Provider, open_provider
+
+log = logging.getLogger("reconciler")
+
+#: The desired-state file the commands read when none is named.
+DEFAULT_FILE = "images.yaml"
+
+# --------------------------------------------------------------------------------------------------
+# The environment, as data
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The process environment as the operations see it: a mapping handed in, never ``os.environ``.
+
+    ``variables`` is what the shell read (``reconciler.cli.env``); ``Environment()`` is an empty
+    environment (no defaults, no trusted hosts, no credentials). The meaning of each variable is
+    here, so that every command reads it the same way; the values are read when an operation
+    needs them, so a malformed one fails only the commands that use it.
+    """
+
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+    def catalog_defaults(self) -> dict[str, Any]:
+        """Catalog settings from ``RECONCILER_<SETTING>`` and ``AZURE_SUBSCRIPTION_ID``.
+
+        The settings are those the schema's ``catalog`` section names (but ``name``, which must be
+        reviewed in the file, and ``provider``). A setting written in the file wins; these only fill
+        the gaps (``spec.check_spec``).
+        """
+        from .spec import load_schema
+
+        schema = load_schema()
+        catalog = schema["properties"]["catalog"]
+        if "$ref" in catalog:  # "#/$defs/catalog"
+            catalog = schema["$defs"][catalog["$ref"].rsplit("/", 1)[-1]]
+        known = set(catalog.get("properties", {})) - {"name", "provider"}
+        out: dict[str, Any] = {}
+        if self.variables.get("AZURE_SUBSCRIPTION_ID"):
+            out["subscription"] = self.variables["AZURE_SUBSCRIPTION_ID"]
+        for name in sorted(known):
+            value = self.variables.get(f"RECONCILER_{name.upper()}")
+            if value:
+                out[name] = value
+        return out
+
+    def trusted_hosts(self) -> tuple[str, ...]:
+        """``RECONCILER_TRUSTED_ENDPOINTS``: hosts besides the cloud's and loopback that may receive a
+        credential. Only the environment (the CI's configuration) can name them, never the file."""
+        from .providers.clouds import TRUSTED_ENV, parse_trusted_hosts
+
+        return parse_trusted_hosts(self.variables.get(TRUSTED_ENV))
+
+    @property
+    def run_id(self) -> str:
+        """The CI run that holds a lock (``GITHUB_RUN_ID``), shown to whoever finds it held."""
+        return self.variables.get("GITHUB_RUN_ID", "")
+
+
+# --------------------------------------------------------------------------------------------------
+# The desired-state file, the provider, the lock
+
+
+def check_desired(data: bytes, filename: str, env: Environment) -> tuple[DesiredState | None, list[Diagnostic]]:
+    """Every problem of a desired-state file (``validate``): the state when there is no error."""
+    from .spec import check_spec
+
+    return check_spec(data, filename, defaults=env.catalog_defaults(), trusted_hosts=env.trusted_hosts())
+
+
+def parse_desired(data: bytes, filename: str, env: Environment) -> DesiredState:
+    """The desired state of bytes already read; ``SpecError`` carries every problem."""
+    from .spec import parse_spec
+
+    return parse_spec(data, filename, defaults=env.catalog_defaults(), trusted_hosts=env.trusted_hosts())
+
+
+def load_desired(path: Path, env: Environment, *, with_defaults: bool = True) -> DesiredState:
+    """Read and parse the desired-state file at ``path``.
+
+    ``with_defaults=False``: the catalog settings exactly as the file writes them (``export``).
+    """
+    from .spec import load_spec
+
+    defaults = env.catalog_defaults() if with_defaults else {}
+    return load_spec(path, defaults=defaults, trusted_hosts=env.trusted_hosts())
+
+
+def open_catalog(desired: DesiredState, env: Environment) -> Provider:
+    """The provider of ``desired``'s catalog; the environment supplies its credentials only."""
+    return open_provider(desired.catalog, env=env.variables)
+
+
+def unlock_command(lock_id: str, file: Path) -> str:
+    """The command that clears a lock left behind (quoted in every message about one)."""
+    return f"reconciler force-unlock {lock_id} --file {file}"
+
+
+@contextmanager
+def catalog_lock(
+    provider: Provider,
+    command: str,
+    timeout: float,
+    *,
+    file: Path,
+    env: Environment,
+    warn: Callable[[Diagnostic], None],
+) -> Iterator[LockHandle]:
+    """Hold the catalog lock for ``command``; ``file`` is the desired-state file (for force-unlock).
+
+    When the body fails, the lock is released and a release failure goes to ``warn``: it never
+    hides the error that got us there. When the body succeeds, a release failure is an error
+    naming the exact ``force-unlock`` command, raised after whatever the body reported.
+    """
+    info = LockInfo.new(command, run_id=env.run_id)
+    handle = provider.acquire_lock(info, timeout)
+    log.debug("lock %s taken", info.id)
+    try:
+        yield handle
+    except BaseException:
+        try:
+            handle.release()
+        except ReconcilerError as e:
+            warn(Diagnostic.warning(f"could not release the catalog lock {info.id}: {e}",
+                                    f"if the lock is still held, clear it with: {unlock_command(info.id, file)}"))
+        raise
+    try:
+        handle.release()
+    except ReconcilerError as e:
+        raise ReconcilerError(
+            f"{command} finished, but the catalog lock {info.id} could not be released: {e.message}",
+            f"{e.hint + '; ' if e.hint else ''}if the next apply still "
+            f"finds it held, clear it with: {unlock_command(info.id, file)}",
+        ) from e
+
+
+# --------------------------------------------------------------------------------------------------
+# plan, saved plans, apply
+
+
+def make_plan(desired: DesiredState, provider: Provider, *, prune: bool | None = None,
+              targets: Sequence[str] = ()) -> Plan:
+    """A fresh plan of ``desired`` against the live catalog (read once, now)."""
+    from .plan import make_plan as plan_changes
+
+    return plan_changes(desired, provider.snapshot(), provider.capabilities, prune=prune, targets=targets)
+
+
+def read_plan(path: Path, data: bytes | None = None) -> Plan:
+    """The saved plan at ``path`` (or in ``data``, its bytes already read), checked and sealed."""
+    from .files import read_input
+    from .planfile import load_plan
+
+    if data is None:
+        data = read_input(path, "plan file", "pass the file written by `reconciler plan --out`")
+    return load_plan(data, str(path))
+
+
+def verify_saved_plan(saved: Plan, desired: DesiredState, snapshot: Snapshot, capabilities: Capabilities,
+                      filename: str) -> None:
+    """A saved plan runs only if it is still the plan (docs/plan-format.md, "What applying a saved
+    plan guarantees"): made for this catalog, not stale (the fast first answer), and equal to a
+    fresh plan of the same desired-state file and live ``snapshot`` with its own prune/targets.
+
+    Pure: ``snapshot`` and ``capabilities`` are the provider's, read under the lock by the caller.
+    """
+    from .plan import make_plan as plan_changes
+    from .planfile import ensure_fresh, ensure_same_plan
+
+    if saved.errored:
+        raise ReconcilerError("the saved plan has errors and cannot be applied", "fix them and run plan again")
+    if saved.catalog != desired.catalog.name or saved.provider != desired.catalog.provider:
+        raise PlanFileError(
+            f"{filename} was made for catalog '{saved.catalog}' ({saved.provider}), "
+            f"not '{desired.catalog.name}' ({desired.catalog.provider})",
+            "apply it with the desired-state file it was made from (--file)",
+        )
+    ensure_fresh(saved, snapshot, desired.digest)
+    fresh = plan_changes(desired, snapshot, capabilities, prune=saved.prune, targets=saved.targets)
+    ensure_same_plan(saved, fresh, filename)
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    """What ``apply ARG`` was given, told apart by content: a saved plan or a desired-state file.
+
+    ``saved`` is the saved plan (None: plan ``desired`` afresh, with ``prune`` and ``targets``).
+    ``desired_file`` is the desired-state file either way (the one ``force-unlock`` hints name).
+    """
+
+    desired: DesiredState
+    desired_file: Path
+    saved: Plan | None = None
+    saved_file: Path | None = None
+    prune: bool | None = None
+    targets: tuple[str, ...] = ()
+
+
+def read_apply_request(
+    arg: Path,
+    data: bytes,
+    *,
+    spec_file: Path,
+    env: Environment,
+    targets: Sequence[str] = (),
+    prune: bool | None = None,
+) -> ApplyRequest:
+    """Read ``apply``'s argument (``data``, the bytes of ``arg``) as a saved plan or a desired-state file.
+
+    A plan is told by its content (a ``plan_file`` envelope), not its name: ``images.json`` is a
+    desired-state file (JSON is YAML). A saved plan comes with ``spec_file``, the desired-state
+    file it was made from, and refuses ``targets`` and ``prune``: it already decided those.
+    """
+    from .planfile import is_plan_document
+
+    if not is_plan_document(data):
+        return ApplyRequest(parse_desired(data, str(arg), env), arg, prune=prune, targets=tuple(targets))
+    if targets or prune is not None:
+        raise ReconcilerError(
+            "--target and --prune cannot be used with a saved plan",
+            "the saved plan already decided what to change: make a new plan with those options",
+        )
+    saved = read_plan(arg, data)
+    return ApplyRequest(load_desired(spec_file, env), spec_file, saved=saved, saved_file=arg)
+
+
+def plan_to_apply(request: ApplyRequest, provider: Provider) -> Plan:
+    """The plan ``apply`` runs: the saved plan once verified under the lock, else a fresh one."""
+    if request.saved is None:
+        return make_plan(request.desired, provider, prune=request.prune, targets=request.targets)
+    verify_saved_plan(request.saved, request.desired, provider.snapshot(), provider.capabilities,
+                      str(request.saved_file))
+    return request.saved
+
+
+def apply_changes(
+    plan: Plan,
+    provider: Provider,
+    lock: LockHandle,
+    *,
+    hooks: ApplyHooks | None = None,
+    parallelism: int = 10,
+    continue_on_error: bool = False,
+    stop_grace: float | None = None,
+    on_stop: Callable[[list[Change]], None] | None = None,
+    on_stopped: Callable[[], None] | None = None,
+) -> ApplyResult:
+    """Run ``plan`` under the held ``lock``: a lost lock fails the next change (``apply.apply_plan``)."""
+    return apply_plan(
+        plan,
+        provider,
+        hooks=hooks,
+        parallelism=parallelism,
+        continue_on_error=continue_on_error,
+        still_locked=lock.check,
+        stop_grace=stop_grace,
+        on_stop=on_stop,
+        on_stopped=on_stopped,
+    )
+
+
+def apply_saved(saved: Plan, desired: DesiredState, provider: Provider, lock: LockHandle, *, filename: str,
+                hooks: ApplyHooks | None = None, parallelism: int = 10,
+                continue_on_error: bool = False) -> ApplyResult:
+    """Verify a saved plan against ``desired`` and the live catalog, then run exactly it."""
+    verify_saved_plan(saved, desired, provider.snapshot(), provider.capabilities, filename)
+    return apply_changes(saved, provider, lock, hooks=hooks, parallelism=parallelism,
+                         continue_on_error=continue_on_error)
+
+
+# --------------------------------------------------------------------------------------------------
+# import
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """What ``import NAME...`` finds: the images to adopt, those already ours, the refusals.
+
+    ``problems`` (unknown names, public images, images of another catalog) refuse the whole
+    import: nothing is adopted while there is one. ``undeclared`` are the images to adopt that
+    the desired-state file does not declare; with ``prune`` on, the next apply removes them.
+    """
+
+    owner: str
+    todo: tuple[Image, ...] = ()
+    already_owned: tuple[Image, ...] = ()
+    problems: tuple[Diagnostic, ...] = ()
+    undeclared: tuple[Image, ...] = ()
+    prune: bool = False
+
+
+def check_adoption(desired: DesiredState, snapshot: Snapshot, names: Sequence[str]) -> Adoption:
+    """Which of ``names`` may be adopted into ``desired``'s catalog (pure: refusals are data)."""
+    from .rules import adopt_refusal
+
+    owner = desired.catalog.name
+    live = snapshot.image_index()
+    todo: list[Image] = []
+    owned: list[Image] = []
+    problems: list[Diagnostic] = []
+    for name in names:
+        image = live.get(name.casefold())
+        refusal = adopt_refusal(image, owner) if image is not None else None
+        if image is None:
+            problems.append(Diagnostic.error(f"no image named '{name}' in the catalog", "check the name"))
+        elif refusal is not None:
+            problems.append(Diagnostic.error(refusal.summary, refusal.hint))
+        elif image.owner == owner:
+            owned.append(image)
+        else:
+            todo.append(image)
+    declared = {s.key for s in desired.images}
+    return Adoption(
+        owner,
+        tuple(todo),
+        tuple(owned),
+        tuple(problems),
+        undeclared=tuple(i for i in todo if i.key not in declared),
+        prune=desired.policy.prune,
+    )
+
+
+def adopt(provider: Provider, adoption: Adoption, *, on_adopted: Callable[[Image], None] | None = None) -> None:
+    """Mark ``adoption.todo`` as owned, one by one (``on_adopted`` after each); refuse on any problem."""
+    if adoption.problems:
+        raise SpecError(list(adoption.problems))
+    for image in adoption.todo:
+        provider.adopt(image)
+        if on_adopted is not None:
+            on_adopted(image)
+
+
+# --------------------------------------------------------------------------------------------------
+# export
+
+
+def owned_images(snapshot: Snapshot, owner: str, family: str | None = None) -> list[Image]:
+    """The user images ``owner`` owns (of ``family`` only, when given), in key order."""
+    owned = [
+        i
+        for i in snapshot.images
+        if i.owner == owner and i.category is Category.USER and (family is None or (i.family or "") == family)
+    ]
+    return sorted(owned, key=lambda i: i.key)
+
+
+@dataclass(frozen=True)
+class Export:
+    """A desired-state document for the owned live images. ``prune_dropped``: a one-family export
+    whose ``policy.prune`` was turned off, so that applying it cannot prune every other family."""
+
+    text: str
+    images: tuple[Image, ...]
+    prune_dropped: bool = False
+
+
+def export_spec(desired: DesiredState, snapshot: Snapshot, *, as_written: CatalogConfig | None = None,
+                family: str | None = None) -> Export:
+    """The desired-state file of ``desired``'s owned images in ``snapshot`` (``export``).
+
+    ``as_written``: the catalog section as the file writes it (``load_desired(..., with_defaults=
+    False)``), so that values from the environment (subscription, ...) stay in the environment.
+    """
+    from .model import spec_from_image
+    from .spec import dump_spec
+
+    owned = owned_images(snapshot, desired.catalog.name, family)
+    policy = desired.policy
+    dropped = family is not None and policy.prune
+    if dropped:
+        policy = replace(policy, prune=False)
+    text = dump_spec(as_written or desired.catalog, policy, [spec_from_image(i) for i in owned])
+    return Export(text, tuple(owned), dropped)
+
+
+# --------------------------------------------------------------------------------------------------
+# catalog init
+
+
+def local_catalog_path(file: Path, env: Environment) -> Path:
+    """Where ``catalog init`` seeds without ``--path``: ``catalog.path`` of ``file``, when it exists."""
+    from .providers.local import DEFAULT_PATH
+
+    if not file.exists():
+        return Path(DEFAULT_PATH)
+    desired = load_desired(file, env)
+    if desired.catalog.provider != "local":
+        raise ReconcilerError(
+            f"catalog init seeds only the local provider; {file} uses '{desired.catalog.provider}'",
+            "pass --path to create a local catalog file",
+        )
+    return Path(str(desired.catalog.settings.get("path", DEFAULT_PATH)))
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """The catalog ``init_catalog`` created, and what it holds."""
+
+    path: Path
+    snapshot: Snapshot
+
+
+def init_catalog(seed: Path, *, path: Path | None = None, file: Path = Path(DEFAULT_FILE),
+                 env: Environment | None = None, force: bool = False, lock_timeout: float = 0.0) -> InitResult:
+    """Create (``force``: recreate, under its lock) the embedded catalog from the seed file ``seed``.
+
+    ``path`` defaults to ``local_catalog_path(file, env)``.
+    """
+    from .files import read_input
+    from .providers.local import init_catalog as create
+    from .seed import parse_seed
+
+    env = env or Environment()
+    snapshot = parse_seed(read_input(seed, "seed file", "pass a seed JSON file with --from"), str(seed))
+    if path is None:
+        path = local_catalog_path(file, env)
+    create(path, snapshot, force=force, lock=LockInfo.new("catalog init", run_id=env.run_id),
+           lock_timeout=lock_timeout)
+    return InitResult(path, snapshot)
+
+
+__all__ = [
+    "Adoption",
+    "ApplyRequest",
+    "DEFAULT_FILE",
+    "Environment",
+    "Export",
+    "InitResult",
+    "adopt",
+    "apply_changes",
+    "apply_saved",
+    "catalog_lock",
+    "check_adoption",
+    "check_desired",
+    "export_spec",
+    "init_catalog",
+    "load_desired",
+    "local_catalog_path",
+    "make_plan",
+    "open_catalog",
+    "owned_images",
+    "parse_desired",
+    "plan_to_apply",
+    "read_apply_request",
+    "read_plan",
+    "unlock_command",
+    "verify_saved_plan",
+]

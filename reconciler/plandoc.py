@@ -1,0 +1,140 @@
+"""The JSON plan document (``schemas/plan.schema.json``): a ``Plan`` as plain data and back.
+
+Layer: pure core. Imports only ``model``, ``errors``, ``codec`` and the package version. The one
+home of the document's layout: ``render`` prints it (``plan --format json``) and ``planfile``
+seals it into a saved plan and reads it back, so neither imports the other.
+
+The layout is the model's own, field for field (``codec``), except what ``PLAN_FORMAT`` says:
+an action is written by its word, a change carries display keys derived from it (``family``,
+Terraform's ``actions``, ``symbol``, ``replace_paths``), and the plan has a version header, a
+``summary`` and one ``diagnostics`` list for its errors and warnings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import __version__
+from .codec import OMIT, Codec, Shape
+from .errors import Diagnostic, Severity
+from .model import Action, Change, Plan
+
+#: Version of the JSON plan document (``format_version``). Minor bumps only add fields.
+FORMAT_VERSION = "1.0"
+
+
+def is_destructive(change: Change) -> bool:
+    """A change that deletes an image or consumes a VM, whatever flag the planner set.
+
+    Display code never trusts a single flag for safety: a remove or replace is destructive by
+    definition, and so is any capture that names a VM it consumes.
+    """
+    return change.destructive or change.action in (Action.REMOVE, Action.REPLACE) or change.consumes_vm is not None
+
+
+def _summary(plan: Plan) -> dict[str, int]:
+    counts = plan.counts()
+    return {
+        "capture": counts["capture"],
+        "update": counts["update"],
+        "replace": counts["replace"],
+        "remove": counts["remove"],
+        "no_op": sum(1 for c in plan.changes if c.action is Action.NOOP),
+        "destructive": sum(1 for c in plan.pending if is_destructive(c)),
+    }
+
+
+def _replace_paths(c: Change) -> Any:
+    return [f.path for f in c.fields if f.forces_replace] if c.action is Action.REPLACE else OMIT
+
+
+def _diagnostics(plan: Plan) -> list[dict[str, Any]]:
+    return [PLAN_FORMAT.to_dict(d) for d in plan.errors + plan.warnings]
+
+
+#: The plan document's format. ``resource_changes`` keep plan (apply) order and include no-ops,
+#: so the document rebuilds the exact ``Plan``; only the human views reorder.
+PLAN_FORMAT = Codec(
+    shapes={
+        Plan: Shape(
+            keys=(
+                "format_version",
+                "reconciler_version",
+                "catalog",
+                "provider",
+                "applyable",
+                "errored",
+                "prune",
+                "targets",
+                "summary",
+                "changes",
+                "diagnostics",
+                "desired_digest",
+                "fingerprints",
+            ),
+            rename={"changes": "resource_changes"},
+            computed={
+                "format_version": lambda p: FORMAT_VERSION,
+                "reconciler_version": lambda p: __version__,
+                "applyable": lambda p: p.applyable,
+                "errored": lambda p: p.errored,
+                "summary": _summary,
+                "diagnostics": _diagnostics,
+            },
+        ),
+        Change: Shape(
+            keys=(
+                "name",
+                "family",
+                "action",
+                "actions",
+                "symbol",
+                "reason",
+                "destructive",
+                "consumes_vm",
+                "steps",
+                "before",
+                "after",
+                "fields",
+                "errors",
+                "warnings",
+                "replace_paths",
+            ),
+            computed={
+                "family": lambda c: c.family,
+                "actions": lambda c: c.action.tf_actions,
+                "symbol": lambda c: c.action.value,
+                "replace_paths": _replace_paths,
+            },
+        ),
+    },
+    enums={Action: "word"},
+)
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """The machine-readable plan; also the body of a saved plan (``planfile``)."""
+    return PLAN_FORMAT.to_dict(plan)
+
+
+def plan_from_document(doc: Mapping[str, Any]) -> Plan:
+    """Build a ``Plan`` from a (schema-valid) plan document; the inverse of ``plan_document``.
+
+    A saved plan's ``plan_file`` envelope is not part of the plan and is ignored here.
+    """
+    diags = [PLAN_FORMAT.from_dict(Diagnostic, d) for d in doc["diagnostics"]]
+    return PLAN_FORMAT.from_dict(
+        Plan,
+        {k: v for k, v in doc.items() if k != "plan_file"},
+        errors=tuple(d for d in diags if d.severity is Severity.ERROR),
+        warnings=tuple(d for d in diags if d.severity is Severity.WARNING),
+    )
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """One part of the plan document (a change, an image, a spec, a diagnostic ...) as plain data."""
+    return PLAN_FORMAT.to_dict(obj)
+
+
+__all__ = ["FORMAT_VERSION", "PLAN_FORMAT", "is_destructive", "plan_document", "plan_from_document", "to_dict"]

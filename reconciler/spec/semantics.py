@@ -1,0 +1,246 @@
+"""Checks the schema cannot express: duplicate names, os_state rules, what the provider supports,
+and characters a reviewer could not see.
+
+Layer: pure core. Runs on the plain data of a read document (valid or not against the schema:
+every check looks before it uses a value) and appends ``Diagnostic``s at the positions a
+``Locator`` gives.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import Diagnostic
+from ..model import Capabilities
+from .messages import field_name, short
+from .positions import DataPath, Locator
+from .schema import CATALOG_CORE, CORE_IMAGE_FIELDS, validators
+
+
+@dataclass
+class _Context:
+    where: Locator
+    diags: list[Diagnostic]
+    provider: str
+    caps: Capabilities | None
+
+    def error(self, path: DataPath, summary: str, hint: str, *, key: bool = False) -> None:
+        self.diags.append(Diagnostic.error(summary, hint, self.where.loc(path, key=key), "semantic"))
+
+    def warning(self, path: DataPath, summary: str, hint: str, *, key: bool = False) -> None:
+        self.diags.append(Diagnostic.warning(summary, hint, self.where.loc(path, key=key), "semantic"))
+
+
+def _check_catalog_settings(ctx: _Context, catalog: Mapping[str, Any]) -> None:
+    if ctx.caps is None:
+        return
+    known = ctx.caps.settings
+    for key in catalog:
+        if key in CATALOG_CORE or key not in validators().catalog_props or key in known:
+            continue
+        hint = (
+            f"provider '{ctx.provider}' knows: {', '.join(sorted(known))}"
+            if known
+            else f"provider '{ctx.provider}' takes no settings"
+        )
+        ctx.error(("catalog", key), f"setting '{key}' is not known to provider '{ctx.provider}'",
+                  f"remove it; {hint}", key=True)
+
+
+def _check_image(ctx: _Context, i: int, img: Mapping[str, Any], seen: dict[str, int]) -> None:
+    p: DataPath = ("images", i)
+    name = img.get("name")
+    if isinstance(name, str):
+        first = seen.get(name.casefold())
+        if first is not None:
+            ctx.error(p + ("name",), f"duplicate image name '{name}' (first declared on line {first})",
+                      "image names compare case-insensitively: rename or remove one")
+        else:
+            seen[name.casefold()] = ctx.where.line(p)
+    itype = img.get("type")
+    os_state = img.get("os_state")
+    if itype == "vm" and "os_state" not in img:
+        ctx.error(p, f"VM image '{name}' must state os_state",
+                  "add os_state: generalized (reusable; consumes the VM) or specialized (the VM as it is)")
+    if itype == "os" and os_state == "specialized":
+        ctx.error(p + ("os_state",), "an OS image is always generalized",
+                  "remove os_state, or use type: vm for a specialized image")
+    src = img.get("source")
+    source: Mapping[str, Any] = src if isinstance(src, dict) else {}
+    if source.get("generalize") is True and os_state == "specialized":
+        ctx.error(p + ("source", "generalize"), "source.generalize contradicts os_state: specialized",
+                  "generalizing makes a generalized image: drop generalize or set os_state: generalized")
+    if "storage_account" in source and "vm" in source and "vhd" not in source:
+        ctx.warning(p + ("source", "storage_account"), "source.storage_account is ignored for a VM source",
+                    "it only applies to source.vhd; remove it", key=True)
+
+    caps = ctx.caps
+    if caps is None:
+        return
+    prov = ctx.provider
+    image_props = validators().image_props
+    for key in img:
+        if key in CORE_IMAGE_FIELDS or key not in image_props or key in caps.image_fields:
+            continue
+        fields = ", ".join(sorted(caps.image_fields))
+        ctx.error(p + (key,), f"field '{key}' is not supported by provider '{prov}'",
+                  f"remove it (provider '{prov}' image fields: {fields or 'none'})", key=True)
+    types = {t.value for t in caps.image_types}
+    if isinstance(itype, str) and itype in ("vm", "os") and itype not in types:
+        ctx.error(p + ("type",), f"provider '{prov}' cannot hold {itype} images",
+                  f"use type: {' or '.join(sorted(types))}")
+    spec_types = {t.value for t in caps.specialized_types}
+    if os_state == "specialized" and itype == "vm" and itype not in spec_types:
+        ctx.error(p + ("os_state",), f"provider '{prov}' cannot hold a specialized {itype} image",
+                  "capture it generalized, or use a provider that keeps specialized images")
+    if "vhd" in source and not caps.vhd_source:
+        ctx.error(p + ("source", "vhd"), f"provider '{prov}' cannot capture from a VHD",
+                  "use source.vm", key=True)
+    if source.get("generalize") is True and not caps.generalize:
+        ctx.error(p + ("source", "generalize"), f"provider '{prov}' cannot generalize a VM itself",
+                  "generalize the VM first (sysprep / waagent -deprovision) and remove source.generalize")
+    if caps.name_pattern and isinstance(name, str) and not re.fullmatch(caps.name_pattern, name):
+        ctx.error(p + ("name",), f"image name '{name}' is not valid for provider '{prov}'",
+                  caps.name_hint or f"it must match {caps.name_pattern}")
+
+
+# Characters a reviewer cannot see (docs/security.md, "What a pull request can put in front of a
+# reviewer"). Every human output escapes them anyway (render.escape_controls); the file refuses the
+# ones no image needs, so a pull request cannot make its own diff read differently from what it does.
+
+#: Bidirectional controls, the Trojan Source trick (CVE-2021-42574): refused in every string.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_CHAR_KINDS = {
+    "Cc": "control character",
+    "Cf": "invisible formatting character",
+    "Cs": "surrogate code point",
+    "Co": "private-use character",
+    "Cn": "unassigned code point",
+    "Zl": "line separator",
+    "Zp": "paragraph separator",
+    "Zs": "non-standard space",
+}
+
+
+def _char(ch: str) -> tuple[str, str]:
+    """``U+202E (RIGHT-TO-LEFT OVERRIDE)``, and how the outputs show it."""
+    from ..render import escape_controls  # the one escaping function of the outputs
+
+    name = unicodedata.name(ch, "")
+    return f"U+{ord(ch):04X}" + (f" ({name})" if name else ""), escape_controls(ch)
+
+
+def _text_kind(path: DataPath) -> str:
+    """What a string value at ``path`` is: ``description`` / ``text`` (free text) or ``identifier``."""
+    if len(path) == 3 and path[0] == "images" and path[2] in ("label", "description"):
+        return "description" if path[2] == "description" else "text"
+    if len(path) == 4 and path[0] == "images" and path[2] == "tags":
+        return "text"
+    return "identifier"
+
+
+def _check_string(ctx: _Context, path: DataPath, s: str, *, key: bool) -> None:
+    """One diagnostic for the first character of ``s`` a reviewer could not see (``s`` is not printable).
+
+    Bidi controls: an error anywhere. Keys and identifiers (names, families, tag keys, settings):
+    an error for anything but printable characters. Free text (label, description, tag values):
+    an error for controls other than tab (and line breaks in a description) and for line/paragraph
+    separators; a warning for other invisible formatting characters (a zero-width joiner can be
+    part of an emoji); other spaces, private-use and unassigned characters pass.
+    """
+    kind = "identifier" if key else _text_kind(path)
+    if key:
+        what = f"tag key '{short(s)}'" if len(path) == 4 and path[2:3] == ("tags",) else f"key '{short(s)}'"
+    elif path[-1:] == ("name",) and len(path) == 3 and path[0] == "images":
+        what = f"image name '{short(s)}'"
+    elif kind == "text" and len(path) == 4:
+        what = f"the value of tag '{path[3]}'"
+    else:
+        what = field_name(path)
+    warn: tuple[int, str, str] | None = None
+    for i, ch in enumerate(s, 1):
+        cat = unicodedata.category(ch)
+        if ch in _BIDI:
+            label, shown = _char(ch)
+            ctx.error(path, f"{what} contains the bidirectional control character {label} at character {i}",
+                      f"remove it (outputs show it as {shown}): a bidi control can make the plan a reviewer "
+                      "reads differ from what it does, and nothing in this file needs one", key=key)
+            return
+        if cat not in _CHAR_KINDS or (cat == "Zs" and ch == " "):
+            continue
+        if kind == "identifier":
+            label, shown = _char(ch)
+            seen = f" (outputs show it as {shown})" if shown != ch else ""  # a space is shown as it is
+            ctx.error(path, f"{what} contains the {_CHAR_KINDS[cat]} {label} at character {i}",
+                      f"names, keys and settings hold printable characters only: remove it{seen}", key=key)
+            return
+        if cat == "Cc" and (ch == "\t" or (kind == "description" and ch in "\n\r")):
+            continue
+        if cat in ("Cc", "Cs", "Zl", "Zp"):
+            label, shown = _char(ch)
+            allowed = "tabs and line breaks" if kind == "description" else "tabs (a description also line breaks)"
+            ctx.error(path, f"{what} contains the {_CHAR_KINDS[cat]} {label} at character {i}",
+                      f"remove it (outputs show it as {shown}); the only control characters text may hold are "
+                      f"{allowed}", key=key)
+            return
+        if cat == "Cf" and warn is None:
+            warn = (i, *_char(ch))
+    if warn is not None:
+        i, label, shown = warn
+        ctx.warning(path, f"{what} contains the invisible character {label} at character {i}",
+                    f"outputs show it as {shown}; remove it unless it is meant (an emoji joiner, say)", key=key)
+
+
+def _check_characters(ctx: _Context, data: Any, path: DataPath = ()) -> None:
+    """Walk every key and string of the file; only non-printable strings are looked at closely."""
+    if isinstance(data, str):
+        if not data.isprintable():
+            _check_string(ctx, path, data, key=False)
+    elif isinstance(data, dict):
+        for k, v in data.items():
+            p = path + (k,)
+            if isinstance(k, str) and not k.isprintable():
+                _check_string(ctx, p, k, key=True)
+            if not isinstance(v, bool | int | float) and v is not None:
+                _check_characters(ctx, v, p)
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            if isinstance(v, str | dict | list):
+                _check_characters(ctx, v, path + (i,))
+
+
+def _check_semantics(ctx: _Context, data: Mapping[str, Any]) -> None:
+    _check_characters(ctx, data)
+    catalog = data.get("catalog")
+    if isinstance(catalog, dict):
+        _check_catalog_settings(ctx, catalog)
+    images = data.get("images")
+    families: set[str] = set()
+    if isinstance(images, list):
+        seen: dict[str, int] = {}
+        for i, img in enumerate(images):
+            if isinstance(img, dict):
+                _check_image(ctx, i, img, seen)
+                if isinstance(img.get("family"), str):
+                    families.add(img["family"])
+    policy = data.get("policy")
+    retention = policy.get("retention") if isinstance(policy, dict) else None
+    if isinstance(retention, dict) and isinstance(images, list):
+        for fam in retention:
+            if fam not in families:
+                ctx.warning(("policy", "retention", fam), f"no declared image has family '{fam}'",
+                            "check the spelling of the family", key=True)
+
+
+
+def check_semantics(where: Locator, data: Mapping[str, Any], diags: list[Diagnostic], provider: str,
+                    caps: Capabilities | None) -> None:
+    """Append every semantic problem of the document ``data`` to ``diags``."""
+    _check_semantics(_Context(where, diags, provider, caps), data)
+
+
+__all__ = ["check_semantics"]
