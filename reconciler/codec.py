@@ -9,11 +9,18 @@ value, ``None`` stays ``None`` and ``Any`` passes through untouched. By default 
 written under its own name, in declaration order. Where a format differs (the plan document's
 computed keys, the spec file's omitted defaults, the local catalog's columns), a ``Codec`` holds a
 ``Shape`` per class that says how, as data: no format writes its own mapping code.
+
+A ``Codec`` compiles each class, the first time it writes or reads one, into a function of its own
+(generated source, as ``attrs`` and ``cattrs`` do): a dict display of the keys in order, the fields
+read straight into the constructor's arguments, enums through a table. The hot paths (the spec
+file's 100,000 images, the plan document, the catalog's rows) then cost what hand-written code
+costs: no look-up of fields, hints or shapes per object (``benchmarks/codec_speed.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import linecache
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -95,33 +102,116 @@ def _optional(hint: _Hint) -> tuple[_Hint, bool]:
     return hint, False
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Equal plain data of the same type (``0`` is not ``False``)."""
-    return type(a) is type(b) and bool(a == b)
+def _omits(shape: Shape, name: str) -> bool:
+    """Whether ``shape`` leaves ``name`` out when its value is its default."""
+    omit = shape.omit_defaults
+    return omit if isinstance(omit, bool) else name in omit
+
+
+class _Table(dict[Any, Callable[..., Any]]):
+    """A cache of compiled converters that compiles the one it lacks on first use."""
+
+    def __init__(self, make: Callable[[Any], Callable[..., Any]]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key: Any) -> Callable[..., Any]:
+        made = self[key] = self._make(key)
+        return made
+
+
+#: Hints whose values are written as they are when they are of exactly that type.
+_ATOMS = (str, int, float, bool)
+#: A key the data does not hold (``Mapping.get``'s answer); never a plain value.
+_ABSENT: Any = object()
+
+
+_compiled = 0  # functions compiled so far: each has a file name of its own, for tracebacks
+
+
+class _Source:
+    """The text of one generated function and the names it uses (its globals)."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, Any] = {"OMIT": OMIT, "NO_DEFAULT": NO_DEFAULT, "_ABSENT": _ABSENT, "Mapping": Mapping}
+        self.lines: list[str] = []
+        self._count = 0
+
+    def name(self, value: Any, stem: str = "k") -> str:
+        """A global name bound to ``value``."""
+        self._count += 1
+        name = f"_{stem}{self._count}"
+        self.names[name] = value
+        return name
+
+    def temp(self) -> str:
+        self._count += 1
+        return f"t{self._count}"
+
+    def add(self, indent: int, line: str) -> None:
+        self.lines.append("    " * indent + line)
+
+    def function(self, title: str, signature: str) -> Callable[..., Any]:
+        text = f"def _converter({signature}):\n" + "\n".join(self.lines) + "\n"
+        global _compiled
+        _compiled += 1
+        filename = f"<codec #{_compiled}: {title}>"
+        linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
+        exec(compile(text, filename, "exec"), self.names)  # noqa: S102 - our own generated source
+        fn: Callable[..., Any] = self.names["_converter"]
+        return fn
+
+
+def _not_an_object(cls: type, data: Any) -> TypeError:
+    return TypeError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+
+
+def _not_a_list(value: Any, hint: _Hint) -> Any:
+    raise TypeError(f"expected a list for {hint}, got {type(value).__name__}")
+
+
+def _not_a_mapping(value: Any, hint: _Hint) -> Any:
+    raise TypeError(f"expected an object for {hint}, got {type(value).__name__}")
+
+
+def _unknown_keys(cls: type, data: Mapping[str, Any], known: frozenset[str]) -> ValueError:
+    unknown = sorted(str(k) for k in data if k not in known)
+    return ValueError(f"{cls.__name__}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
 
 
 class Codec:
     """A format: the ``Shape`` of each class that differs from field-for-field, and the enums
-    written by an attribute other than their value (``{Action: "word"}``)."""
+    written by an attribute other than their value (``{Action: "word"}``).
+
+    Each class is compiled once per direction, at first use, into a function of its own
+    (generated source, like ``attrs``' ``__init__``): writing or reading an object then does no
+    introspection of fields, hints or shapes. A codec's shapes are fixed once it has been used.
+    """
 
     def __init__(self, shapes: Mapping[type, Shape] | None = None, enums: Mapping[type[Enum], str] | None = None):
         self.shapes: Mapping[type, Shape] = dict(shapes or {})
         self.enums: Mapping[type[Enum], str] = dict(enums or {})
+        self._encoders = _Table(self._compile_encoder)
+        self._decoders = _Table(self._compile_decoder)
+        self._keys: dict[type, tuple[str, ...]] = {}
 
     def shape(self, cls: type) -> Shape:
         return self.shapes.get(cls, _PLAIN)
 
     def keys(self, cls: type) -> tuple[str, ...]:
         """The keys ``to_dict`` writes for ``cls`` (flattened ones expanded, ``rest`` left out)."""
-        shape = self.shape(cls)
-        out: list[str] = []
-        for name in self._names(cls):
-            if name in shape.flatten:
-                nested, _ = _optional(_hints(cls)[name])
-                out += [shape.flatten[name] + k for k in self.keys(nested)]
-            elif name != shape.rest:
-                out.append(shape.rename.get(name, name))
-        return tuple(out)
+        keys = self._keys.get(cls)
+        if keys is None:
+            shape = self.shape(cls)
+            out: list[str] = []
+            for name in self._names(cls):
+                if name in shape.flatten:
+                    nested, _ = _optional(_hints(cls)[name])
+                    out += [shape.flatten[name] + k for k in self.keys(nested)]
+                elif name != shape.rest:
+                    out.append(shape.rename.get(name, name))
+            keys = self._keys[cls] = tuple(out)
+        return keys
 
     def _names(self, cls: type) -> tuple[str, ...]:
         shape = self.shape(cls)
@@ -131,49 +221,12 @@ class Codec:
 
     def to_dict(self, obj: Any) -> dict[str, Any]:
         """``obj`` (a dataclass instance) as a dict of plain data, in this format's shape."""
-        cls = type(obj)
-        shape = self.shape(cls)
-        hints = _hints(cls)
-        out: dict[str, Any] = {}
-        for name in self._names(cls):
-            if name in shape.computed:
-                value = shape.computed[name](obj)
-                if value is not OMIT:
-                    out[name] = value
-                continue
-            if name == shape.rest:
-                continue
-            value = getattr(obj, name)
-            if name in shape.flatten:
-                nested, _ = _optional(hints[name])
-                inner = self.to_dict(value) if value is not None else dict.fromkeys(self.keys(nested))
-                out.update({shape.flatten[name] + k: v for k, v in inner.items()})
-                continue
-            plain = self._encode(value, hints[name])
-            if self._omitted(cls, shape, name, plain, out):
-                continue
-            if name in shape.convert:
-                plain = shape.convert[name][0](plain)
-            out[shape.rename.get(name, name)] = plain
-        if shape.rest is not None:
-            out.update(self._encode(getattr(obj, shape.rest), hints[shape.rest]))
+        out: dict[str, Any] = self._encoders[type(obj)](obj)
         return out
 
-    def _omitted(self, cls: type, shape: Shape, name: str, plain: Any, written: Mapping[str, Any]) -> bool:
-        if not (shape.omit_defaults is True or (shape.omit_defaults and name in shape.omit_defaults)):
-            return False
-        default = self._format_default(shape, name, written)
-        if default is NO_DEFAULT and name not in shape.defaults:
-            default = _field_default(cls, name)
-            default = default if default is NO_DEFAULT else self._encode(default, _hints(cls)[name])
-        return default is not NO_DEFAULT and _same(plain, default)
-
-    @staticmethod
-    def _format_default(shape: Shape, name: str, data: Mapping[str, Any]) -> Any:
-        default = shape.defaults.get(name, NO_DEFAULT)
-        return default(data) if callable(default) else default
-
     def _encode(self, value: Any, hint: _Hint) -> Any:
+        """``value`` as plain data, by what it is (the compiled writers' answer for values their
+        hint does not describe exactly)."""
         if value is None or hint is Any:
             return value
         if isinstance(value, Enum):
@@ -188,83 +241,282 @@ class Codec:
             return {k: self._encode(v, args[-1] if args else Any) for k, v in value.items()}
         return value
 
+    def _fixed(self, cls: type) -> bool:
+        """Whether ``to_dict`` of an exact ``cls`` always writes ``keys(cls)``, in that order."""
+        shape = self.shape(cls)
+        return not (shape.computed or shape.omit_defaults or shape.flatten or shape.rest is not None)
+
+    def _encode_expr(self, src: _Source, hint: _Hint, value: str) -> str:
+        """An expression of ``value`` (a local name) as plain data: the hint's exact type takes the
+        fast way; anything else (``None``, subclasses, other types) goes by what it is."""
+        if hint is Any:
+            return value
+        inner, optional = _optional(hint)
+        fallback = f"{src.name(self._encode, 'encode')}({value}, {src.name(hint, 'hint')})"
+        none = f"{value} is None or " if optional else ""
+        if inner in _ATOMS:
+            return f"({value} if {none}{value}.__class__ is {inner.__name__} else {fallback})"
+        test = f"{value}.__class__ is {src.name(inner, 'type')}"
+        if isinstance(inner, type) and issubclass(inner, Enum):
+            attr = self.enums.get(inner) or "value"
+            plain = src.name({m.name: getattr(m, attr) for m in inner}, "plain")
+            fast = f"{plain}[{value}._name_]"
+        elif isinstance(inner, type) and dataclasses.is_dataclass(inner):
+            fast = f"{src.name(self._encoders, 'encoders')}[{value}.__class__]({value})"
+        else:
+            origin: Any = get_origin(inner)
+            args = get_args(inner)
+            item = src.temp()
+            if origin in (tuple, list) and args:
+                test = f"({value}.__class__ is tuple or {value}.__class__ is list)"
+                each = self._encode_expr(src, args[0], item)
+                fast = f"list({value})" if each == item else f"[{each} for {item} in {value}]"
+            elif origin in (dict, Mapping) and args:
+                test = f"{value}.__class__ is dict"
+                each, k = self._encode_expr(src, args[-1], item), src.temp()
+                fast = f"dict({value})" if each == item else f"{{{k}: {each} for {k}, {item} in {value}.items()}}"
+            else:
+                return fallback
+        return f"({fast} if {test} else {fallback})"
+
+    def _compile_encoder(self, cls: type) -> Callable[[Any], dict[str, Any]]:
+        """``to_dict`` of ``cls``: the fields read into locals, a dict display of the keys written in
+        order, the conditional ones dropped after it (a computed ``OMIT``, an omitted default), then
+        the keys whose default depends on what is written so far, one by one."""
+        shape, hints, src = self.shape(cls), _hints(cls), _Source()
+        reads: list[str] = []  # the fields, into locals
+        literal: list[str] = []  # entries of the dict display
+        drops: list[str] = []  # conditions under which a key of the display is dropped
+        after: list[tuple[int, str]] = []  # statements once the display is built
+        for name in self._names(cls):
+            key = repr(name)
+            if name in shape.computed:
+                c = src.temp()
+                call = f"{src.name(shape.computed[name], 'computed')}(obj)"
+                if after:
+                    after += [(0, f"{c} = {call}"), (0, f"if {c} is not OMIT:"), (1, f"out[{key}] = {c}")]
+                else:
+                    literal.append(f"{key}: ({c} := {call})")
+                    drops.append(f"if {c} is OMIT: del out[{key}]")
+                continue
+            if name == shape.rest:
+                continue
+            v = src.temp()
+            read = f"{v} = obj.{name}"
+            if name in shape.flatten:
+                nested, _ = _optional(hints[name])
+                prefix = shape.flatten[name]
+                keys = self.keys(nested)
+                empty = src.name(dict.fromkeys(prefix + k for k in keys), "empty")
+                inner = f"{src.name(self._encoders, 'encoders')}[{v}.__class__]({v})"
+                flat = f"{src.name(_prefixed, 'prefixed')}({prefix!r}, {inner})"
+                if self._fixed(nested):
+                    fixed = f"dict(zip({src.name(tuple(prefix + k for k in keys), 'keys')}, {inner}.values()))"
+                    flat = f"({fixed} if {v}.__class__ is {src.name(nested, 'type')} else {flat})"
+                expr = f"({empty} if {v} is None else {flat})"
+                if after:
+                    after += [(0, read), (0, f"out.update({expr})")]
+                else:
+                    reads.append(read)
+                    literal.append(f"**{expr}")
+                continue
+            plain = self._encode_expr(src, hints[name], v)
+            out_key = repr(shape.rename.get(name, name))
+            convert = f"{src.name(shape.convert[name][0], 'convert')}" if name in shape.convert else ""
+            omit = _omits(shape, name)
+            default = shape.defaults.get(name, NO_DEFAULT)
+            if omit and name not in shape.defaults:
+                field_default = _field_default(cls, name)
+                if field_default is not NO_DEFAULT:
+                    default = self._encode(field_default, hints[name])
+            p = src.temp()
+            if not omit or default is NO_DEFAULT:
+                entry = f"{convert}({plain})" if convert else plain
+                if after:
+                    after += [(0, read), (0, f"out[{out_key}] = {entry}")]
+                else:
+                    reads.append(read)
+                    literal.append(f"{out_key}: {entry}")
+            elif callable(default):
+                # what is written so far decides: from here on, key by key
+                d = src.temp()
+                after += [
+                    (0, read),
+                    (0, f"{p} = {plain}"),
+                    (0, f"{d} = {src.name(default, 'default')}(out)"),
+                    (0, f"if {d} is NO_DEFAULT or type({p}) is not type({d}) or not ({p} == {d}):"),
+                    (1, f"out[{out_key}] = {convert}({p})"),
+                ]
+            else:
+                same = f"type({p}) is {src.name(type(default), 'type')} and {p} == {src.name(default, 'default')}"
+                if after:
+                    after += [
+                        (0, read),
+                        (0, f"{p} = {plain}"),
+                        (0, f"if not ({same}):"),
+                        (1, f"out[{out_key}] = {convert}({p})"),
+                    ]
+                else:
+                    reads.append(read)
+                    literal.append(f"{out_key}: {convert}({p} := {plain})")
+                    drops.append(f"if {same}: del out[{out_key}]")
+        for line in reads:
+            src.add(1, line)
+        src.add(1, "out = {" + ", ".join(literal) + "}")
+        for line in drops:
+            src.add(1, line)
+        for indent, line in after:
+            src.add(1 + indent, line)
+        if shape.rest is not None:
+            r = src.temp()
+            src.add(1, f"{r} = obj.{shape.rest}")
+            src.add(1, f"out.update({self._encode_expr(src, hints[shape.rest], r)})")
+        src.add(1, "return out")
+        return src.function(f"to_dict {cls.__qualname__}", "obj")
+
     # Reading
 
     def from_dict(self, cls: type[T], data: Mapping[str, Any], /, **fields: Any) -> T:
         """Build ``cls`` from plain ``data`` in this format's shape; ``fields`` (model values) are
         set as given, whatever ``data`` holds. A missing key without default is a ``KeyError``, an
         unknown one (strict shapes) a ``ValueError``, data of the wrong kind a ``TypeError``."""
-        if not isinstance(data, Mapping):
-            raise TypeError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
-        shape = self.shape(cls)
-        hints = _hints(cls)
+        obj: T = self._decoders[(cls, *fields)](data, fields) if fields else self._decoders[cls](data)
+        return obj
+
+    def _decode_expr(self, src: _Source, hint: _Hint, value: str) -> str:
+        """An expression of ``value`` (a local name) read as ``hint``."""
+        hint, optional = _optional(hint)
+        origin: Any = get_origin(hint)
+        args = get_args(hint)
+        item = src.temp()
+        if origin is tuple or origin is list:
+            if origin is tuple:
+                each = self._decode_expr(src, args[0] if len(args) == 2 and args[1] is Ellipsis else Any, item)
+                fast = f"tuple({value})" if each == item else f"tuple([{each} for {item} in {value}])"
+            else:
+                each = self._decode_expr(src, args[0] if args else Any, item)
+                fast = f"list({value})" if each == item else f"[{each} for {item} in {value}]"
+            refuse = f"{src.name(_not_a_list, 'refuse')}({value}, {src.name(hint, 'hint')})"
+            expr = f"({fast} if isinstance({value}, (list, tuple)) else {refuse})"
+        elif origin is dict or origin is Mapping:
+            each, k = self._decode_expr(src, args[1] if len(args) == 2 else Any, item), src.temp()
+            fast = f"dict({value})" if each == item else f"{{{k}: {each} for {k}, {item} in {value}.items()}}"
+            refuse = f"{src.name(_not_a_mapping, 'refuse')}({value}, {src.name(hint, 'hint')})"
+            expr = f"({fast} if {value}.__class__ is dict or isinstance({value}, Mapping) else {refuse})"
+        elif isinstance(hint, type) and issubclass(hint, Enum):
+            attr = self.enums.get(hint)
+            if attr is None:
+                members: dict[Any, Enum] = dict(hint._value2member_map_)
+                slow = f"{src.name(hint, 'enum')}({value})"
+            else:
+                members = {getattr(m, attr): m for m in reversed(list(hint))}  # the first one wins
+                slow = f"{src.name(self._enum, 'enum')}({src.name(hint, 'enum')}, {value})"
+            kinds = sorted({type(k).__name__ for k in members})
+            if members and set(kinds) <= {"str", "int"}:
+                table = src.name(members, "members")
+                test = " or ".join(f"{value}.__class__ is {k}" for k in kinds)
+                expr = f"({table}[{value}] if ({test}) and {value} in {table} else {slow})"
+            else:
+                expr = slow
+        elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            expr = f"{src.name(self._decoders, 'decoders')}[{src.name(hint, 'type')}]({value})"
+        else:
+            return value
+        return f"(None if {value} is None else {expr})" if optional else expr
+
+    def _compile_decoder(self, key: type | tuple[Any, ...]) -> Callable[..., Any]:
+        """``from_dict`` of a class (``key``), or of a class with fields given (``(cls, *names)``)."""
+        cls, given = (key[0], frozenset(key[1:])) if isinstance(key, tuple) else (key, frozenset())
+        shape, hints, src = self.shape(cls), _hints(cls), _Source()
         known: set[str] = set(shape.computed)
-        kwargs: dict[str, Any] = {}
+        args: list[str] = []
+        src.add(1, "if data.__class__ is not dict and not isinstance(data, Mapping):")
+        src.add(2, f"raise {src.name(_not_an_object)}({src.name(cls, 'cls')}, data)")
         for name in self._names(cls):
             if name in shape.computed or name == shape.rest:
                 continue
+            a = src.temp()
             if name in shape.flatten:
                 nested, optional = _optional(hints[name])
-                keys = self.keys(nested)
                 prefix = shape.flatten[name]
+                keys = self.keys(nested)
                 known.update(prefix + k for k in keys)
-                inner = {k: data[prefix + k] for k in keys if prefix + k in data}
-                if name not in fields:
-                    empty = all(v is None for v in inner.values())
-                    kwargs[name] = None if optional and empty else self.from_dict(nested, inner)
-                continue
-            key = shape.rename.get(name, name)
-            known.add(key)
-            if name in fields:
-                continue
-            if key in data:
-                raw = data[key]
-                if name in shape.convert:
-                    raw = shape.convert[name][1](raw)
-            else:
-                raw = self._format_default(shape, name, data)
-                if raw is NO_DEFAULT:
-                    if _field_default(cls, name) is NO_DEFAULT:
-                        raise KeyError(key)
+                if name in given:
                     continue
-            kwargs[name] = self._decode(raw, hints[name])
+                parts = [src.temp() for _ in keys]
+                for part, k in zip(parts, keys, strict=True):
+                    src.add(1, f"{part} = data.get({prefix + k!r}, _ABSENT)")
+                inner = src.temp()
+                indent = 1
+                if optional:
+                    empty = " and ".join(f"({p} is None or {p} is _ABSENT)" for p in parts) or "True"
+                    src.add(1, f"if {empty}:")
+                    src.add(2, f"{a} = None")
+                    src.add(1, "else:")
+                    indent = 2
+                src.add(indent, f"{inner} = {{}}")
+                for part, k in zip(parts, keys, strict=True):
+                    src.add(indent, f"if {part} is not _ABSENT: {inner}[{k!r}] = {part}")
+                src.add(indent, f"{a} = {src.name(self._decoders, 'decoders')}[{src.name(nested, 'type')}]({inner})")
+                args.append(f"{name}={a}")
+                continue
+            key_ = shape.rename.get(name, name)
+            known.add(key_)
+            if name in given:
+                continue
+            r = src.temp()
+            read = self._decode_expr(src, hints[name], r)
+            if read == r:  # taken as it is: straight into the argument
+                r = read = a
+            convert = f"{r} = {src.name(shape.convert[name][1], 'convert')}({r})" if name in shape.convert else ""
+            default = shape.defaults.get(name, NO_DEFAULT)
+            field_default = self._field_default_expr(src, cls, name)
+            if default is NO_DEFAULT and field_default is None:
+                src.add(1, f"{r} = data[{key_!r}]")
+                if convert:
+                    src.add(1, convert)
+                src.add(1, f"{a} = {read}")
+            else:
+                src.add(1, f"{r} = data.get({key_!r}, _ABSENT)")
+                src.add(1, f"if {r} is not _ABSENT:")
+                if convert:
+                    src.add(2, convert)
+                src.add(2, f"{a} = {read}")
+                src.add(1, "else:")
+                if callable(default):
+                    src.add(2, f"{r} = {src.name(default, 'default')}(data)")
+                    src.add(2, f"if {r} is NO_DEFAULT:")
+                    src.add(3, f"{a} = {field_default}" if field_default else f"raise KeyError({key_!r})")
+                    src.add(2, "else:")
+                    src.add(3, f"{a} = {read}")
+                elif default is not NO_DEFAULT:
+                    src.add(2, f"{r} = {src.name(default, 'default')}")
+                    src.add(2, f"{a} = {read}")
+                else:
+                    src.add(2, f"{a} = {field_default}")
+            args.append(f"{name}={a}")
+        known_name = src.name(frozenset(known), "known")
         if shape.rest is not None:
-            if shape.rest not in fields:
-                kwargs[shape.rest] = {k: v for k, v in data.items() if k not in known}
+            if shape.rest not in given:
+                args.append(f"{shape.rest}={{k: v for k, v in data.items() if k not in {known_name}}}")
         elif shape.strict:
-            unknown = sorted(str(k) for k in data if k not in known)
-            if unknown:
-                raise ValueError(f"{cls.__name__}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
-        kwargs.update(fields)
-        return cls(**kwargs)
-
-    def _decode(self, value: Any, hint: _Hint) -> Any:
-        hint, optional = _optional(hint)
-        if value is None and optional:
-            return None
-        origin: Any = get_origin(hint)
-        args = get_args(hint)
-        if origin is tuple:
-            item = args[0] if len(args) == 2 and args[1] is Ellipsis else Any
-            return tuple(self._decode(v, item) for v in self._sequence(value, hint))
-        if origin is list:
-            return [self._decode(v, args[0] if args else Any) for v in self._sequence(value, hint)]
-        if origin is dict or origin is Mapping:
-            if not isinstance(value, Mapping):
-                raise TypeError(f"expected an object for {hint}, got {type(value).__name__}")
-            item = args[1] if len(args) == 2 else Any
-            return {k: self._decode(v, item) for k, v in value.items()}
-        if isinstance(hint, type) and issubclass(hint, Enum):
-            return self._enum(hint, value)
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-            return self.from_dict(hint, value)
-        return value
+            src.add(1, f"if not {known_name}.issuperset(data):")
+            src.add(2, f"raise {src.name(_unknown_keys)}({src.name(cls, 'cls')}, data, {known_name})")
+        if given:
+            args.append("**fields")
+        src.add(1, f"return {src.name(cls, 'cls')}({', '.join(args)})")
+        title = f"from_dict {cls.__qualname__}" + (f" with {', '.join(sorted(given))}" if given else "")
+        return src.function(title, "data, fields" if given else "data")
 
     @staticmethod
-    def _sequence(value: Any, hint: _Hint) -> list[Any] | tuple[Any, ...]:
-        if not isinstance(value, list | tuple):
-            raise TypeError(f"expected a list for {hint}, got {type(value).__name__}")
-        return value
+    def _field_default_expr(src: _Source, cls: type, name: str) -> str | None:
+        """The expression of a field's own default (its factory called), or None when it has none."""
+        f = next(f for f in dataclasses.fields(cls) if f.name == name)
+        if f.default is not dataclasses.MISSING:
+            return src.name(f.default, "default")
+        if f.default_factory is not dataclasses.MISSING:
+            return f"{src.name(f.default_factory, 'factory')}()"
+        return None
 
     def _enum(self, cls: type[Enum], value: Any) -> Enum:
         attr = self.enums.get(cls)
@@ -274,6 +526,10 @@ class Codec:
             if getattr(member, attr) == value:
                 return member
         raise ValueError(f"unknown {cls.__name__.lower()} {value!r}")
+
+
+def _prefixed(prefix: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    return {prefix + k: v for k, v in data.items()}
 
 
 #: The field-for-field format: every field under its own name, enums by value.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from .codec import Codec, Shape
 from .errors import Diagnostic
@@ -137,6 +137,18 @@ class DesiredState:
 # Live state (what the provider read)
 
 
+class ProviderFacts(Protocol):
+    """Typed facts a provider reads with an image that are not fields of the image (for a gallery
+    version: its definition, ``providers/azure/gallery.py``). The planner never compares them; the
+    provider's own plan-time checks (``Capabilities.extra_checks``) read them from the snapshot.
+    Each provider defines its own frozen dataclass; no other format stores them."""
+
+    def document_fields(self) -> Mapping[str, Any]:
+        """The facts as the plan document shows them: keys merged into the image's ``extra``, where
+        they travelled before they were typed, so the document stays as it was (``plandoc``)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Image:
     """One image as read from the live catalog.
@@ -147,6 +159,8 @@ class Image:
     ``source``: where it was captured from when the provider records it, else None (unknown:
     never compared). ``fingerprint``: etag or content hash, changes whenever the image changes.
     ``created``: ISO-8601 creation time (for retention ordering), "" when unknown.
+    ``facts``: what the provider knows beside the image (``ProviderFacts``), None when nothing;
+    never compared by the planner, not stored by any catalog.
     """
 
     name: str
@@ -167,6 +181,7 @@ class Image:
     id: str = ""
     fingerprint: str = ""
     created: str = ""
+    facts: ProviderFacts | None = None
 
     @property
     def key(self) -> str:
@@ -217,7 +232,7 @@ class Snapshot:
 _SPEC_AND_IMAGE = Codec(
     {
         ImageSpec: Shape(exclude=frozenset({"source", "line"}), strict=False),
-        Image: Shape(exclude=frozenset({"source"}), rename={"protected": "protect"}, strict=False),
+        Image: Shape(exclude=frozenset({"source", "facts"}), rename={"protected": "protect"}, strict=False),
     }
 )
 

@@ -22,7 +22,8 @@ from typing import Any
 from .apply import ApplyHooks, apply_plan
 from .errors import Diagnostic, PlanFileError, ReconcilerError, SpecError
 from .model import ApplyResult, Capabilities, CatalogConfig, Category, Change, DesiredState, Image, Plan, Snapshot
-from .providers import LockHandle, LockInfo, Provider, open_provider
+from .providers import LockHandle, LockInfo, Provider, open_provider, registry
+from .providers.registry import Seeding
 
 log = logging.getLogger("reconciler")
 
@@ -46,11 +47,12 @@ class Environment:
     variables: Mapping[str, str] = field(default_factory=dict)
 
     def catalog_defaults(self) -> dict[str, Any]:
-        """Catalog settings from ``RECONCILER_<SETTING>`` and ``AZURE_SUBSCRIPTION_ID``.
+        """Catalog settings from the providers' own variables (each package's ``ENVIRONMENT``, for
+        example azure's ``AZURE_SUBSCRIPTION_ID``) and ``RECONCILER_<SETTING>``, which wins.
 
         The settings are those the schema's ``catalog`` section names (but ``name``, which must be
         reviewed in the file, and ``provider``). A setting written in the file wins; these only fill
-        the gaps (``spec.check_spec``).
+        the gaps, and only the settings the file's provider knows (``spec.check_spec``).
         """
         from .spec import load_schema
 
@@ -60,8 +62,9 @@ class Environment:
             catalog = schema["$defs"][catalog["$ref"].rsplit("/", 1)[-1]]
         known = set(catalog.get("properties", {})) - {"name", "provider"}
         out: dict[str, Any] = {}
-        if self.variables.get("AZURE_SUBSCRIPTION_ID"):
-            out["subscription"] = self.variables["AZURE_SUBSCRIPTION_ID"]
+        for variable, setting in registry.environment_defaults():
+            if self.variables.get(variable):
+                out[setting] = self.variables[variable]
         for name in sorted(known):
             value = self.variables.get(f"RECONCILER_{name.upper()}")
             if value:
@@ -402,18 +405,33 @@ def export_spec(desired: DesiredState, snapshot: Snapshot, *, as_written: Catalo
 
 
 def local_catalog_path(file: Path, env: Environment) -> Path:
-    """Where ``catalog init`` seeds without ``--path``: ``catalog.path`` of ``file``, when it exists."""
-    from .providers.local import DEFAULT_PATH
+    """Where ``catalog init`` seeds without ``--path``: the catalog ``file`` names, when it exists."""
+    return _seed_target(file, env)[1]
 
+
+def _seedable(provider: str) -> Seeding:
+    """How ``catalog init`` creates a catalog of ``provider`` (the registry's ``Seeding``)."""
+    seeding = registry.seeding(provider)
+    if seeding is None:
+        raise ReconcilerError(f"provider '{provider}' has no catalog that catalog init can create")
+    return seeding
+
+
+def _seed_target(file: Path, env: Environment) -> tuple[Seeding, Path]:
+    """The seeding and target of ``catalog init`` without ``--path``: the default provider's default
+    when ``file`` does not exist, else the setting ``file`` gives its (seedable) provider."""
     if not file.exists():
-        return Path(DEFAULT_PATH)
+        seeding = _seedable(registry.DEFAULT_PROVIDER)
+        return seeding, Path(seeding.default)
     desired = load_desired(file, env)
-    if desired.catalog.provider != "local":
+    found = registry.seeding(desired.catalog.provider)
+    if found is None:
+        seedable = [name for name in registry.names() if registry.seeding(name) is not None]
         raise ReconcilerError(
-            f"catalog init seeds only the local provider; {file} uses '{desired.catalog.provider}'",
-            "pass --path to create a local catalog file",
+            f"catalog init seeds only the {' or '.join(seedable)} provider; {file} uses '{desired.catalog.provider}'",
+            f"pass --path to create a {registry.DEFAULT_PROVIDER} catalog file",
         )
-    return Path(str(desired.catalog.settings.get("path", DEFAULT_PATH)))
+    return found, Path(str(desired.catalog.settings.get(found.setting, found.default)))
 
 
 @dataclass(frozen=True)
@@ -428,18 +446,20 @@ def init_catalog(seed: Path, *, path: Path | None = None, file: Path = Path(DEFA
                  env: Environment | None = None, force: bool = False, lock_timeout: float = 0.0) -> InitResult:
     """Create (``force``: recreate, under its lock) the embedded catalog from the seed file ``seed``.
 
-    ``path`` defaults to ``local_catalog_path(file, env)``.
+    ``path`` defaults to ``local_catalog_path(file, env)``; an explicit one is a catalog of the
+    default provider. The provider creates it through its ``SEEDING`` hook (``registry.Seeding``).
     """
     from .files import read_input
-    from .providers.local import init_catalog as create
     from .seed import parse_seed
 
     env = env or Environment()
     snapshot = parse_seed(read_input(seed, "seed file", "pass a seed JSON file with --from"), str(seed))
     if path is None:
-        path = local_catalog_path(file, env)
-    create(path, snapshot, force=force, lock=LockInfo.new("catalog init", run_id=env.run_id),
-           lock_timeout=lock_timeout)
+        seeding, path = _seed_target(file, env)
+    else:
+        seeding = _seedable(registry.DEFAULT_PROVIDER)
+    seeding.create(path, snapshot, force=force, lock=LockInfo.new("catalog init", run_id=env.run_id),
+                   lock_timeout=lock_timeout)
     return InitResult(path, snapshot)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from . import __version__
 from .codec import OMIT, Codec, Shape
 from .errors import Diagnostic, Severity
-from .model import Action, Change, Plan
+from .model import Action, Change, Image, Plan
 
 #: Version of the JSON plan document (``format_version``). Minor bumps only add fields.
 FORMAT_VERSION = "1.0"
@@ -83,6 +83,9 @@ PLAN_FORMAT = Codec(
                 "diagnostics": _diagnostics,
             },
         ),
+        # A live image's typed provider facts are not a field of the document: ``_with_facts``
+        # writes them into its ``extra``; read back, they stay there (plain data, never checked).
+        Image: Shape(exclude=frozenset({"facts"})),
         Change: Shape(
             keys=(
                 "name",
@@ -113,9 +116,22 @@ PLAN_FORMAT = Codec(
 )
 
 
+def _with_facts(image: Image | None, doc: dict[str, Any] | None) -> None:
+    """Merge ``image.facts`` (``model.ProviderFacts``) into the ``extra`` of its document ``doc``.
+
+    Provider facts travelled in ``extra`` before they were typed; the document keeps them there,
+    so plan JSON, saved plans and ``images list --format json`` are what they were.
+    """
+    if image is not None and image.facts is not None and doc is not None:
+        doc["extra"] = {**doc["extra"], **image.facts.document_fields()}
+
+
 def plan_document(plan: Plan) -> dict[str, Any]:
     """The machine-readable plan; also the body of a saved plan (``planfile``)."""
-    return PLAN_FORMAT.to_dict(plan)
+    doc = PLAN_FORMAT.to_dict(plan)
+    for change, change_doc in zip(plan.changes, doc["resource_changes"], strict=True):
+        _with_facts(change.before, change_doc["before"])
+    return doc
 
 
 def plan_from_document(doc: Mapping[str, Any]) -> Plan:
@@ -134,7 +150,14 @@ def plan_from_document(doc: Mapping[str, Any]) -> Plan:
 
 def to_dict(obj: Any) -> dict[str, Any]:
     """One part of the plan document (a change, an image, a spec, a diagnostic ...) as plain data."""
-    return PLAN_FORMAT.to_dict(obj)
+    if isinstance(obj, Plan):
+        return plan_document(obj)
+    doc = PLAN_FORMAT.to_dict(obj)
+    if isinstance(obj, Image):
+        _with_facts(obj, doc)
+    elif isinstance(obj, Change):
+        _with_facts(obj.before, doc["before"])
+    return doc
 
 
 __all__ = ["FORMAT_VERSION", "PLAN_FORMAT", "is_destructive", "plan_document", "plan_from_document", "to_dict"]

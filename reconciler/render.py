@@ -1,7 +1,8 @@
 """Renderers: plans, diagnostics, image listings and apply results as text, JSON-ready data or Markdown.
 
 Layer: pure core (views). Data in, ``str``/``dict`` out: no printing, no environment, no clock, no
-files. Imports only ``model``, ``errors``, ``codec`` and ``plandoc``. ``cli.py`` decides where the
+files. Imports only ``model``, ``errors``, ``codec`` and ``plandoc``, and the provider registry for
+one piece of declared wording (``consumes_wording``). ``cli.py`` decides where the
 output goes and whether colour is wanted (TTY, ``NO_COLOR``).
 
 Every user-supplied string (image names, labels, reasons, messages, whether from the file, the live
@@ -35,6 +36,7 @@ from .model import (
     Plan,
 )
 from .plandoc import FORMAT_VERSION, is_destructive, plan_document
+from .plandoc import to_dict as document_dict
 
 _LEGEND = {
     Action.CAPTURE: "capture (a new image from its source)",
@@ -45,12 +47,6 @@ _LEGEND = {
 #: Legend and block order of actions in the text view (destructive ones are pulled first anyway).
 _ACTION_ORDER = (Action.REMOVE, Action.REPLACE, Action.CAPTURE, Action.UPDATE)
 
-# What a generalized capture does to its source VM (design §2). The plan records only the VM's
-# name, not the provider's capability record, so the wording is looked up by provider name here.
-_CONSUMES = {
-    "azure": "leaves the source VM generalized and unusable",
-}
-_CONSUMES_DEFAULT = "deletes the source VM"
 
 _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
@@ -73,8 +69,12 @@ _ACTION_COLOR = {
 
 
 def consumes_wording(provider: str) -> str:
-    """What a generalized capture does to its source VM with this provider, for display."""
-    return _CONSUMES.get(provider, _CONSUMES_DEFAULT)
+    """What a generalized capture does to its source VM with this provider, for display (design §2):
+    the provider's ``Capabilities.consumes_vm``. The plan records only the VM's name, not the
+    provider's capability record, so the wording is the registry's, by provider name."""
+    from .providers.registry import consumes_wording as wording  # late: a lookup of declared data
+
+    return wording(provider)
 
 
 def destructive_first(changes: Iterable[Change]) -> list[Change]:
@@ -659,7 +659,8 @@ def render_images_table(images: Sequence[Image]) -> str:
 
 
 def render_images_json(images: Sequence[Image]) -> list[dict[str, Any]]:
-    return [to_dict(i) for i in images]
+    """Each image as the plan document writes a live image (``plandoc``: provider facts in ``extra``)."""
+    return [document_dict(i) for i in images]
 
 
 def families_json(images: Iterable[Image]) -> list[dict[str, Any]]:

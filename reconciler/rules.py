@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .model import VM, Capabilities, Category, Image, ImageSpec, OSState, Source
+from .model import VM, Capabilities, Category, Image, ImageSpec, ImageType, OSState, Source
 
 # Ownership and protection
 PUBLIC = "public"
@@ -208,8 +208,10 @@ def capability_refusal(spec: ImageSpec, caps: Capabilities) -> Refusal | None:
     if spec.os_state is OSState.SPECIALIZED and spec.type not in caps.specialized_types:
         return Refusal(SPECIALIZED_UNSUPPORTED,
                        f"{what}: the {caps.provider} catalog cannot hold a specialized {spec.type.value} image "
-                       f"(an {spec.type.value} image is always generalized here)",
-                       "capture it generalized, or use type: vm where the provider keeps specialized VM images")
+                       f"({spec.type.value} images are always generalized here)",
+                       "capture it generalized (os_state: generalized)"
+                       + (", or use type: vm, which this provider keeps specialized"
+                          if ImageType.VM in caps.specialized_types and spec.type is not ImageType.VM else ""))
     if spec.source.vm is None and not caps.vhd_source:
         return Refusal(SOURCE_UNSUPPORTED,
                        f"{what}: the {caps.provider} provider captures from VMs only, not VHDs",

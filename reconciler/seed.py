@@ -116,12 +116,12 @@ def seed_to_dict(snapshot: Snapshot) -> dict[str, Any]:
 # Seed dict <-> model
 
 #: The seed's layout: the model's own fields but those a live read adds (ids, fingerprints, a
-#: provider's ``extra``), with the seed's defaults; a source names only what it has.
+#: provider's ``extra`` and ``facts``), with the seed's defaults; a source names only what it has.
 SEED_FORMAT = Codec(
     {
         VM: Shape(exclude=frozenset({"id", "fingerprint"}), defaults={"os_disk": lambda d: f"{d['name']}-osdisk"}),
         Image: Shape(
-            exclude=frozenset({"extra", "id", "fingerprint"}), defaults={"os_state": OSState.GENERALIZED.value}
+            exclude=frozenset({"extra", "facts", "id", "fingerprint"}), defaults={"os_state": OSState.GENERALIZED.value}
         ),
         Source: Shape(exclude=frozenset({"generalize"}), omit_defaults=True),
     }

@@ -16,7 +16,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 
@@ -112,14 +112,15 @@ def warn(diag: Diagnostic) -> None:
         echo_err(f"hint: {diag.hint}")
 
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def guard(fn: F) -> F:
+def guard(fn: Callable[P, R]) -> Callable[P, R]:
     """Translate errors at the shell boundary: messages, not tracebacks (those only with --debug)."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except typer.Exit:
@@ -140,7 +141,7 @@ def guard(fn: F) -> F:
                 echo_err(f"internal error: {type(e).__name__}: {safe(e)}\n(run again with --debug for the traceback)")
             exit_with(EXIT_ERROR)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 # --------------------------------------------------------------------------------------------------

@@ -2,25 +2,27 @@
 
 Layer: edge. A provider turns every remote or storage failure into ``errors.ProviderError`` (or a
 subclass) with the cause chained; nothing above this package imports ``requests`` or ``sqlite3``.
-Provider modules are imported lazily by name so that ``validate`` and ``local`` never pay for HTTP
-libraries, and so that an optional extra (``reconciler[azure]``) is only needed when used.
 
-Each provider module exports:
+Providers are packages listed by one registry (``registry.py``: the ``reconciler.providers``
+entry-point group); ``PROVIDER_NAMES`` is its list. A package is imported when first asked for, and
+its ``__init__`` imports nothing heavy, so ``validate`` and ``local`` never pay for HTTP libraries and
+an optional extra (``reconciler[azure]``) is only needed when used. What a package exports (its
+capabilities, ``open_provider``, schema fragment, environment mapping, seeding) is described in
+``registry.py`` and docs/providers.md:
 
 * ``capabilities(settings) -> Capabilities``: pure, no I/O; used by ``validate`` and ``plan``.
 * ``open_provider(config: CatalogConfig, *, env: Mapping[str, str]) -> Provider``: connects
-  (lazily) to the catalog. ``env`` is the process environment handed down by ``cli.py`` (the only
-  module that reads it), for credentials such as ``AZURE_ACCESS_TOKEN``; never store it in a plan.
+  (lazily) to the catalog. ``env`` is the process environment handed down by the CLI (the only
+  layer that reads it), for credentials such as ``AZURE_ACCESS_TOKEN``; never store it in a plan.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, Unpack, runtime_checkable
 
-from ..errors import ReconcilerError
 from ..model import Capabilities, CatalogConfig, Image, ImageSpec, Snapshot
+from . import registry
 from .locking import LockHandle, LockInfo, LockWaits
 
 #: Called by a provider when a long operation changes state ("deallocating vm", "polling 3/..").
@@ -80,41 +82,21 @@ class Provider(Protocol):
     def close(self) -> None: ...
 
 
-_MODULES = {
-    "local": "reconciler.providers.local",
-    "azure": "reconciler.providers.azure",
-    "azure-classic": "reconciler.providers.classic",
-}
-
-#: Provider names the desired-state file may use.
-PROVIDER_NAMES = tuple(_MODULES)
-
-
-def _module(provider: str) -> Any:
-    if provider not in _MODULES:
-        raise ReconcilerError(
-            f"unknown provider '{provider}'",
-            f"use one of: {', '.join(PROVIDER_NAMES)}",
-        )
-    try:
-        return importlib.import_module(_MODULES[provider])
-    except ModuleNotFoundError as e:
-        raise ReconcilerError(
-            f"provider '{provider}' is not available in this installation ({e.name} is missing)",
-            "install the extra it needs, for example: pip install 'reconciler[azure]'",
-        ) from e
+def __getattr__(name: str) -> Any:
+    # ``PROVIDER_NAMES`` is read from the entry points when first asked for, not at import time.
+    if name == "PROVIDER_NAMES":
+        return registry.names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def capabilities_for(provider: str, settings: Mapping[str, Any] | None = None) -> Capabilities:
     """The pure capability record of a provider, for the given catalog settings (no I/O)."""
-    caps: Capabilities = _module(provider).capabilities(dict(settings or {}))
-    return caps
+    return registry.package(provider).capabilities(dict(settings or {}))
 
 
 def open_provider(config: CatalogConfig, *, env: Mapping[str, str] | None = None) -> Provider:
     """Open the provider named by ``config.provider`` for catalog ``config.name``."""
-    provider: Provider = _module(config.provider).open_provider(config, env=dict(env or {}))
-    return provider
+    return registry.package(config.provider).open_provider(config, env=dict(env or {}))
 
 
 __all__ = [

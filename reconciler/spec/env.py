@@ -1,10 +1,12 @@
 """The catalog's provider and settings: the file's, filled in from environment defaults.
 
 Layer: pure core. Never reads the environment itself: ``cli`` hands the values in as the
-``defaults`` mapping. A setting in the file wins; a default only fills a missing one, and only
-when the provider knows it (the environment may carry settings of other providers). ``name`` is
-never defaulted: the ownership marker must be reviewed in the file. Text values are coerced to
-the schema's type, then schema-checked, then the provider's ``check_settings`` runs on the result.
+``defaults`` mapping (which variables fill which setting is each provider's ``ENVIRONMENT``, merged
+by ``operations.Environment``). Which providers exist, and the default one, are the registry's.
+A setting in the file wins; a default only fills a missing one, and only when the provider knows
+it (the environment may carry settings of other providers). ``name`` is never defaulted: the
+ownership marker must be reviewed in the file. Text values are coerced to the schema's type, then
+schema-checked, then the provider's ``check_settings`` runs on the result.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from jsonschema.exceptions import best_match
 
 from ..errors import Diagnostic, Location, ReconcilerError, Severity
 from ..model import Capabilities
+from ..providers import capabilities_for, registry
+from ..providers.registry import DEFAULT_PROVIDER
 from .messages import suggest
 from .positions import Positions, json_path
 from .schema import CATALOG_CORE, validators
-
-DEFAULT_PROVIDER = "local"
 
 
 @dataclass(frozen=True)
@@ -149,15 +151,11 @@ def _setting_problems(doc: Positions, diags: list[Diagnostic], caps: Capabilitie
 
 def _provider_names() -> tuple[str, ...]:
     """The names a provider is registered under (another name is the schema's error to report)."""
-    from ..providers import PROVIDER_NAMES  # late: keeps the providers out of import time
-
-    return tuple(PROVIDER_NAMES)
+    return registry.names()
 
 
 def _capabilities_for(provider: str, settings: Mapping[str, Any]) -> Capabilities:
-    from ..providers import capabilities_for  # late: keeps provider modules out of import time
-
-    return capabilities_for(provider, settings)
+    return capabilities_for(provider, settings)  # imports the provider's package on first use
 
 
 __all__ = ["DEFAULT_PROVIDER", "CatalogSettings", "coerce_defaults", "default_errors", "resolve_catalog"]

@@ -66,25 +66,26 @@ _TYPE_HINTS = {
     "integer": "write a whole number, for example 3",
 }
 
+# Hints for the core's patterns and formats. A provider's setting or image field carries its own,
+# as the annotations ``x-pattern-hint`` / ``x-format-hint`` beside the keyword in its fragment
+# (``_schema_hint``), which win over these.
 _PATTERN_HINTS = {
     "catalog.name": "lowercase letters, digits and '-', starting with a letter or digit, at most 63 characters",
     "images[].name": "letters, digits, '.', '_', '-' and '/', starting with a letter or digit, at most 80 characters",
     "images[].recommended_vm_size": "an Azure size name such as Standard_D2s_v5",
     "images[].source.vhd": "an https:// URL of the VHD blob",
     "images[].source.storage_account": "3-24 lowercase letters and digits",
-    "catalog.lock_storage_account": "3-24 lowercase letters and digits",
-    "catalog.lock_container": "3-63 lowercase letters, digits and '-'",
-    "catalog.gallery": "letters, digits, '.' and '_' (no '-'), at most 80 characters",
-    "catalog.resource_group": "letters, digits, '-', '_', '.', '(' and ')', not ending in '.'",
-    "catalog.endpoint": "an http(s):// URL",
-    "catalog.lock_endpoint": "an http(s):// URL",
-    "catalog.x_ms_version": 'a quoted date such as "2014-10-01"',
 }
 _FORMAT_HINTS = {
     "date": "write a date as YYYY-MM-DD",
-    "uuid": "a subscription id looks like 00000000-0000-0000-0000-000000000000",
     "uri": "write a full URL, such as https://example.net/path",
 }
+
+
+def _schema_hint(err: ValidationError, annotation: str) -> str:
+    """The hint the failing subschema carries itself (``x-pattern-hint``, ``x-format-hint``), or ""."""
+    hint = err.schema.get(annotation) if isinstance(err.schema, dict) else None
+    return hint if isinstance(hint, str) else ""
 
 
 def field_name(path: DataPath) -> str:
@@ -155,11 +156,12 @@ def translate(err: ValidationError, prefix: DataPath, where: Locator) -> list[Di
         return [E(f"{name} must be {value!r}, not {describe(inst)}",
                   f"write {name}: {value}", loc, "schema")]
     if kw == "pattern":
-        hint = _PATTERN_HINTS.get(_shape(path), f"it must match {value}")
+        hint = _schema_hint(err, "x-pattern-hint") or _PATTERN_HINTS.get(_shape(path), f"it must match {value}")
         return [E(f"{name} '{short(str(inst))}' is not valid", hint, loc, "schema")]
     if kw == "format":
         fmt = str(value)
-        return [E(f"{name} '{short(str(inst))}' is not a valid {fmt}", _FORMAT_HINTS.get(fmt, ""), loc, "schema")]
+        hint = _schema_hint(err, "x-format-hint") or _FORMAT_HINTS.get(fmt, "")
+        return [E(f"{name} '{short(str(inst))}' is not a valid {fmt}", hint, loc, "schema")]
     if kw in ("minimum", "exclusiveMinimum"):
         bound = "at least" if kw == "minimum" else "greater than"
         return [E(f"{name} must be {bound} {value}, not {inst}", "use a larger number", loc, "schema")]

@@ -38,6 +38,7 @@ MAX_DEPTH = 32
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
+# A base chosen at import time is not a static type to mypy, hence the one ignore.
 class _NoTimestampLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """libyaml's safe loader (pure Python when libyaml is missing), without the timestamp resolver.
 

@@ -1,6 +1,13 @@
 """The desired-state file's JSON Schema: loading it, and checking plain data against it.
 
-Layer: pure core. Imports ``jsonschema`` and ``jsonschema_rs``; reads only the packaged schema.
+Layer: pure core. Imports ``jsonschema``, ``referencing`` and ``jsonschema_rs``; reads only the
+packaged core schema and the registered providers' fragments (``providers.registry``).
+
+One schema, composed (``compose``): ``images.schema.json`` is the core every provider shares, and
+each provider package ships a fragment (``schema.json``, ``$id`` ``urn:reconciler:provider:NAME``)
+with its catalog settings and image fields. The composed schema refers to them by ``$ref``; a
+``referencing.Registry`` of the fragments resolves them for jsonschema, a ``jsonschema_rs.Registry``
+of the same fragments for jsonschema-rs.
 
 Two validators, one schema. jsonschema-rs answers "is this valid?" (about 7 ms for 10,000
 images). Only when it says no does ``jsonschema`` walk the invalid parts and write the messages
@@ -22,6 +29,7 @@ the data is valid), never laxer, so a "valid" from jsonschema-rs is final. What 
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import re
@@ -32,50 +40,106 @@ from typing import Any
 
 import jsonschema
 import jsonschema_rs
+import referencing
+from referencing.jsonschema import DRAFT202012
 
 from ..errors import Diagnostic
 from .messages import translate
 from .positions import Locator
 
-#: Catalog keys that are not provider settings.
-CATALOG_CORE = frozenset({"name", "provider"})
-
-#: Image fields every provider understands; any other image property of the schema is a
-#: provider-specific field that must appear in ``Capabilities.image_fields``.
-CORE_IMAGE_FIELDS = frozenset(
-    {
-        "name",
-        "type",
-        "os",
-        "os_state",
-        "family",
-        "label",
-        "description",
-        "recommended_vm_size",
-        "source",
-        "tags",
-        "protect",
-    }
-)
+#: The desired-state file's schema: the core, composed with every provider's fragment.
+IMAGES = "images.schema.json"
 
 
 @functools.cache
-def load_schema(name: str = "images.schema.json") -> dict[str, Any]:
-    """The named JSON Schema shipped in ``reconciler/schemas`` (works from an installed wheel).
-
-    Cached: callers share one dict and must not mutate it.
-    """
+def _read(name: str) -> dict[str, Any]:
     text = (files("reconciler") / "schemas" / name).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
 
+@functools.cache
+def load_schema(name: str = IMAGES) -> dict[str, Any]:
+    """The named JSON Schema shipped in ``reconciler/schemas`` (works from an installed wheel).
+
+    ``images.schema.json`` comes composed (``compose``): the core file, whose catalog and image
+    know only what every provider shares, plus each registered provider's settings and image
+    fields as ``$ref``s into its fragment. Validate it with ``registry()`` (jsonschema's
+    ``referencing``), which holds the fragments. Cached: callers share one dict and must not mutate it.
+    """
+    schema = _read(name)
+    return compose(schema, _fragments()) if name == IMAGES else schema
+
+
+#: Catalog keys that are not provider settings (the core file's catalog properties).
+CATALOG_CORE = frozenset(_read(IMAGES)["$defs"]["catalog"]["properties"])
+
+#: Image fields every provider understands (the core file's image properties); any other image
+#: property of the composed schema is a provider field that must appear in ``Capabilities.image_fields``.
+CORE_IMAGE_FIELDS = frozenset(_read(IMAGES)["$defs"]["image"]["properties"])
+
+# Where each table of a fragment goes in the core: ``$defs.<section>.properties``.
+_SECTIONS = {"settings": "catalog", "image": "image"}
+# Annotations: two fragments may word a shared field differently, but never constrain it differently.
+_ANNOTATIONS = frozenset({"description", "title", "$comment", "examples"})
+
+
+def compose(core: Mapping[str, Any], fragments: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """``core`` with the provider enum set to ``fragments``' names and each fragment's settings and
+    image fields added as ``{"$ref": "<fragment $id>#/$defs/<table>/properties/<key>"}``.
+
+    The union, not a per-provider ``if``/``then``: every known setting and field is schema-checked
+    whatever the provider, and "not known to provider X" is the semantic check's (``semantics``),
+    with its own message. A key several providers share is referenced from the first; the others
+    must constrain it the same way (annotations aside), else ``ValueError``. A provider may not
+    redefine a core field.
+    """
+    out = copy.deepcopy(dict(core))
+    defs = out["$defs"]
+    defs["catalog"]["properties"]["provider"]["enum"] = list(fragments)
+    owners: dict[tuple[str, str], str] = {}
+    for name, frag in fragments.items():
+        for table, section in _SECTIONS.items():
+            target = defs[section]["properties"]
+            for key, sub in frag["$defs"][table]["properties"].items():
+                if key in core["$defs"][section]["properties"]:
+                    raise ValueError(f"provider '{name}' redefines the core {section} field '{key}'")
+                first = owners.setdefault((table, key), name)
+                if first == name:
+                    target[key] = {"$ref": f"{frag['$id']}#/$defs/{table}/properties/{key}"}
+                elif _constraints(sub) != _constraints(fragments[first]["$defs"][table]["properties"][key]):
+                    raise ValueError(f"providers '{first}' and '{name}' constrain the {table} field '{key}' "
+                                     "differently: a shared name must mean the same value")
+    return out
+
+
+def _constraints(sub: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in sub.items() if k not in _ANNOTATIONS}
+
+
+def _fragments() -> dict[str, dict[str, Any]]:
+    from ..providers import registry  # late: the providers' packages are read when first needed
+
+    return registry.fragments()
+
+
+@functools.cache
+def registry() -> referencing.Registry[Any]:
+    """The fragments ``load_schema()`` refers to, as a ``referencing`` registry for jsonschema."""
+    return referencing.Registry().with_resources(
+        (frag["$id"], referencing.Resource.from_contents(frag, default_specification=DRAFT202012))
+        for frag in _fragments().values()
+    )
+
+
 @dataclass(frozen=True)
 class Validators:
     """Built once per process. ``full``/``image``: jsonschema, for messages; ``fast_full``/
-    ``fast_image``: jsonschema-rs, the pre-check. ``split_images``: the ``images`` array schema is
-    just a list of ``#/$defs/image`` items, so images may be validated one by one (else the whole
-    document is)."""
+    ``fast_image``: jsonschema-rs, the pre-check. Both resolve the providers' fragments through a
+    registry (``registry()``; jsonschema-rs gets the same fragments, patterns narrowed).
+    ``catalog_props``: every catalog property, its ``$ref`` resolved (the fragment's own schema).
+    ``split_images``: the ``images`` array schema is just a list of ``#/$defs/image`` items, so
+    images may be validated one by one (else the whole document is)."""
 
     full: jsonschema.protocols.Validator
     image: jsonschema.protocols.Validator
@@ -90,29 +154,42 @@ class Validators:
 def validators() -> Validators:
     """The validators of ``images.schema.json`` (cached)."""
     schema = load_schema()
+    fragments = [resource.contents for resource in (registry()[uri] for uri in _fragment_ids())]
     cls = jsonschema.Draft202012Validator
     checker = cls.FORMAT_CHECKER
-    full = cls(schema, format_checker=checker)
+    full = cls(schema, format_checker=checker, registry=registry())
     image_schema = schema["$defs"]["image"]
+    formats = _formats(schema).union(*(_formats(f) for f in fragments))
+    # Fragments are only ever referenced from ``properties`` (``compose``), a monotone place, so
+    # narrowing their patterns keeps the pre-check stricter, never laxer.
     fast = jsonschema_rs.validator_map_for(
         _ascii_patterns(schema),
+        registry=jsonschema_rs.Registry([(f["$id"], _ascii_patterns(f)) for f in fragments]),
         validate_formats=True,
-        formats={name: functools.partial(_conforms, checker, name) for name in _formats(schema)},
+        formats={name: functools.partial(_conforms, checker, name) for name in formats},
         offline=True,
     )
     images = schema["properties"]["images"]
     fast_full, fast_image = fast.get("#"), fast.get("#/$defs/image")
     assert fast_full is not None and fast_image is not None  # both pointers exist in the schema
+    resolver = registry().resolver()
     return Validators(
         full=full,
         image=full.evolve(schema=image_schema),
         fast_full=fast_full,
         fast_image=fast_image,
-        catalog_props=schema["$defs"]["catalog"]["properties"],
+        catalog_props={
+            key: resolver.lookup(sub["$ref"]).contents if "$ref" in sub else sub
+            for key, sub in schema["$defs"]["catalog"]["properties"].items()
+        },
         image_props=frozenset(image_schema["properties"]),
         split_images=set(images) <= {"type", "items", "description"}
         and images.get("items") == {"$ref": "#/$defs/image"},
     )
+
+
+def _fragment_ids() -> list[str]:
+    return [frag["$id"] for frag in _fragments().values()]
 
 
 def schema_diagnostics(data: Mapping[str, Any], where: Locator) -> list[Diagnostic]:

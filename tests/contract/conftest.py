@@ -3,6 +3,11 @@
 A harness module exports ``NAME: str``, ``make(tmp_path, seed) -> AbstractContextManager[Provider]``
 (a fresh catalog seeded with ``seed``, opened as catalog "platform") and optionally
 ``SKIP_REASON: str | None`` (for example: the emulator it needs is missing).
+
+A provider that lives elsewhere (its own distribution, registered through the ``reconciler.providers``
+entry point) runs this suite with its harness importable and named in ``RECONCILER_CONTRACT_HARNESSES``
+(comma-separated modules): ``RECONCILER_CONTRACT_HARNESSES=harness_acme pytest tests/contract``
+(docs/providers.md; tests/unit/test_provider_recipe.py does it for a toy provider).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -37,6 +43,8 @@ def _load_harnesses() -> tuple[list[ModuleType], dict[str, str]]:
             modules.append(importlib.import_module(f"{__package__}.{file.stem}"))
         except ImportError as e:
             broken[file.stem.removeprefix("harness_")] = f"cannot import {file.name}: {e}"
+    for name in filter(None, os.environ.get("RECONCILER_CONTRACT_HARNESSES", "").split(",")):
+        modules.append(importlib.import_module(name.strip()))  # named on purpose: failing to import is an error
     return modules, broken
 
 

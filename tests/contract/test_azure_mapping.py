@@ -70,7 +70,7 @@ def test_gallery_mode_capabilities() -> None:
 
 def test_gallery_os_state_mismatch_with_definition_is_a_plan_error() -> None:
     existing = Image(name="web/1.0.0", type=ImageType.VM, os="linux", os_state=OSState.GENERALIZED,
-                     extra={"definition_os_state": "generalized"})
+                     facts=azure.GalleryDefinition("web", OSState.GENERALIZED))
     snap = Snapshot(images=(existing,), vms=(VM("vm1", "linux", PowerState.STOPPED, OSState.SPECIALIZED),))
     diags = azure.plan_checks(spec("web/2.0.0", family="web", os_state=OSState.SPECIALIZED), snap, gallery=True)
     assert codes(diags) == ["azure-gallery-os-state", "azure-gallery-os-state"]
@@ -89,7 +89,7 @@ def test_gallery_vm_state_must_match_a_new_definition() -> None:
 
 def test_gallery_family_and_definition_fields() -> None:
     existing = Image(name="web/1.0.0", type=ImageType.VM, os="linux", os_state=OSState.GENERALIZED,
-                     extra={"definition_os_state": "generalized", "definition_publisher": "contoso"})
+                     facts=azure.GalleryDefinition("web", OSState.GENERALIZED, publisher="contoso"))
     snap = Snapshot(images=(existing,))
     diags = azure.plan_checks(spec("web/2.0.0", family="other", extra={"publisher": "fabrikam"}), snap, gallery=True)
     assert codes(diags) == ["azure-gallery-definition", "azure-gallery-family"]

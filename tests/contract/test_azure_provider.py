@@ -130,7 +130,8 @@ def test_gallery_snapshot_names_versions_by_definition(gallery: tuple[ArmEmulato
     index = p.snapshot().image_index()
     web = index["web-base/1.0.0"]
     assert web.family == "web-base" and web.owner == OWNER and web.label == "Web base"
-    assert web.extra["definition_os_state"] == "generalized"
+    assert web.facts == azure.GalleryDefinition("web-base", OSState.GENERALIZED, publisher=OWNER,
+                                                offer="web-base", sku="web-base", hyper_v_generation="V1")
     assert "replica_count" not in web.extra, "undeclared provider fields are not read back"
 
 

@@ -1,10 +1,16 @@
-"""Fixtures of the end-to-end tests: ``cli`` runs the real command line in-process."""
+"""Fixtures of the end-to-end tests: ``cli`` runs the real command line in-process; ``demo`` is a
+working directory with the demo catalog."""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import pytest
 
 from reconciler.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Result:
@@ -32,3 +38,13 @@ def cli(capsys, monkeypatch):
         return Result(code, out, err)
 
     return run
+
+
+@pytest.fixture
+def demo(tmp_path, monkeypatch, cli):
+    """A working directory with the demo catalog seeded and images.yaml copied from the example."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "images.yaml.example", tmp_path / "images.yaml")
+    r = cli("catalog", "init", "--from", str(ROOT / "examples" / "demo-catalog.json"))
+    assert r.code == 0, r.text
+    return tmp_path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,16 +11,6 @@ from reconciler.model import CatalogConfig
 from reconciler.providers import LockInfo, open_provider
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def demo(tmp_path, monkeypatch, cli):
-    """A working directory with the demo catalog seeded and images.yaml copied from the example."""
-    monkeypatch.chdir(tmp_path)
-    shutil.copy(ROOT / "images.yaml.example", tmp_path / "images.yaml")
-    r = cli("catalog", "init", "--from", str(ROOT / "examples" / "demo-catalog.json"))
-    assert r.code == 0, r.text
-    return tmp_path
 
 
 def provider_for(workdir: Path):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import stat
 import threading
 from pathlib import Path
@@ -17,18 +16,7 @@ from reconciler.model import CatalogConfig
 from reconciler.planfile import checksum
 from reconciler.providers import open_provider
 
-ROOT = Path(__file__).resolve().parents[2]
 MAX_INPUT_BYTES = 64 * 1024 * 1024  # the documented limit (docs/security.md)
-
-
-@pytest.fixture
-def demo(tmp_path, monkeypatch, cli):
-    """A working directory with the demo catalog seeded and images.yaml copied from the example."""
-    monkeypatch.chdir(tmp_path)
-    shutil.copy(ROOT / "images.yaml.example", tmp_path / "images.yaml")
-    r = cli("catalog", "init", "--from", str(ROOT / "examples" / "demo-catalog.json"))
-    assert r.code == 0, r.text
-    return tmp_path
 
 
 def live_images(workdir: Path) -> tuple:

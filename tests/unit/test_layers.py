@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -126,7 +128,7 @@ def test_pure_core_does_no_io(name):
 # Safety rules: one pure home (rules.py), one write-time guard (providers/guard.py)
 
 #: The modules that define a backend's primitives; only the guard calls them.
-BACKENDS = {"providers/local.py", "providers/azure.py", "providers/classic/provider.py"}
+BACKENDS = {"providers/local/backend.py", "providers/azure/backend.py", "providers/classic/provider.py"}
 
 
 def test_rules_are_pure_and_import_only_model_and_errors():
@@ -171,3 +173,79 @@ def test_the_codec_imports_nothing_from_the_project_and_planfile_not_render():
     planfile = ast.parse((PKG / "planfile.py").read_text())
     modules = {n.module for n in ast.walk(planfile) if isinstance(n, ast.ImportFrom) and n.level > 0}
     assert "render" not in modules, modules
+
+
+# --------------------------------------------------------------------------------------------------
+# Provider knowledge: only the provider packages know provider names (registry.py lists them)
+
+PROVIDER_NAMES = {"local", "azure", "azure-classic"}
+PROVIDER_PACKAGES = {"local", "azure", "classic"}
+#: Modules outside ``providers/`` allowed to name a provider, and why. ``model.py``: the default of
+#: ``CatalogConfig.provider`` is the file format's default provider (``registry.DEFAULT_PROVIDER``,
+#: checked below); ``model`` imports nothing from ``providers``. The emulators and the CLI's
+#: ``emulator`` commands need no exemption: they serve Azure's APIs and never name a provider.
+NAMES_PROVIDERS_BECAUSE = {"model.py": "CatalogConfig.provider's default"}
+
+
+def provider_mentions(tree: ast.AST) -> list[str]:
+    """Provider names as string literals, imports of a provider package, and ``AZURE_*`` variables."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if node.value in PROVIDER_NAMES or node.value.startswith("AZURE_"):
+                out.append(f"{node.lineno}: {node.value!r}")
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [
+                f"{node.module}.{a.name}" if node.module else a.name for a in node.names]
+            for module in modules:
+                parts = module.split(".")
+                below = parts[parts.index("providers") + 1:] if "providers" in parts else []
+                if below[:1] and below[0] in PROVIDER_PACKAGES:
+                    out.append(f"{node.lineno}: imports {module}")
+    return out
+
+
+@pytest.mark.parametrize("path", MODULES, ids=rel)
+def test_only_the_provider_packages_know_provider_names(path):
+    """The registry (an entry-point group) is the one list of providers; what a provider is called,
+    its settings' variables and its wording live in its package, not in spec, render, operations or cli."""
+    if rel(path).startswith("providers/"):
+        return
+    found = provider_mentions(ast.parse(path.read_text()))
+    if rel(path) in NAMES_PROVIDERS_BECAUSE:
+        assert len(found) <= 1, (rel(path), found)
+        return
+    assert found == [], f"{rel(path)} names a provider: {found}"
+
+
+def test_the_model_default_provider_is_the_registry_default():
+    from reconciler.model import CatalogConfig
+    from reconciler.providers import registry
+
+    assert CatalogConfig("c").provider == registry.DEFAULT_PROVIDER
+
+
+def test_the_provider_list_exists_once():
+    """No ``_MODULES`` table or name tuple beside the registry: the names come from the entry points."""
+    from reconciler.providers import PROVIDER_NAMES as names
+    from reconciler.providers import registry
+
+    assert set(names) >= PROVIDER_NAMES and names == registry.names()
+    init = (PKG / "providers" / "__init__.py").read_text()
+    assert "_MODULES" not in init and provider_mentions(ast.parse(init)) == []
+
+
+def test_provider_packages_import_nothing_heavy_at_import_time():
+    """Validating a file reads every provider's fragment, so importing a provider package must not
+    pull in HTTP or SDK libraries: those wait until a catalog is opened."""
+    code = (
+        "import sys; from reconciler.spec import check_spec; from pathlib import Path; "
+        "state, diags = check_spec(Path('images.yaml.example').read_bytes(), 'images.yaml.example'); "
+        "assert state is not None, diags; "
+        "from reconciler.providers import registry; [registry.package(n) for n in registry.names()]; "
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'requests', 'urllib3', 'azure'}); "
+        "assert not heavy, heavy"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=PKG.parent, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+

@@ -61,9 +61,10 @@ class Store:
     # -- lookups -----------------------------------------------------------------------------------
     def find_image(self, kind: str, name: str) -> dict[str, Any] | None:
         key = name.casefold()
-        for img in self.data[kind]:
+        images: list[dict[str, Any]] = self.data[kind]
+        for img in images:
             if str(img.get("Name", "")).casefold() == key:
-                return img  # type: ignore[no-any-return]
+                return img
         return None
 
     def need(self, kind: str, name: str) -> dict[str, Any]:
@@ -73,23 +74,26 @@ class Store:
         return img
 
     def service(self, name: str) -> dict[str, Any]:
-        for svc in self.data["hosted_services"]:
+        services: list[dict[str, Any]] = self.data["hosted_services"]
+        for svc in services:
             if svc["ServiceName"].casefold() == name.casefold():
-                return svc  # type: ignore[no-any-return]
+                return svc
         raise ClassicError(404, "ResourceNotFound", "The hosted service does not exist.")
 
     def deployment(self, svc: dict[str, Any], *, name: str | None = None, slot: str | None = None) -> dict[str, Any]:
-        for dep in svc.get("deployments", []):
+        deployments: list[dict[str, Any]] = svc.get("deployments", [])
+        for dep in deployments:
             if name is not None and dep["Name"].casefold() == name.casefold():
-                return dep  # type: ignore[no-any-return]
+                return dep
             if slot is not None and dep.get("DeploymentSlot", "Production").casefold() == slot.casefold():
-                return dep  # type: ignore[no-any-return]
+                return dep
         raise ClassicError(404, "ResourceNotFound", "No deployments were found.")
 
     def role(self, dep: dict[str, Any], name: str) -> dict[str, Any]:
-        for role in dep.get("roles", []):
+        roles: list[dict[str, Any]] = dep.get("roles", [])
+        for role in roles:
             if role["RoleName"].casefold() == name.casefold():
-                return role  # type: ignore[no-any-return]
+                return role
         raise ClassicError(404, "ResourceNotFound", "The role does not exist.")
 
     def check_free(self, kind: str, name: str) -> None:

@@ -164,13 +164,14 @@ def pkcs12_base64(cert_pem: bytes, key_pem: bytes) -> str:
     """A password-less PKCS#12 of cert+key in base64, as ``ManagementCertificate`` holds it."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import pkcs12
 
     cert = x509.load_pem_x509_certificate(cert_pem)
     key = serialization.load_pem_private_key(key_pem, password=None)
-    blob = pkcs12.serialize_key_and_certificates(
-        b"management", key, cert, None, serialization.NoEncryption()  # type: ignore[arg-type]
-    )
+    if not isinstance(key, ec.EllipticCurvePrivateKey):  # what _key() makes; PKCS#12 takes no DH/X25519 keys
+        raise TypeError(f"expected an EC private key, got {type(key).__name__}")
+    blob = pkcs12.serialize_key_and_certificates(b"management", key, cert, None, serialization.NoEncryption())
     return base64.b64encode(blob).decode("ascii")
 
 

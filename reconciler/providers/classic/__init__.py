@@ -1,46 +1,44 @@
 """``catalog.provider: azure-classic``: the classic Service Management API (OS images and VM images).
 
-Layer: edge (provider package). ``wire`` is the pure XML codec and marker, ``client`` the HTTP
-(auth, ``x-ms-version``, operation status; retries and polling are ``providers/http``'s), ``provider`` the
-``Provider`` itself.
+Layer: edge (provider package). This module is the package's declaration to the registry
+(``providers/registry.py``, entry point ``azure-classic``): capabilities, the schema fragment
+(``schema.json``: its settings and the ``delete_media`` image field), the environment mapping and
+``open_provider``. ``wire`` is the pure XML codec and marker, ``client`` the HTTP (auth,
+``x-ms-version``, operation status; retries and polling are ``providers/http``'s), ``provider`` the
+``Provider`` itself; ``client`` and ``provider`` (and with them ``requests``) are imported only when a
+catalog is opened, so validating a file never pays for them.
 See docs/azure-classic.md for the marker, VM naming and the limits of this legacy API.
 """
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ProviderError
 from ...model import Capabilities, CatalogConfig, ImageType, PowerState, SettingProblem
 from ..clouds import cloud_problem, credential_target_problem, get_cloud, target_hint
-from .client import DEFAULT_VERSION, Client, credentials
-from .provider import ClassicProvider
+from ..registry import described
 
-SETTINGS = {
-    "subscription": "subscription id (GUID); read from publish_settings when not given",
-    "cloud": "Azure cloud: public (default), usgov or china; selects the default endpoint",
-    "endpoint": "Service Management URL (default: the cloud's, e.g. https://management.core.windows.net); only "
-    "the cloud's endpoint, loopback (http allowed) or a host in RECONCILER_TRUSTED_ENDPOINTS",
-    "x_ms_version": f"x-ms-version sent on every request (default {DEFAULT_VERSION})",
-    "certificate": "PEM file with the management certificate and its private key",
-    "publish_settings": "a .publishsettings file (subscription, endpoint and certificate)",
-    "timeout": "seconds to wait for one long-running operation (default 1800)",
-    "poll_interval": "seconds between operation status polls (default 5)",
-    "ca_bundle": "CA bundle to verify the endpoint's TLS certificate (default: REQUESTS_CA_BUNDLE, then certifi)",
-    "location": "region of the cloud service that holds the catalog lock (default West US)",
-}
+if TYPE_CHECKING:
+    from .provider import ClassicProvider
 
-IMAGE_FIELDS = {
-    "delete_media": "true: removing the image also deletes its VHD blobs (DELETE ?comp=media)",
-}
+NAME = "azure-classic"
+#: The subscription may come from the variable the azure provider reads too (the client's hint
+#: names it), besides ``RECONCILER_SUBSCRIPTION``.
+ENVIRONMENT: Mapping[str, str] = {"subscription": "AZURE_SUBSCRIPTION_ID"}
+
+#: Catalog settings and image fields, with their descriptions: the fragment's (``schema.json``).
+SETTINGS = described(__name__, "settings")
+IMAGE_FIELDS = described(__name__, "image")
 
 
 def capabilities(settings: Mapping[str, Any]) -> Capabilities:
     """What classic images can hold: everything Update OS/VM Image sets, plus the marker's fields."""
     return Capabilities(
-        provider="azure-classic",
+        provider=NAME,
         mutable_fields=frozenset({
             "label", "description", "family", "recommended_vm_size", "tags", "protect", "extra.delete_media",
         }),
@@ -101,6 +99,9 @@ def open_provider(
 
     ``sleep``/``clock`` drive retries and operation polling (tests inject fakes).
     """
+    from .client import DEFAULT_VERSION, Client, credentials
+    from .provider import ClassicProvider
+
     settings = dict(config.settings)
     creds = credentials(settings, env)
     client = Client(
@@ -125,4 +126,22 @@ def open_provider(
     )
 
 
-__all__ = ["ClassicProvider", "IMAGE_FIELDS", "SETTINGS", "capabilities", "check_settings", "open_provider"]
+def __getattr__(name: str) -> Any:
+    # The heavy parts, on first use: ``classic.ClassicProvider``, ``classic.client``.
+    if name == "ClassicProvider":
+        return importlib.import_module(f"{__name__}.provider").ClassicProvider
+    if name in ("client", "provider", "wire"):
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "ENVIRONMENT",
+    "IMAGE_FIELDS",
+    "NAME",
+    "SETTINGS",
+    "ClassicProvider",
+    "capabilities",
+    "check_settings",
+    "open_provider",
+]

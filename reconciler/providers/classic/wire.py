@@ -100,7 +100,8 @@ def build(root: str, fields: Iterable[tuple[str, Any]]) -> bytes:
         if isinstance(value, bool):
             value = "true" if value else "false"
         ET.SubElement(el, name).text = str(value)
-    return ET.tostring(el, encoding="utf-8", xml_declaration=True)
+    body: bytes = ET.tostring(el, encoding="utf-8", xml_declaration=True)  # typeshed: Any for a named encoding
+    return body
 
 
 def error_of(body: bytes | str) -> tuple[str, str]:
@@ -370,10 +371,10 @@ def deployment_roles(service_name: str, dep: ET.Element) -> list[Role]:
     rl = child(dep, "RoleList")
     for role in children(rl, "Role") if rl is not None else []:
         rname = text(role, "RoleName") or ""
-        ri = instances.get(rname.casefold())
-        status = text(ri, "InstanceStatus") or ""
+        instance = instances.get(rname.casefold())
+        status = text(instance, "InstanceStatus") or ""
         power = _INSTANCE_STATUS.get(status.casefold()) or _POWER_STATE.get(
-            (text(ri, "PowerState") or "").casefold(), PowerState.UNKNOWN
+            (text(instance, "PowerState") or "").casefold(), PowerState.UNKNOWN
         )
         osd = child(role, "OSVirtualHardDisk")
         dvs = child(role, "DataVirtualHardDisks")
@@ -383,8 +384,8 @@ def deployment_roles(service_name: str, dep: ET.Element) -> list[Role]:
         )
         h = hashlib.sha256()
         h.update(_fingerprint(role).encode())
-        if ri is not None:
-            h.update(_fingerprint(ri).encode())
+        if instance is not None:
+            h.update(_fingerprint(instance).encode())
         out.append(
             Role(
                 service=service_name, deployment=dep_name, slot=slot, name=rname,

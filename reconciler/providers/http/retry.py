@@ -90,7 +90,8 @@ class GaveUp(MaxRetryError):
     """The retry budget ran out; ``attempts`` is how many tries were made."""
 
     def __init__(self, pool: ConnectionPool | None, url: str, reason: Exception | None, attempts: int) -> None:
-        super().__init__(pool, url, reason)  # type: ignore[arg-type]  # urllib3 passes None too
+        # urllib3 types ``pool`` as non-None, yet its own Retry.increment passes None here.
+        super().__init__(pool, url, reason)  # type: ignore[arg-type]
         self.attempts = attempts
 
 

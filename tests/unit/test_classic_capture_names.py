@@ -1,4 +1,4 @@
-"""Review regressions for the ``azure-classic`` provider over the classic emulator (one test per bug)."""
+"""``azure-classic`` captures over the classic emulator: a name taken by an image of the other kind is refused."""
 
 from __future__ import annotations
 

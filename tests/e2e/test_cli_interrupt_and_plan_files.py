@@ -1,25 +1,14 @@
-"""Regression tests from the core bug hunt: each one failed before its fix."""
+"""The command line on Ctrl-C during apply, on ``plan --out`` naming a directory, and on large saved plans.
+
+Each one failed before its fix."""
 
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 
 from reconciler.providers.local import LocalProvider
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def demo(tmp_path, monkeypatch, cli):
-    monkeypatch.chdir(tmp_path)
-    shutil.copy(ROOT / "images.yaml.example", tmp_path / "images.yaml")
-    r = cli("catalog", "init", "--from", str(ROOT / "examples" / "demo-catalog.json"))
-    assert r.code == 0, r.text
-    return tmp_path
 
 
 def test_ctrl_c_during_apply_exits_130_and_reports_what_was_done(cli, demo, monkeypatch):

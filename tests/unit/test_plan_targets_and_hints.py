@@ -1,4 +1,4 @@
-"""Regression tests from the core bug hunt on the planner: each one failed before its fix."""
+"""The planner's ``--target`` resolution and its "not generalized" hint; each one failed before its fix."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The embedded ``local`` provider: an image catalog kept in one SQLite file.
+"""The embedded ``local`` provider's backend: an image catalog kept in one SQLite file.
 
 Layer: edge (a provider). Imports only the standard library, ``model``, ``errors`` and the provider
 protocol; every ``sqlite3`` or OS failure is translated here, once, into ``errors.ProviderError`` (or
@@ -24,19 +24,14 @@ import json
 import os
 import sqlite3
 import threading
-import uuid
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Unpack
 
-from ..codec import Codec, Shape
-from ..errors import LockError, ProviderError
-from ..model import (
-    VM,
+from ...errors import ProviderError
+from ...model import (
     Capabilities,
-    CatalogConfig,
     Category,
     Image,
     ImageSpec,
@@ -47,213 +42,38 @@ from ..model import (
     Source,
     image_from_spec,
 )
-from ..rules import CaptureCheck
-from . import StepCallback
-from .guard import GuardedProvider, Live, LiveVM
-from .locking import (
-    Held,
-    LockInfo,
-    LockWaits,
-    held_by,
-    lost_at_release,
-    lost_lock,
-    taken_from,
-    unlockable,
-    wait_for_lock,
+from ...rules import CaptureCheck
+from .. import StepCallback
+from ..guard import GuardedProvider, Live, LiveVM
+from ..locking import Held, LockInfo, LockWaits, held_by, unlockable, wait_for_lock
+from .lock import LocalLockHandle
+from .store import (
+    _IMAGE_COLUMNS,
+    _VM_COLUMNS,
+    APPLICATION,
+    SCHEMA_VERSION,
+    _etag,
+    _get_image,
+    _get_vm,
+    _image_from_row,
+    _insert_image,
+    _lock_holder,
+    _tags_json,
+    _unwritable,
+    _vm_from_row,
+    _with_fingerprint,
 )
 
-#: The catalog file's format. Bump it (and add a migration) whenever the tables change.
-SCHEMA_VERSION = 1
-#: Written in the schema-version table so that another program's SQLite file is never mistaken
-#: for a catalog (and never written to).
-APPLICATION = "reconciler-local-catalog"
-DEFAULT_PATH = ".reconciler/catalog.db"
 #: Seconds a writer waits for another writer before SQLite gives up ("database is locked").
 DEFAULT_BUSY_TIMEOUT = 30.0
 #: How often a waiting ``acquire_lock`` looks at the lock row again.
 LOCK_POLL_INTERVAL = 0.5
 
-_MUTABLE_FIELDS = frozenset({"family", "label", "description", "recommended_vm_size", "tags", "protect"})
-
-_DDL = """
-CREATE TABLE schema_version (
-    application TEXT NOT NULL,
-    version     INTEGER NOT NULL
-);
-CREATE TABLE vms (
-    key         TEXT PRIMARY KEY,           -- casefolded name: names compare case-insensitively
-    name        TEXT NOT NULL,
-    os          TEXT NOT NULL,
-    power_state TEXT NOT NULL,
-    os_state    TEXT NOT NULL,
-    os_disk     TEXT NOT NULL,
-    data_disks  TEXT NOT NULL,              -- JSON array of disk names
-    etag        TEXT NOT NULL               -- new random value on every write: VM.fingerprint
-);
-CREATE TABLE images (
-    key                 TEXT PRIMARY KEY,
-    name                TEXT NOT NULL,
-    type                TEXT NOT NULL CHECK (type IN ('os', 'vm')),
-    os                  TEXT NOT NULL,
-    os_state            TEXT NOT NULL CHECK (os_state IN ('generalized', 'specialized')),
-    category            TEXT NOT NULL CHECK (category IN ('user', 'public')),
-    family              TEXT,
-    label               TEXT,
-    description         TEXT,
-    recommended_vm_size TEXT,
-    tags                TEXT NOT NULL,      -- JSON object of user tags (markers live in columns)
-    owner               TEXT,               -- ownership marker: catalog name, NULL = unowned
-    protected           INTEGER NOT NULL CHECK (protected IN (0, 1)),
-    source_vm           TEXT,
-    source_vhd          TEXT,
-    source_storage      TEXT,
-    data_disks          INTEGER NOT NULL CHECK (data_disks >= 0),
-    created             TEXT NOT NULL,
-    etag                TEXT NOT NULL       -- new random value on every write: Image.fingerprint
-);
-CREATE TABLE lock (
-    slot    INTEGER PRIMARY KEY CHECK (slot = 1),   -- one row at most: the lock itself
-    lock_id TEXT NOT NULL,
-    info    TEXT NOT NULL                           -- JSON of LockInfo
-);
-"""
-
-
-def capabilities(settings: Mapping[str, Any]) -> Capabilities:
-    """What the local catalog can hold and change (pure, no I/O)."""
-    return Capabilities(
-        provider="local",
-        mutable_fields=_MUTABLE_FIELDS,
-        image_types=frozenset({ImageType.OS, ImageType.VM}),
-        specialized_types=frozenset({ImageType.VM}),
-        capture_power_states=frozenset({PowerState.STOPPED, PowerState.DEALLOCATED}),
-        generalize=True,
-        vhd_source=False,
-        settings={"path": f"the SQLite catalog file (default {DEFAULT_PATH}); create it with catalog init"},
-        consumes_vm="deletes the source VM",
-    )
-
 
 def _default_capabilities() -> Capabilities:
+    from . import capabilities  # the package's descriptor (it imports this module)
+
     return capabilities({})
-
-
-def open_provider(config: CatalogConfig, *, env: Mapping[str, str]) -> LocalProvider:
-    """Open the catalog file named by ``catalog.path`` (``env`` is unused: no credentials)."""
-    del env
-    path = str(config.settings.get("path") or DEFAULT_PATH)
-    return LocalProvider(path, config.name, capabilities=capabilities(config.settings))
-
-
-def init_catalog(
-    path: str | os.PathLike[str],
-    snapshot: Snapshot,
-    *,
-    force: bool = False,
-    lock: LockInfo | None = None,
-    lock_timeout: float = 0.0,
-) -> None:
-    """Create a catalog file holding ``snapshot`` (from a seed). Refuses to overwrite unless ``force``.
-
-    The file is built under a temporary name and renamed into place, so a failed init never leaves
-    a half-seeded catalog where the old one was. Replacing an existing catalog takes its lock first
-    (as ``lock``, waiting up to ``lock_timeout`` seconds): ``LockError`` names the holder, so an
-    apply in progress is never pulled from under its feet. A file that is not a reconciler catalog
-    has no lock to take and is simply replaced.
-    """
-    target = Path(path)
-    if target.exists() and not force:
-        raise ProviderError(
-            f"a catalog already exists at {target}",
-            code="AlreadyExists",
-            hint="pass --force to replace it (every image and VM in it is lost), or choose another path",
-        )
-    held = _lock_for_replace(target, lock or LockInfo.new("catalog init"), lock_timeout) if force else None
-    tmp = target.with_name(f".{target.name}.init-{uuid.uuid4().hex[:8]}")
-    replaced = False
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.closing(sqlite3.connect(tmp, isolation_level=None)) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            for stmt in _DDL.split(";"):
-                if stmt.strip():
-                    conn.execute(stmt)
-            conn.execute("INSERT INTO schema_version VALUES (?, ?)", (APPLICATION, SCHEMA_VERSION))
-            for vm in snapshot.vms:
-                _insert_vm(conn, vm)
-            for image in snapshot.images:
-                _insert_image(conn, image)
-            conn.execute("COMMIT")
-        if force:
-            for suffix in ("-wal", "-shm"):
-                # A stale WAL of the old file would be replayed into the new one.
-                Path(f"{target}{suffix}").unlink(missing_ok=True)
-        os.replace(tmp, target)
-        replaced = True  # the lock row went with the old file
-    except sqlite3.IntegrityError as e:
-        raise ProviderError(
-            f"cannot seed the catalog at {target}: {e}",
-            code="InvalidSeed",
-            hint="names must be unique (case-insensitively); check the seed file",
-        ) from e
-    except (sqlite3.Error, OSError) as e:
-        raise ProviderError(f"cannot create the catalog at {target}: {e}", code="IOError") from e
-    finally:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
-        if held is not None and not replaced:
-            with contextlib.suppress(ProviderError, LockError):  # the old catalog stays; never hide why init failed
-                held.release()
-
-
-def _lock_for_replace(target: Path, info: LockInfo, timeout: float) -> LocalLockHandle | None:
-    """The lock of the catalog at ``target``, taken; None when there is no catalog there to lock."""
-    if not target.exists():
-        return None
-    try:
-        existing = LocalBackend(target, "")
-    except ProviderError as e:
-        if e.code in ("ForeignCatalog", "CorruptCatalog", "EmptyCatalog"):
-            return None  # not a catalog: nobody can hold its lock
-        raise
-    return existing.acquire_lock(info, timeout)
-
-
-class LocalLockHandle:
-    """A held catalog lock: the lock row carrying ``info.id``. ``release`` deletes that row only."""
-
-    def __init__(self, provider: LocalBackend, info: LockInfo) -> None:
-        self.info = info
-        self._provider = provider
-        self._released = False
-
-    @property
-    def _what(self) -> str:
-        return f"catalog {self._provider.path}"
-
-    def check(self) -> None:
-        """Raise ``LockError`` when the lock row is gone or another run's (force-unlock ran)."""
-        with self._provider._read() as conn:
-            reason = taken_from(self.info, _lock_holder(conn))
-        if reason is not None:
-            raise lost_lock(self._what, self.info, reason)
-
-    def release(self) -> None:
-        """Delete our lock row; safe to call twice. ``LockError`` when it was no longer ours."""
-        if self._released:
-            return
-        with self._provider._write() as conn:
-            deleted = conn.execute("DELETE FROM lock WHERE lock_id = ?", (self.info.id,)).rowcount
-        self._released = True
-        if not deleted:
-            raise lost_at_release(self._what, self.info)
-
-    def __enter__(self) -> LocalLockHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 class LocalBackend:
@@ -562,131 +382,3 @@ class LocalProvider(GuardedProvider):
 
     def __init__(self, path: str | os.PathLike[str], owner: str, **options: Any) -> None:
         super().__init__(LocalBackend(path, owner, **options))
-
-
-# --------------------------------------------------------------------------------------------------
-# Rows <-> model
-
-#: The catalog's rows: a column per field, ``source`` flattened into ``source_*``, tags and data
-#: disks as JSON text, the protection marker as 0/1, the fingerprint as ``etag``. ``id`` is not
-#: stored (it is derived from the name), nor an image's ``extra`` (the local catalog has none).
-_ROWS = Codec(
-    {
-        Image: Shape(
-            exclude=frozenset({"extra", "id"}),
-            rename={"fingerprint": "etag"},
-            flatten={"source": "source_"},
-            convert={"tags": (lambda t: _tags_json(t), json.loads), "protected": (int, bool)},
-        ),
-        Source: Shape(exclude=frozenset({"generalize"}), rename={"storage_account": "storage"}),
-        VM: Shape(
-            exclude=frozenset({"id"}), rename={"fingerprint": "etag"}, convert={"data_disks": (json.dumps, json.loads)}
-        ),
-    }
-)
-_IMAGE_COLUMNS = ", ".join(_ROWS.keys(Image))
-_VM_COLUMNS = ", ".join(_ROWS.keys(VM))
-
-
-def _image_from_row(r: tuple[Any, ...]) -> Image:
-    return _ROWS.from_dict(Image, dict(zip(_ROWS.keys(Image), r, strict=True)), id=f"images/{r[0]}")
-
-
-def _vm_from_row(r: tuple[Any, ...]) -> VM:
-    return _ROWS.from_dict(VM, dict(zip(_ROWS.keys(VM), r, strict=True)), id=f"vms/{r[0]}")
-
-
-def _get_image(conn: sqlite3.Connection, key: str) -> Image | None:
-    row = conn.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE key = ?", (key,)).fetchone()
-    return _image_from_row(row) if row is not None else None
-
-
-def _get_vm(conn: sqlite3.Connection, key: str) -> VM | None:
-    row = conn.execute(f"SELECT {_VM_COLUMNS} FROM vms WHERE key = ?", (key,)).fetchone()
-    return _vm_from_row(row) if row is not None else None
-
-
-def _insert(conn: sqlite3.Connection, table: str, columns: str, obj: Image | VM) -> str:
-    """Insert ``obj`` as a new row with a new etag (its fingerprint), which is returned."""
-    etag = _etag()
-    row = _ROWS.to_dict(obj) | {"etag": etag}
-    conn.execute(f"INSERT INTO {table} (key, {columns}) VALUES (?{', ?' * len(row)})", (obj.key, *row.values()))
-    return etag
-
-
-def _insert_image(conn: sqlite3.Connection, i: Image) -> str:
-    return _insert(conn, "images", _IMAGE_COLUMNS, i)
-
-
-def _insert_vm(conn: sqlite3.Connection, v: VM) -> None:
-    _insert(conn, "vms", _VM_COLUMNS, v)
-
-
-def _with_fingerprint(i: Image, etag: str) -> Image:
-    return replace(i, id=f"images/{i.name}", fingerprint=etag)
-
-
-def _tags_json(tags: Mapping[str, str]) -> str:
-    return json.dumps(dict(sorted(tags.items())))
-
-
-def _etag() -> str:
-    return uuid.uuid4().hex[:16]
-
-
-# --------------------------------------------------------------------------------------------------
-# Checks and messages
-
-
-#: SQLite's primary result codes for "cannot write" and "cannot open" (the low byte of the code).
-_SQLITE_READONLY = 8
-_SQLITE_CANTOPEN = 14
-
-
-def _unwritable(path: Path, e: sqlite3.Error) -> ProviderError | None:
-    """What SQLite's "readonly" / "unable to open" really means for the catalog at ``path``, if known.
-
-    In WAL mode even a reader creates ``<file>-wal`` and ``<file>-shm`` beside the file, so a
-    catalog on a read-only mount, or in a directory this user cannot write, cannot be opened at
-    all; a file without write permission can be read but not changed. None: something else.
-    """
-    code = getattr(e, "sqlite_errorcode", 0) & 0xFF
-    msg = str(e)
-    if code not in (_SQLITE_READONLY, _SQLITE_CANTOPEN) and "readonly" not in msg and "unable to open" not in msg:
-        return None
-    directory = path.parent
-    copy = f"/tmp/{path.name}"
-    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
-    if not os.access(directory, os.W_OK) and not (wal.exists() and shm.exists()):
-        return ProviderError(
-            f"cannot open the catalog {path} read-write: its directory is not writable "
-            f"(SQLite needs to create {wal} and {shm}; a read-only mount, or no write permission)",
-            code="ReadOnlyCatalog",
-            hint=f"work on a writable copy: cp {path} {copy} and set catalog.path: {copy} "
-            "(a copy's changes stay in the copy); or make the directory writable",
-        )
-    if not os.access(path, os.W_OK):
-        return ProviderError(
-            f"the catalog file {path} is read-only (no write permission, or a read-only mount): "
-            f"it can be read but not changed ({msg})",
-            code="ReadOnlyCatalog",
-            hint=f"make it writable, or work on a writable copy: cp {path} {copy} and set catalog.path: {copy}",
-        )
-    return None
-
-
-def _lock_holder(conn: sqlite3.Connection) -> LockInfo | None:
-    row = conn.execute("SELECT info FROM lock WHERE slot = 1").fetchone()
-    return LockInfo.from_dict(json.loads(row[0])) if row is not None else None
-
-
-__all__ = [
-    "DEFAULT_PATH",
-    "SCHEMA_VERSION",
-    "LocalBackend",
-    "LocalLockHandle",
-    "LocalProvider",
-    "capabilities",
-    "init_catalog",
-    "open_provider",
-]

@@ -1,4 +1,4 @@
-"""Review regressions for the ``azure`` provider over the ARM emulator (one test per bug found)."""
+"""Gallery captures of the ``azure`` provider over the ARM emulator: a VM with data disks captures its OS disk."""
 
 from __future__ import annotations
 

@@ -1,0 +1,72 @@
+"""Azure's plan-time preconditions of a capture: the checks both modes share, then the scope's. Pure.
+
+Layer: edge (provider), no I/O; the planner calls ``plan_checks`` through
+``Capabilities.extra_checks``.
+"""
+
+from __future__ import annotations
+
+from ...errors import Diagnostic
+from ...model import ImageSpec, Snapshot
+from .managed import MANAGED_FIELDS
+from .mapping import MAX_TAG_NAME, MAX_TAG_VALUE, MAX_TAGS, PREFIX, VHD_RE, build_tags, text_tags
+from .modes import ScopeClass, scope_class
+
+
+def shared_checks(spec: ImageSpec) -> list[Diagnostic]:
+    """Reserved tag names and ARM tag limits; VHD URL form and storage account."""
+    out: list[Diagnostic] = []
+    for k in spec.tags:
+        if k.lower().startswith(PREFIX):
+            out.append(Diagnostic.error(f"tag '{k}' uses the reserved prefix '{PREFIX}'",
+                                        "rename the tag: reconciler keeps its markers under that prefix",
+                                        code="azure-reserved-tag"))
+        if len(k) > MAX_TAG_NAME:
+            out.append(Diagnostic.error(f"tag name '{k[:40]}...' is longer than {MAX_TAG_NAME} characters",
+                                        "shorten it (an Azure limit)", code="azure-tag-limit"))
+    for field_name, value in text_tags(spec).items():
+        if value is not None and len(value) > MAX_TAG_VALUE:
+            out.append(Diagnostic.error(
+                f"{field_name} of '{spec.name}' is {len(value)} characters; Azure tags hold {MAX_TAG_VALUE}",
+                f"shorten {field_name} (it is stored as a tag on the image)", code="azure-tag-limit"))
+    for k, v in spec.tags.items():
+        if len(v) > MAX_TAG_VALUE:
+            out.append(Diagnostic.error(f"tag '{k}' of '{spec.name}' is longer than {MAX_TAG_VALUE} characters",
+                                        "shorten it (an Azure limit)", code="azure-tag-limit"))
+    # Counted as a managed image's tags in both modes (the count this check has always made).
+    if len(build_tags(spec, "x" * 8, family_tag=True, declarable=MANAGED_FIELDS)) > MAX_TAGS:
+        out.append(Diagnostic.error(f"'{spec.name}' would carry more than {MAX_TAGS} tags",
+                                    "drop some tags: Azure allows 50 per resource, reconciler's markers included",
+                                    code="azure-tag-limit"))
+    if spec.source.vhd is not None:
+        m = VHD_RE.match(spec.source.vhd)
+        if m is None:
+            out.append(Diagnostic.error(
+                f"source.vhd of '{spec.name}' is not an Azure page-blob VHD URL",
+                "use https://<account>.blob.core.windows.net/<container>/<name>.vhd", code="azure-vhd-url"))
+        elif spec.source.storage_account:
+            account = spec.source.storage_account.rstrip("/").rsplit("/", 1)[-1]
+            if account.lower() != m.group("account").lower():
+                out.append(Diagnostic.error(
+                    f"source.vhd of '{spec.name}' is in storage account '{m.group('account')}', "
+                    f"but source.storage_account says '{account}'",
+                    "make them name the same account", code="azure-vhd-account"))
+    return out
+
+
+def mode_checks(mode: ScopeClass, spec: ImageSpec, snapshot: Snapshot) -> list[Diagnostic]:
+    """Azure-specific preconditions of capturing ``spec`` in ``mode``, checked at plan time. Pure.
+
+    Both modes: ``shared_checks``. Then the mode's own (``Scope.plan_checks``; gallery mode: the
+    definition's OS state and fields, the family, a VHD's account).
+    """
+    return shared_checks(spec) + mode.plan_checks(spec, snapshot)
+
+
+def plan_checks(spec: ImageSpec, snapshot: Snapshot, *, gallery: bool | None = None) -> list[Diagnostic]:
+    """``mode_checks`` in gallery mode when ``gallery`` says so; None: the mode the name has
+    (``definition/X.Y.Z`` is a gallery version)."""
+    return mode_checks(scope_class({"gallery": "/" in spec.name if gallery is None else gallery}), spec, snapshot)
+
+
+__all__ = ["mode_checks", "plan_checks", "shared_checks"]

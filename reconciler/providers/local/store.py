@@ -1,0 +1,187 @@
+"""The catalog file's format: its tables, and rows <-> model.
+
+Layer: edge (the ``local`` provider). Imports only ``sqlite3``, ``codec``, ``model`` and ``locking``.
+Shared by the backend (reads and writes) and ``seeding`` (``catalog init``), so the tables are
+written down once. ``docs/local-provider.md`` describes the layout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ...codec import Codec, Shape
+from ...errors import ProviderError
+from ...model import VM, Image, Source
+from ..locking import LockInfo
+
+#: The catalog file's format. Bump it (and add a migration) whenever the tables change.
+SCHEMA_VERSION = 1
+#: Written in the schema-version table so that another program's SQLite file is never mistaken
+#: for a catalog (and never written to).
+APPLICATION = "reconciler-local-catalog"
+
+_DDL = """
+CREATE TABLE schema_version (
+    application TEXT NOT NULL,
+    version     INTEGER NOT NULL
+);
+CREATE TABLE vms (
+    key         TEXT PRIMARY KEY,           -- casefolded name: names compare case-insensitively
+    name        TEXT NOT NULL,
+    os          TEXT NOT NULL,
+    power_state TEXT NOT NULL,
+    os_state    TEXT NOT NULL,
+    os_disk     TEXT NOT NULL,
+    data_disks  TEXT NOT NULL,              -- JSON array of disk names
+    etag        TEXT NOT NULL               -- new random value on every write: VM.fingerprint
+);
+CREATE TABLE images (
+    key                 TEXT PRIMARY KEY,
+    name                TEXT NOT NULL,
+    type                TEXT NOT NULL CHECK (type IN ('os', 'vm')),
+    os                  TEXT NOT NULL,
+    os_state            TEXT NOT NULL CHECK (os_state IN ('generalized', 'specialized')),
+    category            TEXT NOT NULL CHECK (category IN ('user', 'public')),
+    family              TEXT,
+    label               TEXT,
+    description         TEXT,
+    recommended_vm_size TEXT,
+    tags                TEXT NOT NULL,      -- JSON object of user tags (markers live in columns)
+    owner               TEXT,               -- ownership marker: catalog name, NULL = unowned
+    protected           INTEGER NOT NULL CHECK (protected IN (0, 1)),
+    source_vm           TEXT,
+    source_vhd          TEXT,
+    source_storage      TEXT,
+    data_disks          INTEGER NOT NULL CHECK (data_disks >= 0),
+    created             TEXT NOT NULL,
+    etag                TEXT NOT NULL       -- new random value on every write: Image.fingerprint
+);
+CREATE TABLE lock (
+    slot    INTEGER PRIMARY KEY CHECK (slot = 1),   -- one row at most: the lock itself
+    lock_id TEXT NOT NULL,
+    info    TEXT NOT NULL                           -- JSON of LockInfo
+);
+"""
+
+
+# --------------------------------------------------------------------------------------------------
+# Rows <-> model
+
+#: The catalog's rows: a column per field, ``source`` flattened into ``source_*``, tags and data
+#: disks as JSON text, the protection marker as 0/1, the fingerprint as ``etag``. ``id`` is not
+#: stored (it is derived from the name), nor an image's ``extra`` or ``facts`` (the local catalog has none).
+_ROWS = Codec(
+    {
+        Image: Shape(
+            exclude=frozenset({"extra", "facts", "id"}),
+            rename={"fingerprint": "etag"},
+            flatten={"source": "source_"},
+            convert={"tags": (lambda t: _tags_json(t), json.loads), "protected": (int, bool)},
+        ),
+        Source: Shape(exclude=frozenset({"generalize"}), rename={"storage_account": "storage"}),
+        VM: Shape(
+            exclude=frozenset({"id"}), rename={"fingerprint": "etag"}, convert={"data_disks": (json.dumps, json.loads)}
+        ),
+    }
+)
+_IMAGE_COLUMNS = ", ".join(_ROWS.keys(Image))
+_VM_COLUMNS = ", ".join(_ROWS.keys(VM))
+
+
+def _image_from_row(r: tuple[Any, ...]) -> Image:
+    return _ROWS.from_dict(Image, dict(zip(_ROWS.keys(Image), r, strict=True)), id=f"images/{r[0]}")
+
+
+def _vm_from_row(r: tuple[Any, ...]) -> VM:
+    return _ROWS.from_dict(VM, dict(zip(_ROWS.keys(VM), r, strict=True)), id=f"vms/{r[0]}")
+
+
+def _get_image(conn: sqlite3.Connection, key: str) -> Image | None:
+    row = conn.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE key = ?", (key,)).fetchone()
+    return _image_from_row(row) if row is not None else None
+
+
+def _get_vm(conn: sqlite3.Connection, key: str) -> VM | None:
+    row = conn.execute(f"SELECT {_VM_COLUMNS} FROM vms WHERE key = ?", (key,)).fetchone()
+    return _vm_from_row(row) if row is not None else None
+
+
+def _insert(conn: sqlite3.Connection, table: str, columns: str, obj: Image | VM) -> str:
+    """Insert ``obj`` as a new row with a new etag (its fingerprint), which is returned."""
+    etag = _etag()
+    row = _ROWS.to_dict(obj) | {"etag": etag}
+    conn.execute(f"INSERT INTO {table} (key, {columns}) VALUES (?{', ?' * len(row)})", (obj.key, *row.values()))
+    return etag
+
+
+def _insert_image(conn: sqlite3.Connection, i: Image) -> str:
+    return _insert(conn, "images", _IMAGE_COLUMNS, i)
+
+
+def _insert_vm(conn: sqlite3.Connection, v: VM) -> None:
+    _insert(conn, "vms", _VM_COLUMNS, v)
+
+
+def _with_fingerprint(i: Image, etag: str) -> Image:
+    return replace(i, id=f"images/{i.name}", fingerprint=etag)
+
+
+def _tags_json(tags: Mapping[str, str]) -> str:
+    return json.dumps(dict(sorted(tags.items())))
+
+
+def _etag() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+# --------------------------------------------------------------------------------------------------
+# Checks and messages
+
+
+#: SQLite's primary result codes for "cannot write" and "cannot open" (the low byte of the code).
+_SQLITE_READONLY = 8
+_SQLITE_CANTOPEN = 14
+
+
+def _unwritable(path: Path, e: sqlite3.Error) -> ProviderError | None:
+    """What SQLite's "readonly" / "unable to open" really means for the catalog at ``path``, if known.
+
+    In WAL mode even a reader creates ``<file>-wal`` and ``<file>-shm`` beside the file, so a
+    catalog on a read-only mount, or in a directory this user cannot write, cannot be opened at
+    all; a file without write permission can be read but not changed. None: something else.
+    """
+    code = getattr(e, "sqlite_errorcode", 0) & 0xFF
+    msg = str(e)
+    if code not in (_SQLITE_READONLY, _SQLITE_CANTOPEN) and "readonly" not in msg and "unable to open" not in msg:
+        return None
+    directory = path.parent
+    copy = f"/tmp/{path.name}"
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    if not os.access(directory, os.W_OK) and not (wal.exists() and shm.exists()):
+        return ProviderError(
+            f"cannot open the catalog {path} read-write: its directory is not writable "
+            f"(SQLite needs to create {wal} and {shm}; a read-only mount, or no write permission)",
+            code="ReadOnlyCatalog",
+            hint=f"work on a writable copy: cp {path} {copy} and set catalog.path: {copy} "
+            "(a copy's changes stay in the copy); or make the directory writable",
+        )
+    if not os.access(path, os.W_OK):
+        return ProviderError(
+            f"the catalog file {path} is read-only (no write permission, or a read-only mount): "
+            f"it can be read but not changed ({msg})",
+            code="ReadOnlyCatalog",
+            hint=f"make it writable, or work on a writable copy: cp {path} {copy} and set catalog.path: {copy}",
+        )
+    return None
+
+
+def _lock_holder(conn: sqlite3.Connection) -> LockInfo | None:
+    row = conn.execute("SELECT info FROM lock WHERE slot = 1").fetchone()
+    return LockInfo.from_dict(json.loads(row[0])) if row is not None else None

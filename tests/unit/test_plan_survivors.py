@@ -1,0 +1,261 @@
+"""Table-driven tests of the planner's rules that mutation testing found unpinned (issue 15).
+
+Each test is named for the rule it pins; together they kill the logic mutants of reconciler/plan.py
+that the scenario and golden tests let through (docs/testing.md lists the ones left and why). Where
+the order of names could matter, the scenario runs with the names sorted both ways.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from planning import CAPS, OWNER, desired, image_of, spec, vm
+
+from reconciler.errors import Diagnostic, Location, Severity
+from reconciler.model import Action, Category, Change, ImageType, OSState, PowerState, Snapshot, Source
+from reconciler.plan import make_plan
+from reconciler.plandoc import is_destructive
+
+
+def only(plan, name: str):
+    (c,) = [c for c in plan.changes if c.name == name]
+    return c
+
+
+# --------------------------------------------------------------------------------------------------
+# What a change carries: the live image before, the declared spec after
+
+
+S = spec("web", label="L")
+LIVE = image_of(S)
+
+BEFORE_AFTER = {
+    # case: (snapshot images, declared?, expected action, before is the live image, after is the spec)
+    "capture": ((), True, Action.CAPTURE, False, True),
+    "no-op": ((LIVE,), True, Action.NOOP, True, True),
+    "update": ((replace(LIVE, label="old"),), True, Action.UPDATE, True, True),
+    "replace": ((replace(LIVE, os_state=OSState.SPECIALIZED),), True, Action.REPLACE, True, True),
+    "refused, public": ((replace(LIVE, owner=None, category=Category.PUBLIC),), True, Action.NOOP, True, True),
+    "refused, unowned": ((replace(LIVE, owner=None),), True, Action.NOOP, True, True),
+    "refused, foreign": ((replace(LIVE, owner="other"),), True, Action.NOOP, True, True),
+    "remove": ((LIVE,), False, Action.REMOVE, True, False),
+}
+
+
+@pytest.mark.parametrize("case", BEFORE_AFTER)
+def test_every_change_carries_the_live_image_before_and_the_declared_spec_after(case):
+    images, declared, action, has_before, has_after = BEFORE_AFTER[case]
+    d = desired(S, prune=True) if declared else desired(prune=True)
+    c = only(make_plan(d, Snapshot(images=images, vms=(vm("vm-web"),)), CAPS), "web")
+    assert c.action is action
+    assert c.before == (images[0] if has_before else None)
+    assert c.after == (S if has_after else None)
+
+
+# --------------------------------------------------------------------------------------------------
+# What a plan records about how it was made (a saved plan and apply read these back)
+
+
+@pytest.mark.parametrize(
+    ("file_prune", "override", "prune_on"),
+    [(False, None, False), (True, None, True), (False, True, True), (True, False, False)],
+)
+def test_a_plan_records_its_catalog_provider_digest_prune_and_targets(file_prune, override, prune_on):
+    d = desired(S, prune=file_prune)
+    p = make_plan(d, Snapshot(vms=(vm("vm-web"),)), replace(CAPS, provider="gallery"), prune=override,
+                  targets=["WEB", "web", "Other"])
+    assert (p.catalog, p.provider, p.desired_digest, p.prune) == (OWNER, "gallery", d.digest, prune_on)
+    assert p.targets == ("other", "web"), "casefolded, without duplicates, sorted"
+    assert make_plan(d, Snapshot(), CAPS).targets == ()
+
+
+# --------------------------------------------------------------------------------------------------
+# Every diagnostic points at the entry of the file it is about
+
+
+def _at(index: int, line: int) -> Location:
+    return Location(file="images.yaml", line=line, col=0, json_path=f"$.images[{index}]")
+
+
+LOCATED = {
+    # case: (snapshot, the image entry whose change carries the error, the error's code)
+    "capture, VM missing": (Snapshot(), "web", "vm-missing"),
+    "replace, VM missing": (Snapshot(images=(replace(LIVE, os_state=OSState.SPECIALIZED),)), "web", "vm-missing"),
+    "replace, VM running": (Snapshot(images=(replace(LIVE, os_state=OSState.SPECIALIZED),),
+                                     vms=(vm("vm-web", power_state=PowerState.RUNNING),)), "web", "vm-power-state"),
+    "replace of a protected image": (Snapshot(images=(replace(LIVE, os_state=OSState.SPECIALIZED, protected=True),),
+                                              vms=(vm("vm-web"),)), "web", "protected"),
+    "declared name held by another catalog": (Snapshot(images=(replace(LIVE, owner="other"),)), "web", "foreign"),
+}
+
+
+@pytest.mark.parametrize("case", LOCATED)
+def test_a_change_error_points_at_its_entry_file_line_and_json_path(case):
+    snap, name, code = LOCATED[case]
+    first = spec("aaa", line=3)
+    d = desired(first, replace(S, line=9))
+    p = make_plan(d, Snapshot(images=snap.images, vms=snap.vms + (vm("vm-aaa"),)), CAPS)
+    errors = [(e.code, e.location) for e in only(p, name).errors]
+    assert (code, _at(1, 9)) in errors
+    assert all(loc == _at(1, 9) for _, loc in errors)
+
+
+@pytest.mark.parametrize("consumer_first", [True, False])
+def test_the_vm_consumed_error_points_at_the_entry_of_the_other_capture(consumer_first):
+    gen = spec("gen", source=Source(vm="shared"), line=4)
+    spc = spec("spc", os_state=OSState.SPECIALIZED, source=Source(vm="shared"), line=12)
+    d = desired(*((gen, spc) if consumer_first else (spc, gen)))
+    p = make_plan(d, Snapshot(vms=(vm("shared", os_state=OSState.SPECIALIZED, power_state=PowerState.STOPPED),)),
+                  CAPS)
+    (err,) = only(p, "spc").errors
+    assert err.code == "vm-consumed"
+    assert err.location == _at(1 if consumer_first else 0, 12)
+
+
+# --------------------------------------------------------------------------------------------------
+# Provider checks (Capabilities.extra_checks): they see the snapshot, and keep what they say
+
+
+def test_provider_checks_see_the_planned_snapshot_and_keep_their_severity_code_and_location():
+    seen = []
+    own = Location(file="gallery", json_path="$.definitions.web")
+
+    def checks(s, snapshot):
+        seen.append((s.name, snapshot))
+        return [Diagnostic.warning("gallery is far", "a hint", code="gallery-far"),
+                Diagnostic.error("definition is generalized", "fix it", own, code="gallery-state")]
+
+    caps = replace(CAPS, extra_checks=checks)
+    fresh = replace(S, name="new", source=Source(vm="vm-web"), line=2)
+    snap = Snapshot(images=(replace(LIVE, os_state=OSState.SPECIALIZED),), vms=(vm("vm-web"),))
+    p = make_plan(desired(replace(S, line=5), fresh), snap, caps)
+
+    assert sorted(name for name, _ in seen) == ["new", "web"], "called for a capture and for a replace"
+    assert all(snapshot is snap for _, snapshot in seen)
+    for name, index, line in (("new", 1, 2), ("web", 0, 5)):
+        got = [(e.severity, e.code, e.location) for e in only(p, name).errors]
+        assert (Severity.WARNING, "gallery-far", _at(index, line)) in got, "no location: the entry's"
+        assert (Severity.ERROR, "gallery-state", own) in got, "its own location is kept"
+
+
+def test_a_vhd_capture_looks_for_no_source_vm():
+    vhd = spec("disk", source=Source(vhd="https://store/disk.vhd"))
+    p = make_plan(desired(vhd), Snapshot(), replace(CAPS, vhd_source=True))
+    c = only(p, "disk")
+    assert (c.action, c.errors, c.destructive, c.consumes_vm) == (Action.CAPTURE, (), False, None)
+
+
+# --------------------------------------------------------------------------------------------------
+# A consumed VM: only another capture or replace from it is a conflict
+
+
+@pytest.mark.parametrize("consumer", ["aaa-gen", "zzz-gen"])
+def test_only_a_capture_or_replace_competes_for_a_consumed_vm(consumer):
+    gen = spec(consumer, source=Source(vm="shared"))
+    kept = spec("mmm-kept", source=Source(vm="shared"), label="same")
+    updated = spec("mmm-upd", source=Source(vm="shared"), label="new")
+    snap = Snapshot(images=(image_of(kept), image_of(updated, label="old")), vms=(vm("shared"),))
+    p = make_plan(desired(gen, kept, updated), snap, CAPS)
+    assert [(c.name, c.action) for c in sorted(p.changes, key=lambda c: c.name)] == sorted(
+        [(consumer, Action.CAPTURE), ("mmm-kept", Action.NOOP), ("mmm-upd", Action.UPDATE)])
+    assert [e for c in p.changes for e in c.errors] == [], "a no-op or an update does not use the VM"
+    assert only(p, consumer).consumes_vm == "shared"
+
+
+# --------------------------------------------------------------------------------------------------
+# Field diffs: display order, paths, and which top-level field a nested path belongs to
+
+FIELD_CAPS = replace(CAPS, image_fields={"zone": "where", "regions": "replicas"},
+                     mutable_fields=CAPS.mutable_fields | {"extra.zone", "extra.regions"})
+
+
+def test_field_diffs_are_in_display_order_not_alphabetical_with_nested_paths_under_their_field():
+    s = spec("web", type=ImageType.VM, os="linux", os_state=OSState.GENERALIZED, source=Source(vm="vm-new"),
+             family="f2", label="L2", description="D2", recommended_vm_size="big", protect=True,
+             tags={"cost.center": "2", "team x": "2"}, extra={"zone": "b", "regions": [{"name": "west"}]})
+    live = image_of(s, type=ImageType.OS, os="windows", os_state=OSState.SPECIALIZED, source=Source(vm="vm-old"),
+                    family="f1", label="L1", description="D1", recommended_vm_size="small", protected=False,
+                    tags={"cost.center": "1", "team x": "1"}, extra={"zone": "a", "regions": [{"name": "east"}]})
+    p = make_plan(desired(s), Snapshot(images=(live,), vms=(vm("vm-new"),)), FIELD_CAPS)
+    c = only(p, "web")
+    assert [f.path for f in c.fields] == [
+        "type", "os", "os_state", "source.vm", "family", "label", "description", "recommended_vm_size",
+        "tags.cost.center", "tags.team x", "protect", "extra.regions[0].name", "extra.zone",
+    ]
+    assert c.reason == "type, os, os_state, source cannot change in place"
+    assert {f.path: f.forces_replace for f in c.fields if f.forces_replace} == {
+        "type": True, "os": True, "os_state": True, "source.vm": True}
+
+
+SHAPES = {
+    # case: (extra field, live value, declared value, the diff's path)
+    "list item": ("regions", ["east"], ["west"], "extra.regions[0]"),
+    "list in a list": ("regions", [["east"]], [["west"]], "extra.regions[0][0]"),
+    "key of a mapping in a list": ("regions", [{"name": "east"}], [{"name": "west"}], "extra.regions[0].name"),
+    "key of a mapping": ("zone", {"id": 1}, {"id": 2}, "extra.zone.id"),
+    "key of a mapping in a mapping": ("zone", {"id": {"n": 1}}, {"id": {"n": 2}}, "extra.zone.id.n"),
+}
+
+
+@pytest.mark.parametrize("case", SHAPES)
+@pytest.mark.parametrize("mutable", [True, False])
+def test_a_nested_provider_field_updates_in_place_exactly_when_its_top_field_is_mutable(case, mutable):
+    field, before, after, path = SHAPES[case]
+    caps = FIELD_CAPS if mutable else replace(FIELD_CAPS, mutable_fields=CAPS.mutable_fields)
+    s = spec("web", extra={field: after})
+    p = make_plan(desired(s), Snapshot(images=(image_of(s, extra={field: before}),), vms=(vm("vm-web"),)), caps)
+    c = only(p, "web")
+    assert [(f.path, f.forces_replace) for f in c.fields] == [(path, not mutable)]
+    if mutable:
+        assert (c.action, c.reason) == (Action.UPDATE, f"{field} differs")
+    else:
+        assert (c.action, c.reason) == (Action.REPLACE, f"{field} cannot change in place")
+
+
+@pytest.mark.parametrize("key", ["cost.center", "team x", "a.b.c"])
+def test_a_tag_whose_key_has_dots_or_spaces_is_still_a_tag_and_updates_in_place(key):
+    s = spec("web", tags={key: "new"})
+    p = make_plan(desired(s), Snapshot(images=(image_of(s, tags={key: "old"}),)), CAPS)
+    c = only(p, "web")
+    assert (c.action, c.reason) == (Action.UPDATE, "tags differs")
+    assert [(f.path, f.before, f.after, f.forces_replace) for f in c.fields] == [(f"tags.{key}", "old", "new", False)]
+
+
+def test_a_capture_lists_only_the_fields_it_sets():
+    s = spec("web", label="", description=None, tags={}, protect=False, family="f")
+    c = only(make_plan(desired(s), Snapshot(vms=(vm("vm-web"),)), CAPS), "web")
+    assert [f.path for f in c.fields] == ["type", "os", "os_state", "source", "family"]
+
+
+# --------------------------------------------------------------------------------------------------
+# What a saved plan depends on
+
+
+def test_a_saved_plan_depends_on_whatever_holds_a_declared_name_and_on_missing_vms():
+    held = replace(LIVE, owner=None, fingerprint="fp-held")
+    lost = spec("lost", source=Source(vm="ghost"))
+    p = make_plan(desired(S, lost), Snapshot(images=(held,)), CAPS)
+    assert p.fingerprints == {"image:lost": "", "image:web": "fp-held", "vm:ghost": "", "vm:vm-web": ""}
+
+
+# --------------------------------------------------------------------------------------------------
+# What counts as destructive in every output: never a single flag
+
+
+@pytest.mark.parametrize(
+    ("action", "flag", "consumes", "expected"),
+    [
+        (Action.REMOVE, False, None, True),  # a remove deletes an image, whatever the flag says
+        (Action.REPLACE, False, None, True),
+        (Action.CAPTURE, False, "build-01", True),  # a capture that consumes its VM
+        (Action.CAPTURE, True, None, True),  # the planner's flag alone is enough too
+        (Action.UPDATE, True, None, True),
+        (Action.CAPTURE, False, None, False),
+        (Action.UPDATE, False, None, False),
+        (Action.NOOP, False, None, False),
+    ],
+)
+def test_a_change_is_destructive_by_its_action_or_its_consumed_vm_whatever_its_flag(action, flag, consumes, expected):
+    c = Change(name="web", action=action, reason="r", destructive=flag, consumes_vm=consumes)
+    assert is_destructive(c) is expected
