@@ -1,5 +1,6 @@
 # Two entry points, both self-contained on a machine with Python 3.11+ and make:
-#   make demo  - create .venv, install, seed the demo catalog, validate, plan, apply, plan again
+#   make demo  - create .venv, install, copy images.yaml.example to images.yaml (if absent), seed the
+#                demo catalog, validate, plan, apply, plan again
 #   make test  - create .venv, install with the test extras, run the whole test suite
 #   make lint  - ruff check . (reconciler, tests, benchmarks, tools)
 #   make typecheck - mypy --strict over reconciler/ (configured in pyproject.toml)
@@ -23,7 +24,10 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test,azure]'
 	touch $@ $(VENV)/.demo-installed
 
+# The demo also leaves a working images.yaml (a copy of the example, never overwritten; .gitignore'd),
+# so that `reconciler plan` with no argument works afterwards.
 demo: $(VENV)/.demo-installed
+	test -e images.yaml || cp images.yaml.example images.yaml
 	$(BIN)/reconciler catalog init --from examples/demo-catalog.json --path $(DEMO_DB) --force
 	$(BIN)/reconciler validate images.yaml.example
 	$(BIN)/reconciler plan images.yaml.example

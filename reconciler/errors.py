@@ -80,6 +80,15 @@ class SpecError(ReconcilerError):
         return list(self._diagnostics)
 
 
+#: The ``ProviderError`` codes this program coins (not a service's): kept in the diagnostic's
+#: ``code`` (JSON), never shown as a ``Code:`` prefix of the message, which says it in words.
+OWN_CODES = frozenset({
+    "AlreadyExists", "AmbiguousVM", "AuthenticationFailed", "BadResponse", "Busy", "CatalogNotFound", "Config",
+    "ConnectionError", "CorruptCatalog", "EmptyCatalog", "ForeignCatalog", "ForeignURL", "IOError", "InvalidSeed",
+    "InvalidSource", "OperationTimeout", "ReadOnlyCatalog", "RequestError", "TLSError", "UnsupportedCatalogVersion",
+})
+
+
 class ProviderError(ReconcilerError):
     """A provider operation failed. ``retryable``: the transport may try again (429, 5xx, I/O).
 
@@ -106,7 +115,7 @@ class ProviderError(ReconcilerError):
 
     def __str__(self) -> str:
         parts = [self.message]
-        if self.code:
+        if self.code and self.code not in OWN_CODES:  # a service's code (Azure's), worth searching for
             parts.insert(0, f"{self.code}:")
         if self.status:
             parts.append(f"(HTTP {self.status})")

@@ -106,12 +106,20 @@ class CatalogConfig:
     """``catalog:`` of the file. ``name`` is the ownership marker written on every image created.
 
     ``settings`` holds the provider's own settings (path, subscription, ...), already merged with
-    environment defaults by the shell and checked against the provider's known settings.
+    environment defaults by the shell and checked against the provider's known settings, as the
+    file writes them (``export`` writes them back). ``file_paths``: the provider's ``path_settings``
+    the file gives as relative paths, joined to the file's directory: what ``open_provider`` uses.
     """
 
     name: str
     provider: str = "local"
     settings: Mapping[str, Any] = field(default_factory=dict)
+    file_paths: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def effective_settings(self) -> dict[str, Any]:
+        """What the provider opens: ``settings`` with the file's relative paths resolved."""
+        return {**self.settings, **self.file_paths}
 
 
 @dataclass(frozen=True)
@@ -124,13 +132,19 @@ class Policy:
 
 @dataclass(frozen=True)
 class DesiredState:
-    """A validated desired-state file. ``digest`` is the SHA-256 of the file's bytes."""
+    """A validated desired-state file. ``digest`` is the SHA-256 of the file's bytes.
+
+    ``positions``: where each key under ``images`` is in the file, by JSON path
+    (``$.images[0].source.vm`` -> 1-based (line, column) of the key; ``$.images[0]`` -> the
+    entry's), so that plan-time messages point at the offending key. Messages only.
+    """
 
     catalog: CatalogConfig
     policy: Policy
     images: tuple[ImageSpec, ...]
     digest: str
     path: str = "images.yaml"
+    positions: Mapping[str, tuple[int, int]] = field(default_factory=dict, compare=False)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -208,21 +222,30 @@ class VM:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Everything a plan reads from the live catalog, in one consistent read."""
+    """Everything a plan reads from the live catalog, in one consistent read.
+
+    ``vm_aliases``: the other names ``source.vm`` may give a VM (casefolded) -> its ``key``; an
+    azure-classic role is listed as ``role`` but may be written ``service/role`` or
+    ``service/deployment/role``. Only unambiguous aliases are listed.
+    """
 
     images: tuple[Image, ...] = ()
     vms: tuple[VM, ...] = ()
+    vm_aliases: Mapping[str, str] = field(default_factory=dict)
 
     def image_index(self) -> dict[str, Image]:
         return {i.key: i for i in self.images}
 
     def vm_index(self) -> dict[str, VM]:
-        return {v.key: v for v in self.vms}
+        """VM by key, and by each of its aliases."""
+        index = {v.key: v for v in self.vms}
+        index.update({a: index[k] for a, k in self.vm_aliases.items() if k in index and a not in index})
+        return index
 
     def fingerprints(self) -> dict[str, str]:
-        """``image:NAME`` / ``vm:NAME`` (casefolded) -> fingerprint, for saved-plan staleness."""
+        """``image:NAME`` / ``vm:NAME`` (casefolded, aliases too) -> fingerprint, for saved-plan staleness."""
         out = {f"image:{i.key}": i.fingerprint for i in self.images}
-        out.update({f"vm:{v.key}": v.fingerprint for v in self.vms})
+        out.update({f"vm:{k}": v.fingerprint for k, v in self.vm_index().items()})
         return out
 
 
@@ -283,6 +306,15 @@ class Capabilities:
     ``consumes_vm``: what a generalized capture does to its source VM, for the plan's wording.
     ``name_pattern``/``name_hint``: a regex image names must match in this provider (None: any
     name the schema allows) and the hint shown when one does not.
+    ``deallocate_hint``: the command that deallocates a source VM in this provider, ``{vm}`` standing
+    for its name (``az vm deallocate -g RG -n {vm}``), shown in the power-state hint; "" when there is
+    no such command to name.
+    ``family_from_name``: an image's family is the part of its name before ``/`` (an azure gallery
+    version ``web-base/1.0.3`` is of family ``web-base``): an entry that declares no family takes it.
+    ``path_settings``: catalog settings that name a file (local ``path``): a relative value written
+    in the desired-state file is relative to that file's directory (``CatalogConfig.file_paths``).
+    ``set_only_fields``: mutable fields an update can set but never clear (the classic API merges):
+    the planner refuses an update that would clear one, rather than let apply fail.
     ``extra_checks``: a pure function the planner calls for each capture/replace, for
     provider-specific preconditions (for example a gallery definition's OS state).
     ``check_settings``: a pure function ``validate`` calls with the effective catalog settings
@@ -303,6 +335,10 @@ class Capabilities:
     consumes_vm: str = "deletes the source VM"
     name_pattern: str | None = None
     name_hint: str = ""
+    set_only_fields: frozenset[str] = frozenset()
+    path_settings: frozenset[str] = frozenset()
+    family_from_name: bool = False
+    deallocate_hint: str = ""
     extra_checks: Callable[[ImageSpec, Snapshot], list[Diagnostic]] | None = field(default=None, compare=False)
     check_settings: Callable[[Mapping[str, Any], tuple[str, ...]], list[SettingProblem]] | None = field(
         default=None, compare=False)
@@ -402,7 +438,8 @@ class Plan:
     ``changes`` are in apply order (deterministic) and include no-ops. ``fingerprints`` are the
     live fingerprints the plan read (see ``Snapshot.fingerprints``). ``desired_digest`` is the
     digest of the desired-state file. ``errors`` are plan-wide problems (a change's own errors live
-    on the change). ``targets`` are the ``--target`` names the plan was limited to (empty: all).
+    on the change). ``targets`` are the ``--target`` names the plan was limited to (empty: all);
+    ``replace`` the ``--replace`` names it recaptures even when nothing differs.
     """
 
     catalog: str
@@ -414,6 +451,7 @@ class Plan:
     targets: tuple[str, ...] = ()
     errors: tuple[Diagnostic, ...] = ()
     warnings: tuple[Diagnostic, ...] = ()
+    replace: tuple[str, ...] = ()
 
     @property
     def pending(self) -> tuple[Change, ...]:

@@ -21,7 +21,18 @@ from typing import Any
 
 from .apply import ApplyHooks, apply_plan
 from .errors import Diagnostic, PlanFileError, ReconcilerError, SpecError
-from .model import ApplyResult, Capabilities, CatalogConfig, Category, Change, DesiredState, Image, Plan, Snapshot
+from .model import (
+    Action,
+    ApplyResult,
+    Capabilities,
+    CatalogConfig,
+    Category,
+    Change,
+    DesiredState,
+    Image,
+    Plan,
+    Snapshot,
+)
 from .providers import LockHandle, LockInfo, Provider, open_provider, registry
 from .providers.registry import Seeding
 
@@ -123,6 +134,23 @@ def unlock_command(lock_id: str, file: Path) -> str:
     return f"reconciler force-unlock {lock_id} --file {file}"
 
 
+#: The warning of ``--no-lock`` (``catalog_lock(lock=False)``).
+NO_LOCK_WARNING = "--no-lock: running without the catalog lock; another apply may run at the same time"
+
+
+@dataclass
+class NoLock:
+    """The handle of a run that took no lock (``--no-lock``): nothing to release, never lost."""
+
+    info: LockInfo
+
+    def release(self) -> None:
+        return None
+
+    def check(self) -> None:
+        return None
+
+
 @contextmanager
 def catalog_lock(
     provider: Provider,
@@ -132,14 +160,22 @@ def catalog_lock(
     file: Path,
     env: Environment,
     warn: Callable[[Diagnostic], None],
+    lock: bool = True,
 ) -> Iterator[LockHandle]:
     """Hold the catalog lock for ``command``; ``file`` is the desired-state file (for force-unlock).
+
+    ``lock=False`` (``--no-lock``, Terraform's ``-lock=false``): take no lock at all; the body gets
+    a ``NoLock`` handle, and ``warn`` gets the warning that another apply may run at the same time.
 
     When the body fails, the lock is released and a release failure goes to ``warn``: it never
     hides the error that got us there. When the body succeeds, a release failure is an error
     naming the exact ``force-unlock`` command, raised after whatever the body reported.
     """
     info = LockInfo.new(command, run_id=env.run_id)
+    if not lock:
+        warn(Diagnostic.warning(NO_LOCK_WARNING))
+        yield NoLock(info)
+        return
     handle = provider.acquire_lock(info, timeout)
     log.debug("lock %s taken", info.id)
     try:
@@ -166,11 +202,13 @@ def catalog_lock(
 
 
 def make_plan(desired: DesiredState, provider: Provider, *, prune: bool | None = None,
-              targets: Sequence[str] = ()) -> Plan:
-    """A fresh plan of ``desired`` against the live catalog (read once, now)."""
+              targets: Sequence[str] = (), replace: Sequence[str] = ()) -> Plan:
+    """A fresh plan of ``desired`` against the live catalog (read once, now); ``replace``: the
+    ``--replace`` names, recaptured even when nothing differs."""
     from .plan import make_plan as plan_changes
 
-    return plan_changes(desired, provider.snapshot(), provider.capabilities, prune=prune, targets=targets)
+    return plan_changes(desired, provider.snapshot(), provider.capabilities, prune=prune, targets=targets,
+                        replace=replace)
 
 
 def read_plan(path: Path, data: bytes | None = None) -> Plan:
@@ -203,8 +241,21 @@ def verify_saved_plan(saved: Plan, desired: DesiredState, snapshot: Snapshot, ca
             "apply it with the desired-state file it was made from (--file)",
         )
     ensure_fresh(saved, snapshot, desired.digest)
-    fresh = plan_changes(desired, snapshot, capabilities, prune=saved.prune, targets=saved.targets)
+    fresh = plan_changes(desired, snapshot, capabilities, prune=_replay_prune(saved), targets=saved.targets,
+                        replace=saved.replace)
     ensure_same_plan(saved, fresh, filename)
+
+
+def _replay_prune(saved: Plan) -> bool | None:
+    """The ``prune`` that plans ``saved`` again. ``--no-prune`` removes nothing at all (retention
+    included), so a saved plan that removes nothing (and kept nothing protected back) is replayed with
+    removals off; one that does was planned with removals on: ``True`` when pruning, else the file's
+    policy (retention only)."""
+    if saved.prune:
+        return True
+    removes = any(c.action is Action.REMOVE for c in saved.changes) or any(
+        w.code == "protected" for w in saved.warnings)
+    return None if removes else False
 
 
 @dataclass(frozen=True)
@@ -221,6 +272,7 @@ class ApplyRequest:
     saved_file: Path | None = None
     prune: bool | None = None
     targets: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
 
 
 def read_apply_request(
@@ -231,20 +283,22 @@ def read_apply_request(
     env: Environment,
     targets: Sequence[str] = (),
     prune: bool | None = None,
+    replace: Sequence[str] = (),
 ) -> ApplyRequest:
     """Read ``apply``'s argument (``data``, the bytes of ``arg``) as a saved plan or a desired-state file.
 
     A plan is told by its content (a ``plan_file`` envelope), not its name: ``images.json`` is a
     desired-state file (JSON is YAML). A saved plan comes with ``spec_file``, the desired-state
-    file it was made from, and refuses ``targets`` and ``prune``: it already decided those.
+    file it was made from, and refuses ``targets``, ``prune`` and ``replace``: it already decided those.
     """
     from .planfile import is_plan_document
 
     if not is_plan_document(data):
-        return ApplyRequest(parse_desired(data, str(arg), env), arg, prune=prune, targets=tuple(targets))
-    if targets or prune is not None:
+        return ApplyRequest(parse_desired(data, str(arg), env), arg, prune=prune, targets=tuple(targets),
+                            replace=tuple(replace))
+    if targets or prune is not None or replace:
         raise ReconcilerError(
-            "--target and --prune cannot be used with a saved plan",
+            "--target, --replace and --prune cannot be used with a saved plan",
             "the saved plan already decided what to change: make a new plan with those options",
         )
     saved = read_plan(arg, data)
@@ -254,7 +308,8 @@ def read_apply_request(
 def plan_to_apply(request: ApplyRequest, provider: Provider) -> Plan:
     """The plan ``apply`` runs: the saved plan once verified under the lock, else a fresh one."""
     if request.saved is None:
-        return make_plan(request.desired, provider, prune=request.prune, targets=request.targets)
+        return make_plan(request.desired, provider, prune=request.prune, targets=request.targets,
+                         replace=request.replace)
     verify_saved_plan(request.saved, request.desired, provider.snapshot(), provider.capabilities,
                       str(request.saved_file))
     return request.saved
@@ -431,7 +486,8 @@ def _seed_target(file: Path, env: Environment) -> tuple[Seeding, Path]:
             f"catalog init seeds only the {' or '.join(seedable)} provider; {file} uses '{desired.catalog.provider}'",
             f"pass --path to create a {registry.DEFAULT_PROVIDER} catalog file",
         )
-    return found, Path(str(desired.catalog.settings.get(found.setting, found.default)))
+    settings = desired.catalog.effective_settings  # a relative path in the file: beside the file
+    return found, Path(str(settings.get(found.setting, found.default)))
 
 
 @dataclass(frozen=True)
@@ -463,13 +519,183 @@ def init_catalog(seed: Path, *, path: Path | None = None, file: Path = Path(DEFA
     return InitResult(path, snapshot)
 
 
+# --------------------------------------------------------------------------------------------------
+# Many catalogs: plan DIR, catalogs DIR
+
+#: The file names a directory argument is searched for (docs/github-actions.md, "Many catalogs").
+CATALOG_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass(frozen=True)
+class CatalogFile:
+    """A desired-state file found by ``find_catalogs``: its catalog's name and provider, read from
+    the file as written (``name`` is None when the file cannot even be read as YAML)."""
+
+    file: Path
+    name: str | None
+    provider: str
+
+
+def _catalog_section(data: bytes) -> tuple[bool, dict[str, Any] | None]:
+    """Is ``data`` a desired-state file (a top-level ``catalog`` key, not a saved plan), and its
+    ``catalog`` mapping when it parses. Text that is not YAML counts when a line opens ``catalog:``,
+    so that its errors are reported instead of the file being skipped."""
+    import re
+
+    import yaml
+
+    from .planfile import is_plan_document
+
+    if is_plan_document(data):
+        return False, None
+    try:
+        doc = yaml.safe_load(data.decode("utf-8-sig", errors="replace"))
+    except yaml.YAMLError:
+        return re.search(rb"^catalog\s*:", data, re.MULTILINE) is not None, None
+    if not isinstance(doc, dict) or "catalog" not in doc:
+        return False, None
+    return True, doc["catalog"] if isinstance(doc["catalog"], dict) else {}
+
+
+def _candidates(directory: Path) -> list[Path]:
+    """Files under ``directory`` with a catalog suffix, in path order; hidden entries are skipped."""
+    out = []
+    for p in sorted(directory.rglob("*")):
+        rel = p.relative_to(directory).parts
+        if any(part.startswith(".") for part in rel) or "node_modules" in rel:
+            continue
+        if p.suffix.lower() in CATALOG_SUFFIXES and p.is_file():
+            out.append(p)
+    return out
+
+
+def find_catalogs(paths: Sequence[Path]) -> list[CatalogFile]:
+    """The desired-state files ``paths`` name: a file as given, a directory searched recursively for
+    ``*.yaml``/``*.yml``/``*.json`` files with a top-level ``catalog`` key (saved plans and hidden
+    directories excluded). Refuses a directory with none, and two files of the same catalog name
+    (each would prune the other's images, and their PR comments would share a marker)."""
+    from .files import read_input
+
+    found: list[CatalogFile] = []
+    seen: set[Path] = set()
+    for arg in paths:
+        if arg.is_dir():
+            files = _candidates(arg)
+            explicit = False
+        else:
+            files, explicit = [arg], True
+        hits = 0
+        for f in files:
+            key = f.resolve()
+            if key in seen:  # named twice (a file and its directory): planned once
+                hits += 1
+                continue
+            data = read_input(f, "desired-state file")
+            is_catalog, section = _catalog_section(data)
+            if not is_catalog and not explicit:
+                continue
+            seen.add(key)
+            hits += 1
+            section = section or {}
+            name = section.get("name") if isinstance(section.get("name"), str) else None
+            provider = section.get("provider")
+            found.append(CatalogFile(f, name, provider if isinstance(provider, str) else registry.DEFAULT_PROVIDER))
+        if arg.is_dir() and not hits:
+            raise ReconcilerError(
+                f"{arg}: no desired-state file in this directory",
+                f"a desired-state file is a {'/'.join('*' + s for s in CATALOG_SUFFIXES)} file with a top-level "
+                "`catalog:` section; or pass the files themselves",
+            )
+    by_name: dict[str, list[Path]] = {}
+    for c in found:
+        if c.name is not None:
+            by_name.setdefault(c.name, []).append(c.file)
+    dupes = {n: fs for n, fs in by_name.items() if len(fs) > 1}
+    if dupes:
+        name, files = sorted(dupes.items())[0]
+        raise ReconcilerError(
+            f"catalog '{name}' is declared by {len(files)} files ({', '.join(map(str, files))})",
+            "give every catalog its own name: the name marks the images it owns, so two files with one "
+            "name would remove each other's images",
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class CatalogPlan:
+    """One catalog of ``plan_catalogs``: its plan, or the errors that kept it from being planned."""
+
+    file: Path
+    plan: Plan | None = None
+    errors: tuple[Diagnostic, ...] = ()
+
+    @property
+    def errored(self) -> bool:
+        return bool(self.errors) or (self.plan is not None and self.plan.errored)
+
+    @property
+    def has_changes(self) -> bool:
+        return self.plan is not None and self.plan.has_changes
+
+
+@dataclass(frozen=True)
+class MultiPlan:
+    """The plans of several catalogs (``plan DIR``), in the order the files were found."""
+
+    catalogs: tuple[CatalogPlan, ...]
+
+    @property
+    def errored(self) -> bool:
+        return any(c.errored for c in self.catalogs)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.has_changes for c in self.catalogs)
+
+    def exit_code(self, detailed: bool) -> int:
+        """The worst of the catalogs: 1 (an error) over 2 (changes, with ``detailed``) over 0."""
+        if self.errored:
+            return 1
+        return 2 if detailed and self.has_changes else 0
+
+
+def plan_catalogs(
+    files: Sequence[CatalogFile],
+    env: Environment,
+    *,
+    open_provider: Callable[[DesiredState], Provider] | None = None,
+    prune: bool | None = None,
+) -> MultiPlan:
+    """Plan every file of ``files`` on its own; one that cannot be read, parsed or reached records its
+    errors and the others are still planned. ``open_provider`` defaults to ``open_catalog``."""
+    opener = open_provider or (lambda d: open_catalog(d, env))
+    out: list[CatalogPlan] = []
+    for c in files:
+        try:
+            desired = load_desired(c.file, env)
+            provider = opener(desired)
+            try:
+                out.append(CatalogPlan(c.file, make_plan(desired, provider, prune=prune)))
+            finally:
+                provider.close()
+        except ReconcilerError as e:
+            out.append(CatalogPlan(c.file, errors=tuple(e.diagnostics())))
+    return MultiPlan(tuple(out))
+
+
 __all__ = [
+    "CATALOG_SUFFIXES",
     "Adoption",
     "ApplyRequest",
+    "CatalogFile",
+    "CatalogPlan",
+    "MultiPlan",
     "DEFAULT_FILE",
     "Environment",
     "Export",
     "InitResult",
+    "NO_LOCK_WARNING",
+    "NoLock",
     "adopt",
     "apply_changes",
     "apply_saved",
@@ -477,6 +703,7 @@ __all__ = [
     "check_adoption",
     "check_desired",
     "export_spec",
+    "find_catalogs",
     "init_catalog",
     "load_desired",
     "local_catalog_path",
@@ -484,6 +711,7 @@ __all__ = [
     "open_catalog",
     "owned_images",
     "parse_desired",
+    "plan_catalogs",
     "plan_to_apply",
     "read_apply_request",
     "read_plan",

@@ -60,11 +60,16 @@ def make_plan(
     *,
     prune: bool | None = None,
     targets: Sequence[str] = (),
+    replace: Sequence[str] = (),
 ) -> Plan:
     """Plan the changes that make ``snapshot`` match ``desired``.
 
-    ``prune`` overrides the file's ``policy.prune`` when not None. ``targets`` limits the plan to
-    those image names (case-insensitive); a target that names nothing is an error.
+    ``prune`` overrides the file's ``policy.prune`` when not None; ``False`` (``--no-prune``) turns
+    off every removal, retention's too: the plan removes nothing. ``targets`` limits the plan to
+    those image names (case-insensitive); a target that names nothing is an error. ``replace``
+    (``--replace``, Terraform's ``-replace``) names declared, owned images to recapture even when
+    nothing differs; one that is not declared is an error, one that may not be replaced (public,
+    not ours, protected) an error on its change.
     """
     owner = desired.catalog.name
     prune_on = desired.policy.prune if prune is None else prune
@@ -72,10 +77,14 @@ def make_plan(
     vms = snapshot.vm_index()
     declared = {s.key: s for s in desired.images}
     location = _locator(desired)
+    errors: list[Diagnostic] = []
+    forced = _replace_requests(replace, declared, errors)
 
     changes: dict[str, Change] = {}
     for spec in desired.images:
-        changes[spec.key] = _plan_declared(spec, live.get(spec.key), vms, snapshot, capabilities, owner, location)
+        changes[spec.key] = _plan_declared(
+            spec, live.get(spec.key), vms, snapshot, capabilities, owner, location, force_replace=spec.key in forced
+        )
 
     _check_shared_sources(changes, location)
 
@@ -83,6 +92,8 @@ def make_plan(
     captured = {k for k, c in changes.items() if c.action in (Action.CAPTURE, Action.REPLACE)}
     retention_removals = _retention(desired, snapshot, declared, owner, captured)
     for image in sorted(snapshot.images, key=lambda i: i.key):
+        if prune is False:  # --no-prune: nothing is removed, not even by retention
+            break
         if image.key in declared or not rules.owned(image, owner):
             continue
         if image.key in retention_removals:
@@ -111,7 +122,6 @@ def make_plan(
             steps=("remove image",),
         )
 
-    errors: list[Diagnostic] = []
     owned = {i.key for i in snapshot.images if rules.owned(i, owner)}
     selected = _select_targets(changes, targets, errors, known=owned)
 
@@ -126,6 +136,7 @@ def make_plan(
         targets=tuple(sorted({t.casefold() for t in targets})),
         errors=tuple(errors),
         warnings=tuple(warnings),
+        replace=tuple(sorted(forced)),
     )
 
 
@@ -141,10 +152,12 @@ def _plan_declared(
     caps: Capabilities,
     owner: str,
     location: Any,
+    *,
+    force_replace: bool = False,
 ) -> Change:
     loc = location(spec)
     if image is None:
-        errors, steps, consumes = _capture_preconditions(spec, vms, snapshot, caps, loc)
+        errors, steps, consumes = _capture_preconditions(spec, vms, snapshot, caps, loc, location)
         return Change(
             name=spec.name,
             action=Action.CAPTURE,
@@ -159,7 +172,7 @@ def _plan_declared(
 
     refusal = rules.touch_refusal(image, owner, rules.Verb.UPDATE)
     if refusal is not None:
-        return _refused(spec, image, _declared_refusal(refusal.code, spec, image, owner, loc))
+        return _refused(spec, image, _declared_refusal(refusal.code, spec, image, owner, location(spec, "name")))
 
     before = _view(image, caps)
     after = _view(spec, caps)
@@ -167,7 +180,7 @@ def _plan_declared(
         # The provider does not record the source: unknown is not a difference.
         before.pop("source", None)
         after.pop("source", None)
-    if before == after:
+    if before == after and not force_replace:
         return Change(name=spec.name, action=Action.NOOP, reason="up to date", before=image, after=spec)
 
     fields = tuple(
@@ -175,6 +188,8 @@ def _plan_declared(
         for f in _field_diffs(before, after)
     )
     replacing = [f for f in fields if f.forces_replace]
+    if force_replace:
+        return _forced_replace(spec, image, fields, vms, snapshot, caps, owner, loc)
     if not replacing:
         return Change(
             name=spec.name,
@@ -184,16 +199,17 @@ def _plan_declared(
             after=spec,
             fields=fields,
             steps=("update image",),
+            errors=_cleared_set_only(spec, fields, caps, loc),
         )
 
-    errors, steps, consumes = _capture_preconditions(spec, vms, snapshot, caps, loc)
+    errors, steps, consumes = _capture_preconditions(spec, vms, snapshot, caps, loc, location)
     refusal = rules.touch_refusal(image, owner, rules.Verb.REPLACE)
     if refusal is not None:
         errors = errors + (
             Diagnostic.error(
                 f"image '{image.name}' is protected and would be replaced ({_names(replacing)} cannot change in place)",
                 "set protect: false and apply (that only takes the marker off), then make this change",
-                loc,
+                location(spec, "protect"),
                 code=refusal.code,
             ),
         )
@@ -211,18 +227,97 @@ def _plan_declared(
     )
 
 
+def _cleared_set_only(
+    spec: ImageSpec, fields: Sequence[FieldDiff], caps: Capabilities, loc: Location
+) -> tuple[Diagnostic, ...]:
+    """An update that clears a field the provider can set but not clear fails in apply: refuse it now."""
+    return tuple(
+        Diagnostic.error(
+            f"cannot update '{spec.name}': the {caps.provider} catalog cannot clear {f.path} "
+            "(an update only sets values)",
+            f"declare a {f.path} for it, or remove and capture the image again",
+            loc,
+            code="field-not-clearable",
+        )
+        for f in fields
+        if f.path in caps.set_only_fields and f.after is None and f.before is not None
+    )
+
+
+#: The reason of a replace that ``--replace`` asked for.
+REPLACE_REQUESTED = "replace requested with --replace"
+
+
+def _replace_requests(replace: Sequence[str], declared: Mapping[str, ImageSpec], errors: list[Diagnostic]) -> set[str]:
+    """The keys of the ``--replace`` names; a name not declared is an error: the recapture needs its spec."""
+    wanted = {r.casefold(): r for r in replace}
+    for key, name in sorted(wanted.items()):
+        if key not in declared:
+            errors.append(
+                Diagnostic.error(
+                    f"--replace '{name}' is not declared in the desired-state file",
+                    "a replace recaptures the image from its declared source: declare it, or drop the --replace "
+                    "(names compare case-insensitively)",
+                    code="replace",
+                )
+            )
+    return {k for k in wanted if k in declared}
+
+
+def _forced_replace(
+    spec: ImageSpec,
+    image: Image,
+    fields: tuple[FieldDiff, ...],
+    vms: Mapping[str, Any],
+    snapshot: Snapshot,
+    caps: Capabilities,
+    owner: str,
+    loc: Location,
+) -> Change:
+    """``--replace``: remove and recapture ``image`` from ``spec``'s source, whatever differs."""
+    errors, steps, consumes = _capture_preconditions(spec, vms, snapshot, caps, loc)
+    refusal = rules.touch_refusal(image, owner, rules.Verb.REPLACE)
+    if refusal is not None:
+        errors = errors + (Diagnostic.error(f"--replace: {refusal.summary}", refusal.hint, loc, code=refusal.code),)
+    return Change(
+        name=spec.name,
+        action=Action.REPLACE,
+        reason=REPLACE_REQUESTED,
+        before=image,
+        after=spec,
+        fields=fields,
+        destructive=True,
+        consumes_vm=consumes,
+        steps=("remove image",) + steps,
+        errors=errors,
+    )
+
+
 def _refused(spec: ImageSpec, image: Image, error: Diagnostic) -> Change:
     # Shown as a no-op carrying an error: the plan is not applyable, and nothing would touch it.
     return Change(name=spec.name, action=Action.NOOP, reason=error.summary, before=image, after=spec, errors=(error,))
 
 
 def _capture_preconditions(
-    spec: ImageSpec, vms: Mapping[str, Any], snapshot: Snapshot, caps: Capabilities, loc: Location
+    spec: ImageSpec,
+    vms: Mapping[str, Any],
+    snapshot: Snapshot,
+    caps: Capabilities,
+    loc: Location,
+    location: Any = None,
 ) -> tuple[tuple[Diagnostic, ...], tuple[str, ...], str | None]:
-    """(errors, steps, consumed VM name) of capturing ``spec`` from the live snapshot."""
+    """(errors, steps, consumed VM name) of capturing ``spec`` from the live snapshot.
+
+    With ``location`` (``_locator``'s), each refusal points at the key it is about (``_KEY_OF``);
+    a provider check without a location, and every refusal without ``location``, at ``loc``."""
     vm = vms.get(spec.source.vm.casefold()) if spec.source.vm is not None else None
     check = rules.capture_blockers(spec, vm, caps)
-    errors = [Diagnostic.error(r.summary, r.hint, loc, code=r.code) for r in check.blockers]
+    errors = [
+        Diagnostic.error(
+            r.summary, r.hint, loc if location is None else location(spec, _KEY_OF.get(r.code, "")), code=r.code
+        )
+        for r in check.blockers
+    ]
     if caps.extra_checks is not None:
         errors.extend(
             d if d.location is not None else Diagnostic(d.severity, d.summary, d.hint, loc, d.code)
@@ -273,7 +368,7 @@ def _check_shared_sources(changes: dict[str, Change], location: Any) -> None:
                 f"source VM '{consumer.consumes_vm}' is consumed by the capture of '{consumer.name}', "
                 f"so it cannot also be the source of '{c.name}'",
                 "capture the specialized images first in a separate apply, or use another source VM",
-                location(c.after),
+                location(c.after, "source.vm"),
                 code="vm-consumed",
             )
             changes[c.key] = _with_error(c, err)
@@ -426,8 +521,12 @@ def _update_reason(fields: Sequence[FieldDiff]) -> str:
     if tops == {"protect"}:
         (f,) = [f for f in fields if _top(f.path) == "protect"]
         return "protection marker added" if f.after else "protection marker removed"
-    n = len({_top(f.path) for f in fields})
-    return f"{_names(fields)} differ{'s' if n == 1 else ''}"
+    names = _names(fields)
+    return f"{names} differ{'' if ', ' in names or names in _PLURAL_FIELDS else 's'}"
+
+
+#: Field names that are plural nouns: "tags differ", not "tags differs".
+_PLURAL_FIELDS = frozenset({"tags", "target_regions"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -475,10 +574,36 @@ def _relevant_fingerprints(desired: DesiredState, snapshot: Snapshot, owner: str
     return dict(sorted(out.items()))
 
 
+#: The key of an entry each capture refusal is about (``source.vm`` for the VM's state).
+_KEY_OF = {
+    rules.VM_MISSING: "source.vm",
+    rules.OS_MISMATCH: "os",
+    rules.VM_NOT_GENERALIZED: "source.vm",
+    rules.VM_GENERALIZED: "source.vm",
+    rules.VM_POWER_STATE: "source.vm",
+    rules.TYPE_UNSUPPORTED: "type",
+    rules.SPECIALIZED_UNSUPPORTED: "os_state",
+    rules.SOURCE_UNSUPPORTED: "source",
+}
+
+
 def _locator(desired: DesiredState) -> Any:
+    """``location(spec, key="")``: where ``key`` (``source.vm``) of ``spec``'s entry is in the file.
+
+    A key the entry does not spell (``source: {vhd: ...}`` has no ``source.vm``) falls back to its
+    nearest parent, then to the entry itself (``desired.positions``; its line, column 0 when unknown).
+    """
     index = {s.key: i for i, s in enumerate(desired.images)}
 
-    def location(spec: ImageSpec) -> Location:
-        return Location(file=desired.path, line=spec.line, col=0, json_path=f"$.images[{index.get(spec.key, 0)}]")
+    def location(spec: ImageSpec, key: str = "") -> Location:
+        entry = f"$.images[{index.get(spec.key, 0)}]"
+        path = f"{entry}.{key}" if key else entry
+        parts = key.split(".") if key else []  # the entry alone never reads positions: they cost a parse
+        while parts:
+            found = desired.positions.get(".".join([entry, *parts]))
+            if found is not None:
+                return Location(file=desired.path, line=found[0], col=found[1], json_path=path)
+            parts.pop()
+        return Location(file=desired.path, line=spec.line, col=0, json_path=path)
 
     return location

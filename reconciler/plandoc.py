@@ -67,6 +67,7 @@ PLAN_FORMAT = Codec(
                 "errored",
                 "prune",
                 "targets",
+                "replace",
                 "summary",
                 "changes",
                 "diagnostics",
@@ -74,6 +75,8 @@ PLAN_FORMAT = Codec(
                 "fingerprints",
             ),
             rename={"changes": "resource_changes"},
+            # Left out when empty: documents without --replace are what they were before it existed.
+            omit_defaults=frozenset({"replace"}),
             computed={
                 "format_version": lambda p: FORMAT_VERSION,
                 "reconciler_version": lambda p: __version__,

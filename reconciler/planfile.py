@@ -257,10 +257,8 @@ def ensure_fresh(plan: Plan, snapshot: Snapshot, desired_digest: str | None = No
     reasons = stale_reasons(plan, snapshot, desired_digest)
     if not reasons:
         return
-    catalog = [r for r in reasons if not r.startswith("the desired-state file")]
-    what = "the live catalog changed" if catalog else "the desired-state file changed"
     raise StalePlanError(
-        f"Saved plan is stale: {what} since this plan was made: run plan again ({'; '.join(reasons)})",
+        f"Saved plan is stale: {'; '.join(reasons)}",
         "run `reconciler plan --out FILE` again, review it, and apply the new file",
     )
 

@@ -264,7 +264,8 @@ def capture_blockers(spec: ImageSpec, vm: VM | None, caps: Capabilities) -> Capt
             blockers.append(Refusal(
                 VM_POWER_STATE,
                 f"source VM '{vm.name}' is {vm.power_state.value}; a capture needs it {' or '.join(sorted(allowed))}",
-                f"stop or deallocate the VM first (az vm deallocate -n {vm.name})",
+                "stop or deallocate the VM first"
+                + (f" ({caps.deallocate_hint.replace('{vm}', vm.name)})" if caps.deallocate_hint else ""),
             ))
         if wanted:
             consumes = vm.name

@@ -32,9 +32,11 @@ app = typer.Typer(
     name="reconciler",
     help="Declarative reconciler for VM images: validate, plan and apply a desired-state file.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    # -h as --help everywhere: the sub-commands' contexts inherit it.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 images_app = typer.Typer(help="Read-only views of the live catalog.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Create and seed the embedded (local) catalog.", no_args_is_help=True)
@@ -95,14 +97,18 @@ def exit_with(code: int) -> NoReturn:
 
 
 def report(diags: list[Diagnostic]) -> None:
-    """Diagnostics on stderr (and as workflow annotations on stdout under GitHub Actions)."""
+    """Diagnostics on stderr (and as workflow annotations, also on stderr, under GitHub Actions).
+
+    The runner reads workflow commands from either stream; on stderr they never end up in a file
+    the workflow redirects stdout into (``plan --format markdown > plan.md``, the PR comment).
+    """
     from ..render import render_diagnostics_text
 
     echo_err(render_diagnostics_text(diags, color=color(sys.stderr), count=len(diags) > 1).rstrip("\n"))
     if env.github_actions():
         from ..render import render_diagnostics_github
 
-        echo(render_diagnostics_github(diags).rstrip("\n"))
+        echo_err(render_diagnostics_github(diags).rstrip("\n"))
 
 
 def warn(diag: Diagnostic) -> None:
@@ -138,7 +144,8 @@ def guard(fn: Callable[P, R]) -> Callable[P, R]:
                 traceback.print_exc()
                 echo_err(f"internal error: {type(e).__name__}: {safe(e)}")
             else:
-                echo_err(f"internal error: {type(e).__name__}: {safe(e)}\n(run again with --debug for the traceback)")
+                what = safe(e) or "unexpected failure"
+                echo_err(f"internal error: {what}\n(run again with --debug for the traceback)")
             exit_with(EXIT_ERROR)
 
     return wrapper
@@ -207,15 +214,113 @@ def _describe_exit(code: Any) -> int:
     return 1
 
 
+def _metavar(param: Any) -> str | None:
+    """What an option's value is, in words (``FILE``, ``N``, ``text|json``), not a Python type."""
+    desc = param.type_descriptor
+    name = (param.name or "value").upper()
+    if desc.is_choice and desc.choices is not None:
+        return "|".join(str(getattr(c, "value", c)) for c in desc.choices)
+    if desc.is_path:
+        return "DIR" if name.endswith("DIR") else "FILE"
+    if desc.is_ranged or desc.annotation in (int, float):
+        return "SECONDS" if desc.annotation is float else "N"
+    if desc.annotation in (str, list[str]) or desc.is_list:
+        return "NAME" if name in ("TARGET", "REPLACE") else name
+    return None
+
+
+def _argument_usage(param: Any) -> str:
+    name = str(param.metavar or param.name).upper()
+    if param.nargs != 1 and not name.endswith("..."):
+        name += "..."
+    return name if param.required else f"[{name}]"
+
+
+def tidy_help(command: Any) -> Any:
+    """Help in the user's words: ``--out FILE``, ``[FILE]``, ``NAME...``; never ``<path>``,
+    ``<list[str]>``, ``[[FILE | PLAN]]`` or ``{NAME...}...`` (typer's rendering of the Python types)."""
+    import types
+
+    from typer.core import TyperArgument, TyperOption
+
+    for param in getattr(command, "params", ()):
+        if isinstance(param, TyperOption) and param.metavar is None and not param.is_flag:
+            param.metavar = _metavar(param)
+        elif isinstance(param, TyperArgument):
+            usage = _argument_usage(param)
+            param.metavar = usage.strip("[]").removesuffix("...") if param.metavar is None else param.metavar
+            param._usage_display_name = types.MethodType(lambda self, u=usage: u, param)  # type: ignore[method-assign]
+            param.display_type_rich = types.MethodType(lambda self, ctx: None, param)  # type: ignore[method-assign]
+    for sub in getattr(command, "commands", {}).values():
+        tidy_help(sub)
+    return command
+
+
+#: The global options without a value, accepted after the command too (``reconciler plan --debug``).
+GLOBAL_FLAGS = ("--debug", "--no-color")
+
+
+def hoist_global_flags(argv: list[str]) -> list[str]:
+    """``argv`` with the global flags moved in front of the command, as click wants them; a ``--``
+    ends the options, so what follows it is left alone."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if a in GLOBAL_FLAGS]
+    return flags + [a for a in argv[:end] if a not in GLOBAL_FLAGS] + argv[end:]
+
+
+def _flag(param: Any) -> str:
+    opts = [o for o in getattr(param, "opts", ()) if o.startswith("--")] or list(getattr(param, "opts", ()))
+    return opts[0] if opts else str(param.metavar or param.name).upper()
+
+
+def usage_message(e: Any) -> str:
+    """A usage error in plain words: what was wrong with which flag, never the type checker's
+    text (``Value error, 'gh' is not one of ...``, ``Input should be a valid integer``)."""
+    import re
+
+    from typer._click.exceptions import BadParameter
+
+    text = e.format_message() if hasattr(e, "format_message") else str(e)
+    param = getattr(e, "param", None)
+    if type(e) is not BadParameter or param is None:
+        return text[:1].lower() + text[1:]
+    raw = str(e.message).removeprefix("Value error, ")
+    flag = _flag(param)
+    desc = getattr(param, "type_descriptor", None)
+    choice = re.match(r"^('.*') is not one of ", raw)
+    if choice and desc is not None and desc.choices:
+        names = ", ".join(str(getattr(c, "value", c)) for c in desc.choices)
+        return f"invalid value for {flag}: {choice.group(1)} (choose from {names})"
+    lo, hi = getattr(param, "min", None), getattr(param, "max", None)
+    if raw.startswith("Input should be greater") or raw.startswith("Input should be less"):
+        if lo is not None and hi is not None:
+            return f"invalid value for {flag}: must be from {lo:g} to {hi:g}"
+        return f"invalid value for {flag}: must be at least {lo:g}" if lo is not None else (
+            f"invalid value for {flag}: must be at most {hi:g}")
+    if raw.startswith("Input should be a valid integer"):
+        return f"invalid value for {flag}: expected a whole number"
+    if raw.startswith("Input should be a valid number"):
+        return f"invalid value for {flag}: expected a number"
+    return f"invalid value for {flag}: {raw.removeprefix('Input should be ')}"
+
+
+def _show_usage_error(e: Any) -> None:
+    ctx = getattr(e, "ctx", None)
+    path = ctx.command_path if ctx is not None else "reconciler"
+    echo_err(f"error: {usage_message(e)}")
+    echo_err(f"hint: see `{path} -h`")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point. Usage errors exit 1 (not click's 2, which means "changes present")."""
     from typer._click.exceptions import ClickException, UsageError
 
-    command = typer.main.get_command(app)
+    argv = hoist_global_flags(sys.argv[1:] if argv is None else list(argv))
+    command = tidy_help(typer.main.get_command(app))
     try:
         code = command.main(args=argv, prog_name="reconciler", standalone_mode=False)
     except UsageError as e:
-        e.show()
+        _show_usage_error(e)
         sys.exit(EXIT_ERROR)
     except ClickException as e:
         e.show()

@@ -13,25 +13,39 @@ import traceback
 from typing import Any
 
 from ..model import Change, ChangeResult, Outcome, Plan
-from .app import OPTS, color, echo, safe
+from .app import OPTS, color, echo, echo_err, safe
 
 
 class LineHooks:
-    """CI output: one log line per state change of a change."""
+    """CI output: one log line per state change of a change, stamped in UTC (``09:14:35Z``).
+
+    A provider step that only repeats what the change does (``update`` after "update started") or
+    the line before is not a state change: it is left out."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._last: dict[str, str] = {}
 
     def _line(self, change: Change, text: str) -> None:
-        stamp = time.strftime("%H:%M:%S")
+        stamp = time.strftime("%H:%M:%SZ", time.gmtime())
         with self._lock:
+            self._last[change.key] = text
             echo(f"{stamp} {change.action.value or '='} {safe(change.name)}: {safe(text)}")
 
     def started(self, change: Change) -> None:
         self._line(change, f"{change.action.word} started")
 
     def step(self, change: Change, message: str) -> None:
+        with self._lock:
+            last = self._last.get(change.key)
+        if message.strip().casefold() in (change.action.word, f"{change.action.word}d") or message == last:
+            return
         self._line(change, message)
+
+    def note(self, text: str) -> None:
+        """A message about the whole apply (the stop messages), on stderr."""
+        with self._lock:
+            echo_err(text)
 
     def finished(self, change: Change, result: ChangeResult, error: BaseException | None) -> None:
         if result.outcome is Outcome.DONE:
@@ -73,6 +87,11 @@ class LiveHooks:
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
+
+    def note(self, text: str) -> None:
+        """A message about the whole apply (the stop messages), printed above the live lines at once:
+        written past the live display, it would be drawn over."""
+        self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def started(self, change: Change) -> None:
         task = self.tasks[change.key]

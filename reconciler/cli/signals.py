@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
-from ..operations import unlock_command
+from ..operations import NoLock, unlock_command
 from ..providers import LockHandle
 from .app import OPTS, echo_err, exit_with
 
@@ -34,6 +34,8 @@ class Stop:
         self.signum: int | None = None
         #: True while apply waits for the changes in flight: a second signal then ends the wait.
         self.waiting = False
+        #: A second signal ended that wait.
+        self.again = False
 
     @property
     def exit_code(self) -> int:
@@ -43,6 +45,15 @@ class Stop:
     @property
     def name(self) -> str:
         return signal.Signals(self.signum).name if self.signum else "SIGINT"
+
+    @property
+    def received(self) -> str:
+        """How the messages name the signal: "Interrupt" (Ctrl-C, as Terraform says) or "SIGTERM"."""
+        return "Interrupt" if self.signum in (None, signal.SIGINT) else self.name
+
+    @property
+    def send_again(self) -> str:
+        return "Ctrl-C again" if self.signum in (None, signal.SIGINT) else f"send {self.name} again"
 
 
 @contextmanager
@@ -66,6 +77,7 @@ def stoppable() -> Iterator[Stop]:
             stop.signum = signum
             raise KeyboardInterrupt
         if stop.waiting:
+            stop.again = True
             raise KeyboardInterrupt
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -88,6 +100,14 @@ def abandon_lock(unfinished: tuple[str, ...], lock: LockHandle, file: Path, code
     normal exit waiting, so the process ends with ``os._exit`` once the output is flushed.
     """
     lock_id = lock.info.id
+    if isinstance(lock, NoLock):  # --no-lock: there is no lock to keep
+        echo_err(
+            f"warning: {len(unfinished)} change{'s' if len(unfinished) != 1 else ''} "
+            f"({', '.join(unfinished)}) may still be running (no catalog lock was taken: --no-lock)."
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     echo_err(
         f"warning: {len(unfinished)} change{'s' if len(unfinished) != 1 else ''} "
         f"({', '.join(unfinished)}) may still be running, so the catalog lock {lock_id} was kept: "

@@ -19,6 +19,7 @@ capabilities, ``open_provider``, schema fragment, environment mapping, seeding) 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Protocol, Unpack, runtime_checkable
 
 from ..model import Capabilities, CatalogConfig, Image, ImageSpec, Snapshot
@@ -95,7 +96,10 @@ def capabilities_for(provider: str, settings: Mapping[str, Any] | None = None) -
 
 
 def open_provider(config: CatalogConfig, *, env: Mapping[str, str] | None = None) -> Provider:
-    """Open the provider named by ``config.provider`` for catalog ``config.name``."""
+    """Open the provider named by ``config.provider`` for catalog ``config.name``; relative paths the
+    desired-state file gives (``CatalogConfig.file_paths``) are opened relative to its directory."""
+    if config.file_paths:
+        config = replace(config, settings=config.effective_settings, file_paths={})
     return registry.package(config.provider).open_provider(config, env=dict(env or {}))
 
 

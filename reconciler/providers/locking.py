@@ -157,18 +157,26 @@ def holder_gone(holder: LockInfo) -> bool | None:
     return False
 
 
+def gone_note(holder: LockInfo | None) -> str:
+    """``": its process (pid N) no longer exists on this host"`` when ``holder_gone`` knows so, else ""."""
+    if holder is not None and holder_gone(holder):
+        return f": its process (pid {holder.pid}) no longer exists on this host"
+    return ""
+
+
 def held_by(holder: LockInfo | None) -> Held:
     """``Held`` worded for a lock that records its holder (the local and classic locks)."""
     who = holder.describe() if holder is not None else "an unknown holder"
     lock_id = holder.id if holder is not None else "?"
-    if holder is not None and holder_gone(holder):
-        hint = f"the holder (pid {holder.pid} on this host) is no longer running: run reconciler force-unlock {lock_id}"
+    gone = gone_note(holder)
+    if gone:
+        hint = f"that run is gone: check what it left half done, then run reconciler force-unlock {lock_id}"
     else:
         hint = (
             "wait for that run to finish or raise --lock-timeout; if it was killed, "
             f"run reconciler force-unlock {lock_id}"
         )
-    return Held(holder, f"the catalog is locked by {who} (lock ID {lock_id})", hint)
+    return Held(holder, f"the catalog is locked by {who} (lock ID {lock_id}){gone}", hint)
 
 
 def unlockable(holder: LockInfo | None, lock_id: str, *, what: str = "the catalog") -> LockInfo:
@@ -219,6 +227,7 @@ __all__ = [
     "LockWaits",
     "held_by",
     "holder_fields",
+    "gone_note",
     "holder_gone",
     "lost_at_release",
     "lost_lock",

@@ -9,14 +9,14 @@ only on a document with no errors, so every key it reads is known to be there an
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import yaml
 
 from ..codec import NO_DEFAULT, Codec, Shape
 from ..model import CatalogConfig, DesiredState, ImageSpec, ImageType, OSState, Policy, Source
-from .positions import Positions
+from .positions import Positions, json_path
 
 #: The file's layout of the model: defaults left out (no ``protect: false``; an OS image's
 #: ``os_state`` is implied), provider image fields and catalog settings inline.
@@ -31,24 +31,31 @@ SPEC_FILE = Codec(
             rest="extra",
         ),
         Source: Shape(omit_defaults=True),
-        CatalogConfig: Shape(rest="settings"),
+        CatalogConfig: Shape(rest="settings", exclude=frozenset({"file_paths"})),
         Policy: Shape(omit_defaults=frozenset({"retention"})),
     }
 )
 
 
 def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings: Mapping[str, Any],
-                image_fields: Iterable[str], digest: str) -> DesiredState:
-    """The ``DesiredState`` of a document without errors (``doc`` gives each image's line)."""
+                image_fields: Iterable[str], digest: str, *, family_from_name: bool = False,
+                file_paths: Mapping[str, str] | None = None) -> DesiredState:
+    """The ``DesiredState`` of a document without errors (``doc`` gives each image's line).
+
+    ``family_from_name`` (``Capabilities``): an entry without ``family`` takes the part of its name
+    before ``/`` (``web-base/1.0.3`` -> ``web-base``)."""
     cat = data["catalog"]
     pol = data.get("policy") or {}
     provider_fields = frozenset(image_fields)
     images = []
     for i, img in enumerate(data["images"]):
         extra = {k: v for k, v in img.items() if k in provider_fields}
+        if family_from_name and "family" not in img and "/" in img["name"]:
+            img = {**img, "family": img["name"].split("/", 1)[0]}
         images.append(SPEC_FILE.from_dict(ImageSpec, img, extra=extra, line=doc.line(("images", i))))
     return DesiredState(
-        catalog=CatalogConfig(name=cat["name"], provider=provider, settings=dict(settings)),
+        catalog=CatalogConfig(name=cat["name"], provider=provider, settings=dict(settings),
+                              file_paths=dict(file_paths or {})),
         policy=Policy(
             prune=bool(pol.get("prune", False)),
             retention={k: int(v) for k, v in (pol.get("retention") or {}).items()},
@@ -56,7 +63,38 @@ def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings
         images=tuple(images),
         digest=digest,
         path=doc.filename,
+        positions=_ImagePositions(doc),
     )
+
+
+class _ImagePositions(Mapping[str, tuple[int, int]]):
+    """JSON path -> 1-based (line, col) of every key under ``images`` (and of each entry), read on
+    first use: only a plan with an error asks, and a valid file's first read records no key marks
+    (``reader.Document``), so asking makes the document record them (one more parse)."""
+
+    def __init__(self, doc: Positions) -> None:
+        self._doc: Positions | None = doc
+        self._map: dict[str, tuple[int, int]] = {}
+
+    def _positions(self) -> dict[str, tuple[int, int]]:
+        doc = self._doc
+        if doc is not None:
+            self._doc = None
+            doc.loc(())  # a reader ``Document`` records every mark from here on
+            self._map = {json_path(p): (m[0] + 1, m[1] + 1) for p, m in doc.marks.items()
+                         if len(p) == 2 and p[0] == "images"}
+            self._map.update({json_path(p): (m[0] + 1, m[1] + 1) for p, m in doc.key_marks.items()
+                              if len(p) > 2 and p[0] == "images"})
+        return self._map
+
+    def __getitem__(self, key: str) -> tuple[int, int]:
+        return self._positions()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._positions())
+
+    def __len__(self) -> int:
+        return len(self._positions())
 
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

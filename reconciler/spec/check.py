@@ -26,6 +26,7 @@ from ..errors import Diagnostic, Severity, SpecError
 from ..model import Capabilities, DesiredState
 from .build import build_state
 from .env import resolve_catalog
+from .messages import misindented
 from .reader import read_document
 from .schema import schema_diagnostics
 from .semantics import check_semantics
@@ -94,11 +95,13 @@ def _check(
     diags.extend(schema_diagnostics(doc.data, doc))
     catalog = resolve_catalog(doc, doc.data, diags, defaults, capabilities, trusted_hosts)
     check_semantics(doc, doc.data, diags, catalog.provider, catalog.caps)
-    diags = _sorted(diags)
+    diags = _sorted(misindented(doc.data, doc, diags))
     if any(d.severity is Severity.ERROR for d in diags):
         return None, diags
     fields = catalog.caps.image_fields if catalog.caps is not None else ()
-    return build_state(doc, doc.data, catalog.provider, catalog.settings, fields, digest), diags
+    derive = catalog.caps is not None and catalog.caps.family_from_name
+    return build_state(doc, doc.data, catalog.provider, catalog.settings, fields, digest,
+                       family_from_name=derive, file_paths=catalog.file_paths), diags
 
 
 def parse_spec(
@@ -127,7 +130,7 @@ def load_spec(
     """Read and parse a desired-state file; an unreadable file is a ``ReconcilerError`` with a hint."""
     from ..files import read_input
 
-    hint = "create it from images.yaml.example or pass the path of the desired-state file"
+    hint = "start from the example (cp images.yaml.example images.yaml) or pass the path of the desired-state file"
     data = read_input(Path(path), "desired-state file", hint)
     return parse_spec(data, str(path), defaults=defaults, capabilities=capabilities, trusted_hosts=trusted_hosts)
 

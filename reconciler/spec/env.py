@@ -11,8 +11,9 @@ schema-checked, then the provider's ``check_settings`` runs on the result.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema.exceptions import best_match
@@ -33,11 +34,13 @@ class CatalogSettings:
     ``provider``: the provider name as written (it may be invalid: the schema reports that).
     ``settings``: the provider settings, file first, then the defaults the provider knows.
     ``caps``: the provider's capabilities; None when the provider is unknown or unavailable.
+    ``file_paths``: the file's ``path_settings`` resolved against its directory (``CatalogConfig``).
     """
 
     provider: str
     settings: dict[str, Any]
     caps: Capabilities | None
+    file_paths: dict[str, str] = field(default_factory=dict)
 
 
 def resolve_catalog(
@@ -74,7 +77,8 @@ def resolve_catalog(
     settings = {**file_settings, **{k: v for k, v in used.items() if k != "provider"}}
     if caps is not None and caps.check_settings is not None:
         diags.extend(_setting_problems(doc, diags, caps, settings, set(file_settings), trusted_hosts))
-    return CatalogSettings(str(provider), settings, caps)
+    paths = _relative_to_file(doc.filename, caps, file_settings) if caps is not None else {}
+    return CatalogSettings(str(provider), settings, caps, paths)
 
 
 def _coerce_default(value: Any, prop_schema: Mapping[str, Any]) -> Any:
@@ -147,6 +151,15 @@ def _setting_problems(doc: Positions, diags: list[Diagnostic], caps: Capabilitie
             summary = f"{problem.message} (catalog.{problem.setting} from the environment)"
         out.append(Diagnostic.error(summary, problem.hint, loc, "provider"))
     return out
+
+
+def _relative_to_file(filename: str, caps: Capabilities, file_settings: Mapping[str, Any]) -> dict[str, str]:
+    """The file's ``path_settings`` joined to its directory (``sub/images.yaml`` with ``path: c.db`` ->
+    ``sub/c.db``): a relative path in the file means the same wherever the command runs. Absolute
+    paths, and paths from the environment (relative to the current directory), are not listed."""
+    base = os.path.dirname(filename)
+    return {k: os.path.join(base, v) for k, v in file_settings.items()
+            if k in caps.path_settings and isinstance(v, str) and v and base and not os.path.isabs(v)}
 
 
 def _provider_names() -> tuple[str, ...]:

@@ -130,6 +130,8 @@ def translate(err: ValidationError, prefix: DataPath, where: Locator) -> list[Di
             for k in value
             if k not in inst
         ]
+    if kw in ("oneOf", "anyOf") and _shape(path).endswith("source") and not isinstance(inst, dict):
+        return []  # not a mapping at all: the type error says so (jsonschema: "None is valid under each of")
     if kw in ("oneOf", "anyOf") and _shape(path).endswith("source") and isinstance(inst, dict):
         both = "vm" in inst and "vhd" in inst
         summary = "source sets both 'vm' and 'vhd'" if both else "source needs 'vm' or 'vhd'"
@@ -175,6 +177,41 @@ def translate(err: ValidationError, prefix: DataPath, where: Locator) -> list[Di
     return [E(err.message, "", loc, "schema")]
 
 
+#: Mappings of an image entry and the keys that belong under them, for ``misindented``.
+_NESTED_KEYS = {"source": ("vm", "vhd", "generalize", "storage_account")}
+
+
+def misindented(data: Any, where: Locator, diags: list[Diagnostic]) -> list[Diagnostic]:
+    """``source:`` left empty and followed by ``vm:`` at its own indentation gives one message
+    ("`vm` is not indented under `source:`") instead of "source must be a mapping" plus "unknown
+    field 'vm'" (and whatever else is said about the empty ``source`` or the stray keys)."""
+    images = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(images, list):
+        return diags
+    for i, img in enumerate(images):
+        if not isinstance(img, dict):
+            continue
+        keys = list(img)
+        for j, key in enumerate(keys):
+            if key not in _NESTED_KEYS or img[key] is not None:
+                continue
+            stray: list[str] = []
+            for k in keys[j + 1:]:
+                if k not in _NESTED_KEYS[key]:
+                    break
+                stray.append(k)
+            if not stray:
+                continue
+            said = {json_path(("images", i, k)) for k in (key, *stray)}
+            diags = [d for d in diags if d.location is None or d.location.json_path not in said]
+            them = "it" if len(stray) == 1 else "them"
+            diags.append(Diagnostic.error(
+                f"`{stray[0]}` is not indented under `{key}:`",
+                f"indent {', '.join(f'`{k}`' for k in stray)} further than `{key}:` to put {them} under it",
+                where.loc(("images", i, stray[0]), key=True), code="schema"))
+    return diags
+
+
 def unknown_keys(err: ValidationError) -> list[str]:
     """The keys an ``additionalProperties`` error is about, in the order the file has them."""
     if err.validator != "additionalProperties" or not isinstance(err.instance, dict):
@@ -193,4 +230,4 @@ def plain(err: ValidationError, where: Locator, hint: Callable[[ValidationError]
     return Diagnostic.error(best.message, hint(best), where.loc(key_path, key=bool(unknown)), code=code)
 
 
-__all__ = ["describe", "field_name", "plain", "short", "suggest", "translate", "unknown_keys"]
+__all__ = ["describe", "field_name", "misindented", "plain", "short", "suggest", "translate", "unknown_keys"]

@@ -322,13 +322,8 @@ def read_document(data: bytes, filename: str) -> tuple[Document | None, list[Dia
                     (m.column + 1) if m else 0,
                 )
             return None, diags
-        context = f" ({e.context})" if e.context else ""
-        fatal(
-            f"YAML syntax error: {problem}{context}",
-            "check indentation, quoting and ':' at this line",
-            (m.line + 1) if m else 0,
-            (m.column + 1) if m else 0,
-        )
+        summary, hint, m = _syntax_error(text, e, problem, m)
+        fatal(summary, hint, (m.line + 1) if m else 0, (m.column + 1) if m else 0)
         return None, diags
     except yaml.YAMLError as e:  # reader errors carry an offset, not a mark
         fatal(f"YAML error: {e}", "check the file is plain UTF-8 YAML")
@@ -354,6 +349,43 @@ def read_document(data: bytes, filename: str) -> tuple[Document | None, list[Dia
     return doc, diags
 
 
+
+
+#: The constructs a parser error can name as still open (``e.context``), with their opening bracket.
+_OPENED = {
+    "while parsing a flow sequence": ("flow sequence", "[", "]"),
+    "while parsing a flow mapping": ("flow mapping", "{", "}"),
+    "while scanning a quoted scalar": ("quoted string", "", ""),
+}
+
+
+def _syntax_error(text: str, e: yaml.MarkedYAMLError, problem: str, m: Any) -> tuple[str, str, Any]:
+    """(summary, hint, mark) of a YAML syntax error, in words a person can act on.
+
+    A tab where YAML wants indentation is called a tab. A construct still open when the parser
+    gave up (``[vm`` with no ``]``) is named with the line and column it opened at, and reported
+    there: the parser itself only notices at the next token, often the end of the file.
+    """
+    index = getattr(m, "index", None) if m is not None else None
+    if isinstance(index, int) and 0 <= index < len(text) and text[index] == "\t":
+        indenting = not text[text.rfind("\n", 0, index) + 1:index].strip()
+        return ("a tab character is used for indentation; YAML indents with spaces only" if indenting
+                else "a tab character is not allowed here in YAML", "replace the tab with spaces", m)
+    opened = _OPENED.get(e.context or "")
+    cm = e.context_mark
+    if opened is not None and cm is not None:
+        what, _, close = opened
+        where = f"line {cm.line + 1}, column {cm.column + 1}"
+        rest = text[getattr(cm, "index", 0):]
+        at_end = isinstance(index, int) and not text[index:].strip()
+        if at_end or (close and close not in rest):
+            closer = f" (no '{close}')" if close else ""
+            return (f"YAML syntax error: the {what} opened on {where} is never closed{closer}",
+                    f"close it{f' with {close!r}' if close else ' with its quote'} on the line it belongs to", cm)
+        return (f"YAML syntax error: {problem} in the {what} opened on {where}",
+                "check the commas and quoting inside it", m)
+    context = f" ({e.context})" if e.context else ""
+    return f"YAML syntax error: {problem}{context}", "check indentation, quoting and ':' at this line", m
 
 
 __all__ = ["ALIASES_REFUSED", "MAX_DEPTH", "Document", "read_document"]

@@ -113,6 +113,40 @@ def compose(core: Mapping[str, Any], fragments: Mapping[str, Mapping[str, Any]])
     return out
 
 
+#: The self-contained schema for editors (``bundled_schema``), shipped beside the core file.
+FULL = "images.full.schema.json"
+
+
+def bundled_schema() -> dict[str, Any]:
+    """``load_schema()`` with every provider fragment ``$ref`` replaced by its target: one
+    self-contained file an editor (yaml-language-server) can use with no registry. Written to
+    ``reconciler/schemas/images.full.schema.json``; a test keeps that file up to date."""
+    fragments = {frag["$id"]: frag for frag in _fragments().values()}
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and "#" in ref and not ref.startswith("#"):
+                uri, pointer = ref.split("#", 1)
+                target: Any = fragments[uri]
+                for part in pointer.strip("/").split("/"):
+                    target = target[part.replace("~1", "/").replace("~0", "~")]
+                merged = {**copy.deepcopy(target), **{k: v for k, v in node.items() if k != "$ref"}}
+                return resolve(merged)
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    out: dict[str, Any] = resolve(load_schema())
+    out["$id"] = out["$id"].replace("images.schema.json", FULL)
+    out["description"] = (
+        "The desired-state file, every provider's settings and image fields included (generated from "
+        "images.schema.json and the providers' fragments; for editors). " + str(out.get("description", ""))
+    )
+    return out
+
+
 def _constraints(sub: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in sub.items() if k not in _ANNOTATIONS}
 
@@ -311,4 +345,13 @@ def _ascii_patterns(schema: Any, monotone: bool = True) -> Any:
     return out
 
 
-__all__ = ["CATALOG_CORE", "CORE_IMAGE_FIELDS", "Validators", "load_schema", "schema_diagnostics", "validators"]
+__all__ = [
+    "CATALOG_CORE",
+    "CORE_IMAGE_FIELDS",
+    "FULL",
+    "Validators",
+    "bundled_schema",
+    "load_schema",
+    "schema_diagnostics",
+    "validators",
+]

@@ -227,6 +227,8 @@ def _check_semantics(ctx: _Context, data: Mapping[str, Any]) -> None:
                 _check_image(ctx, i, img, seen)
                 if isinstance(img.get("family"), str):
                     families.add(img["family"])
+                elif ctx.caps is not None and ctx.caps.family_from_name and "/" in str(img.get("name", "")):
+                    families.add(str(img["name"]).split("/", 1)[0])  # the family follows from the name
     policy = data.get("policy")
     retention = policy.get("retention") if isinstance(policy, dict) else None
     if isinstance(retention, dict) and isinstance(images, list):

@@ -9,7 +9,7 @@ Public images: ARM does not list Marketplace images as resources, so the azure s
 public image and the seed's public ones are left out. The contract tests that look one up
 (``Ubuntu-Public``) are skipped for this harness with that reason (``HAS_PUBLIC_IMAGES``).
 
-The catalog lock is the blob-lease lock of ``providers/blob_lock.py``; it runs against one Azurite
+The catalog lock is the blob-lease lock of ``providers/blob_lock/``; it runs against one Azurite
 per test session (started on first use, like ``tests/azurite.py`` does), one container per catalog.
 """
 

@@ -200,3 +200,24 @@ def test_lease_length_must_be_one_azure_accepts() -> None:
         BlobLeaseLock.from_settings(
             {"lock_storage_account": "acct"}, {"AZURE_STORAGE_KEY": "a2V5"}, catalog="p", lease_seconds=90
         )
+
+
+class _Token:
+    def get_token(self, *scopes: str, **kwargs: object) -> object:
+        raise AssertionError("no token is asked for")
+
+
+def test_a_token_over_http_asks_for_the_storage_key() -> None:
+    """Azurite speaks http: a sign-in token cannot go there, the shared key can (issue 12)."""
+    with pytest.raises(ReconcilerError) as e:
+        BlobLeaseLock.from_settings(
+            {"lock_storage_account": "devstoreaccount1", "lock_endpoint": "http://127.0.0.1:10000/devstoreaccount1"},
+            {},
+            catalog="platform",
+            credential=_Token(),
+        )
+    assert "set AZURE_STORAGE_KEY (or AZURE_STORAGE_CONNECTION_STRING) for an http Blob endpoint such as Azurite" in (
+        e.value.hint
+    )
+    assert "Storage Blob Data Contributor" not in e.value.hint
+    assert "Token credential" not in e.value.message

@@ -185,15 +185,16 @@ def test_github_step_summary_and_annotations(cli, demo, monkeypatch):
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     r = cli("plan", "--format", "markdown")
     assert r.code == 0
-    assert r.out.startswith("**Plan:**")
-    assert summary.read_text().startswith("**Plan:**")
+    assert r.out.startswith("<!-- reconciler:catalog=platform -->\n### reconciler plan: catalog **platform** (local)")
+    assert "\n**Plan:**" in r.out
+    assert summary.read_text().startswith("<!-- reconciler:catalog=platform -->")
     # A plan error reaches GitHub as an annotation.
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     spec = demo / "images.yaml"
     spec.write_text(spec.read_text().replace("source: {vm: build-web-01}", "source: {vm: no-such-vm}"))
     r = cli("plan")
     assert r.code == 1
-    assert "::error" in r.out and "no-such-vm" in r.out
+    assert "::error" in r.err and "no-such-vm" in r.err and "::error" not in r.out  # stdout is the plan
 
 
 def test_import_warns_when_prune_would_remove_the_adopted_image(cli, demo):

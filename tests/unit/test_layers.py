@@ -12,7 +12,8 @@ import pytest
 PKG = Path(__file__).resolve().parents[2] / "reconciler"
 MODULES = sorted(p for p in PKG.rglob("*.py"))
 PURE = {
-    "model.py", "plan.py", "render.py", "providers/http/lro.py", "errors.py", "planfile.py", "codec.py", "plandoc.py"
+    "model.py", "plan.py", "providers/http/lro.py", "errors.py", "planfile.py", "codec.py", "plandoc.py",
+    *(p.relative_to(PKG).as_posix() for p in (PKG / "render").glob("*.py")),
 }
 
 

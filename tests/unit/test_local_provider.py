@@ -449,7 +449,7 @@ def test_the_lock_excludes_another_process_and_a_dead_holder_is_reported(tmp_pat
             )
         assert f"pid {child.pid}" in e.value.message and "child" in e.value.message
         assert e.value.holder["id"] == lock_id
-        assert "no longer running" not in e.value.hint
+        assert "no longer exists" not in e.value.message
     finally:
         child.kill()
         child.wait()
@@ -459,7 +459,7 @@ def test_the_lock_excludes_another_process_and_a_dead_holder_is_reported(tmp_pat
 
     with pytest.raises(LockError) as e:
         p.acquire_lock(LockInfo.new("apply"), 0)
-    assert f"pid {child.pid} on this host) is no longer running" in e.value.hint
+    assert f"its process (pid {child.pid}) no longer exists on this host" in e.value.message
     assert f"reconciler force-unlock {lock_id}" in e.value.hint
     assert p.force_unlock(lock_id).who == "child"
     p.acquire_lock(LockInfo.new("apply"), 0).release()

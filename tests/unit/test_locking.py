@@ -134,11 +134,26 @@ def test_a_holder_on_this_host_whose_process_is_gone_gets_the_force_unlock_hint(
     child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = LockInfo.new("apply", who="ci")
     dead = LockInfo(dead.id, dead.who, dead.host, int(child.stdout), dead.command, dead.created)
-    hint = held_by(dead).hint
-    assert f"pid {dead.pid} on this host) is no longer running" in hint and dead.id in hint
+    held = held_by(dead)
+    assert f"its process (pid {dead.pid}) no longer exists on this host" in held.message
+    assert "that run is gone" in held.hint and dead.id in held.hint
     alive = LockInfo(dead.id, dead.who, dead.host, os.getpid(), dead.command, dead.created)
-    assert "no longer running" not in held_by(alive).hint
-    assert "no longer running" not in held_by(ALICE).hint  # another host: nothing to look at
+    assert "no longer exists" not in held_by(alive).message
+    assert "no longer exists" not in held_by(ALICE).message  # another host: nothing to look at
+
+
+def test_a_blob_lock_holder_on_this_host_whose_process_is_gone_is_said_gone() -> None:
+    from reconciler.providers.blob_lock import LockState, LockStatus, describe_status
+
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    base = LockInfo.new("apply", who="ci")
+    dead = LockInfo(base.id, base.who, base.host, int(child.stdout), base.command, base.created)
+    for state in (LockState.HELD, LockState.ABANDONED):
+        message, hint = describe_status("platform", LockStatus(state, dead))
+        assert f"its process (pid {dead.pid}) no longer exists on this host" in message
+        assert f"reconciler force-unlock {dead.id}" in hint
+        message, _ = describe_status("platform", LockStatus(state, base))  # this very process: alive
+        assert "no longer exists" not in message
 
 
 def test_force_unlock_needs_a_lock_and_its_exact_id() -> None:

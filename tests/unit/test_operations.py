@@ -34,7 +34,8 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     seed["images"].append({**legacy, "name": "shared-tools", "owner": "other"})
     (tmp_path / "seed.json").write_text(json.dumps(seed))
     result = operations.init_catalog(tmp_path / "seed.json", file=tmp_path / "images.yaml")
-    assert result.path == Path(".reconciler/catalog.db") and len(result.snapshot.images) == len(seed["images"])
+    # A relative catalog.path is beside the desired-state file (named here by its absolute path).
+    assert result.path == tmp_path / ".reconciler" / "catalog.db" and len(result.snapshot.images) == len(seed["images"])
     return tmp_path
 
 
@@ -88,9 +89,10 @@ def test_catalog_init_seeds_the_path_of_the_file_or_the_default(tmp_path: Path, 
     monkeypatch.chdir(tmp_path)
     assert operations.local_catalog_path(tmp_path / "missing.yaml", Environment()) == Path(".reconciler/catalog.db")
     (tmp_path / "images.yaml").write_text("version: 1\ncatalog: {name: c, provider: local, path: x/c.db}\nimages: []\n")
-    assert operations.local_catalog_path(tmp_path / "images.yaml", Environment()) == Path("x/c.db")
+    assert operations.local_catalog_path(tmp_path / "images.yaml", Environment()) == tmp_path / "x" / "c.db"
+    assert operations.local_catalog_path(Path("images.yaml"), Environment()) == Path("x/c.db")
     result = operations.init_catalog(ROOT / "examples" / "demo-catalog.json", file=tmp_path / "images.yaml")
-    assert result.path == Path("x/c.db") and (tmp_path / "x" / "c.db").is_file()
+    assert result.path == tmp_path / "x" / "c.db" and (tmp_path / "x" / "c.db").is_file()
     with pytest.raises(ProviderError, match="already exists"):
         operations.init_catalog(ROOT / "examples" / "demo-catalog.json", file=tmp_path / "images.yaml")
 
@@ -131,7 +133,7 @@ def test_a_saved_plan_for_another_catalog_is_refused(desired, provider) -> None:
 def test_a_saved_plan_is_stale_once_the_live_catalog_changed(desired, provider) -> None:
     saved = operations.make_plan(desired, provider)
     provider.remove(provider.snapshot().image_index()["web-base-2026-08"])  # by hand, after the plan
-    with pytest.raises(StalePlanError, match="Saved plan is stale: the live catalog changed"):
+    with pytest.raises(StalePlanError, match="Saved plan is stale: image 'web-base-2026-08' was deleted"):
         operations.verify_saved_plan(saved, desired, provider.snapshot(), provider.capabilities, "p.json")
 
 
@@ -156,7 +158,7 @@ def test_apply_tells_a_saved_plan_from_a_file_by_content(workdir: Path, desired,
                                           env=env)
     assert saved.saved is not None and saved.desired_file == workdir / "images.yaml"
     assert saved.saved_file == workdir / "images.json"
-    with pytest.raises(ReconcilerError, match="--target and --prune cannot be used with a saved plan"):
+    with pytest.raises(ReconcilerError, match="--target, --replace and --prune cannot be used with a saved plan"):
         operations.read_apply_request(workdir / "images.json", plan_bytes, spec_file=workdir / "images.yaml",
                                       env=env, prune=True)
 

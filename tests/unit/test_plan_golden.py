@@ -36,6 +36,7 @@ def _scenarios():
         Snapshot(vms=(vm("vm-g", os_state=OSState.SPECIALIZED, power_state=PowerState.STOPPED),)), CAPS
     yield "no-op", desired(s), Snapshot(images=(image_of(s),)), CAPS
     yield "update, one field", desired(s), Snapshot(images=(image_of(s, label="old"),)), CAPS
+    yield "update, tags only", desired(s), Snapshot(images=(image_of(s, tags={"t": "2"}),)), CAPS
     yield "update, several fields", desired(s), Snapshot(images=(image_of(s, label="old", tags={"t": "2"}),)), CAPS
     yield "update, protection added", desired(replace(s, protect=True)), Snapshot(images=(image_of(s),)), CAPS
     yield "update, protection removed", desired(s), Snapshot(images=(image_of(s, protected=True),)), CAPS

@@ -71,11 +71,17 @@ def test_a_plan_records_its_catalog_provider_digest_prune_and_targets(file_prune
 
 
 # --------------------------------------------------------------------------------------------------
-# Every diagnostic points at the entry of the file it is about
+# Every diagnostic points at the entry of the file it is about, and at the key it is about: the key's
+# own line and column when the file gave positions (test_actionable_messages), else the entry's line
 
 
-def _at(index: int, line: int) -> Location:
-    return Location(file="images.yaml", line=line, col=0, json_path=f"$.images[{index}]")
+def _at(index: int, line: int, key: str = "") -> Location:
+    return Location(file="images.yaml", line=line, col=0, json_path=f"$.images[{index}]" + (f".{key}" if key else ""))
+
+
+#: The key each error code points at.
+_KEY = {"vm-missing": "source.vm", "vm-power-state": "source.vm", "protected": "protect", "foreign": "name",
+        "vm-consumed": "source.vm"}
 
 
 LOCATED = {
@@ -97,8 +103,8 @@ def test_a_change_error_points_at_its_entry_file_line_and_json_path(case):
     d = desired(first, replace(S, line=9))
     p = make_plan(d, Snapshot(images=snap.images, vms=snap.vms + (vm("vm-aaa"),)), CAPS)
     errors = [(e.code, e.location) for e in only(p, name).errors]
-    assert (code, _at(1, 9)) in errors
-    assert all(loc == _at(1, 9) for _, loc in errors)
+    assert (code, _at(1, 9, _KEY[code])) in errors
+    assert all(loc == _at(1, 9, _KEY[c]) for c, loc in errors)
 
 
 @pytest.mark.parametrize("consumer_first", [True, False])
@@ -110,7 +116,7 @@ def test_the_vm_consumed_error_points_at_the_entry_of_the_other_capture(consumer
                   CAPS)
     (err,) = only(p, "spc").errors
     assert err.code == "vm-consumed"
-    assert err.location == _at(1 if consumer_first else 0, 12)
+    assert err.location == _at(1 if consumer_first else 0, 12, "source.vm")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -218,7 +224,7 @@ def test_a_tag_whose_key_has_dots_or_spaces_is_still_a_tag_and_updates_in_place(
     s = spec("web", tags={key: "new"})
     p = make_plan(desired(s), Snapshot(images=(image_of(s, tags={key: "old"}),)), CAPS)
     c = only(p, "web")
-    assert (c.action, c.reason) == (Action.UPDATE, "tags differs")
+    assert (c.action, c.reason) == (Action.UPDATE, "tags differ")
     assert [(f.path, f.before, f.after, f.forces_replace) for f in c.fields] == [(f"tags.{key}", "old", "new", False)]
 
 

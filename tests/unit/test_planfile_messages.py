@@ -345,7 +345,7 @@ def test_every_field_of_a_saved_plan_survives_the_round_trip_with_a_non_default_
                     fields=(FieldDiff("type", "vm", "os", forces_replace=True),), destructive=True,
                     consumes_vm="build", steps=("remove image", "capture image"), errors=(err,), warnings=(warn,))
     plan = Plan("platform", "gallery", (change,), {"image:web": "fp"}, "sha256:file", prune=True,
-                targets=("web",), errors=(err,), warnings=(warn,))
+                targets=("web",), errors=(err,), warnings=(warn,), replace=("web",))
     # ``Image.facts`` (typed provider facts) is stored by no format: the document shows them inside
     # the image's ``extra`` (``plandoc._with_facts``), and a saved plan reads them back there.
     unstored = {Image: {"facts"}}

@@ -21,7 +21,7 @@ from test_render_plans import (
 
 from reconciler.errors import Diagnostic
 from reconciler.model import Action, Change, FieldDiff, Plan, Source
-from reconciler.render import markdown_summary, md_escape, render_plan_markdown
+from reconciler.render import markdown_summary, markdown_title, md_escape, render_plan_markdown, render_plan_text
 
 
 def _plan(*changes: Change, **kw: object) -> Plan:
@@ -56,7 +56,7 @@ def test_golden_markdown() -> None:
 
 
 def test_summary_line() -> None:
-    first = render_plan_markdown(full_plan()).splitlines()[0]
+    first = render_plan_markdown(full_plan()).splitlines()[3]  # after the marker and the title
     assert first == (
         "**Plan:** 1 to capture, 1 to update, 1 to replace, 1 to remove"
         " — ⚠️ 3 destructive (1 remove, 1 replace, 1 VM consumed)"
@@ -71,13 +71,13 @@ def test_summary_line() -> None:
 
 def test_no_changes() -> None:
     out = render_plan_markdown(empty_plan())
-    assert out.startswith("**No changes.**\n")
+    assert out.startswith(markdown_title(empty_plan()) + "**No changes.**\n")
     assert "<details>" not in out
 
 
 def test_errors_come_right_after_the_summary() -> None:
     out = render_plan_markdown(errored_plan())
-    lines = out.splitlines()
+    lines = out.splitlines()[3:]  # after the marker and the title
     assert lines[0].endswith("— ❌ 2 errors: cannot be applied")
     assert lines[2] == "### ❌ Errors: this plan cannot be applied"
     assert out.index("does not exist") < out.index("| Family |") < out.index("| | Image |")
@@ -128,8 +128,10 @@ def test_five_thousand_changes_fit_and_keep_the_summary() -> None:
     plan = big_plan()
     out = render_plan_markdown(plan)
     assert len(out) < 65000
-    assert out.splitlines()[0] == markdown_summary(plan)
-    assert out.startswith("**Plan:** 4500 to capture, 0 to update, 0 to replace, 500 to remove — ⚠️ 500 destructive")
+    assert out.splitlines()[3] == markdown_summary(plan)
+    assert out.startswith(
+        markdown_title(plan) + "**Plan:** 4500 to capture, 0 to update, 0 to replace, 500 to remove — ⚠️ 500 destructive"
+    )
     assert "changes' details omitted: run plan locally or see the JSON artifact." in out
     assert "more changes not shown in this table: see the JSON artifact." in out
     # destructive rows come first in what is left of the table
@@ -152,7 +154,7 @@ def test_details_are_dropped_before_table_rows() -> None:
 def test_never_longer_than_max_chars(plan: Plan, max_chars: int) -> None:
     out = render_plan_markdown(plan, max_chars=max_chars)
     assert len(out) <= max_chars
-    assert out.startswith(markdown_summary(plan))
+    assert out.startswith(markdown_title(plan) + markdown_summary(plan))
 
 
 def test_tiny_budget_still_bounded() -> None:
@@ -171,3 +173,23 @@ def test_consumes_vm_names_are_escaped_in_table() -> None:
     row = next(line for line in render_plan_markdown(_plan(c)).splitlines() if line.startswith("| `+`"))
     assert "consumes VM vm\\|x" in row
     assert not re.search(r"[^\\]\|x", row)
+
+
+def test_title_names_the_catalog_and_provider_and_carries_the_marker() -> None:
+    plan = full_plan()
+    lines = render_plan_markdown(plan).splitlines()
+    assert lines[0] == f"<!-- reconciler:catalog={plan.catalog} -->"
+    assert lines[1] == f"### reconciler plan: catalog **{plan.catalog}** ({plan.provider})"
+    odd = Plan(**{**plan.__dict__, "catalog": "x --> <b>"})
+    assert render_plan_markdown(odd).splitlines()[0] == "<!-- reconciler:catalog=x_--___b_ -->"
+
+
+def test_a_tag_removal_renders_as_a_removal() -> None:
+    c = Change(**{**update_label().__dict__, "fields": (FieldDiff("tags.cost-center", "42", None),
+                                                        FieldDiff("tags.owner", None, "web"))})
+    md = render_plan_markdown(_plan(c))
+    assert '- tags.cost-center: "42"\n' in md and "null" not in md
+    assert '+ tags.owner: "web"\n' in md and '- tags.owner' not in md
+    text = render_plan_text(_plan(c))
+    assert '- tags.cost-center: "42"' in text and "null" not in text
+    assert '+ tags.owner: "web"' in text

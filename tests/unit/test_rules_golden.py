@@ -140,6 +140,9 @@ def _sections() -> Iterator[str]:
         "specialized, vm running": (spec("web", os_state=SPECIALIZED),
                                     vm(os_state=SPECIALIZED, power_state=PowerState.RUNNING), CAPS),
         "running": (spec("web"), vm(power_state=PowerState.RUNNING), CAPS),
+        "running, provider names its deallocate command": (
+            spec("web"), vm(power_state=PowerState.RUNNING),
+            replace(CAPS, deallocate_hint="az vm deallocate -g rg -n {vm}")),
         "starting, provider accepts running": (
             spec("web"), vm(power_state=PowerState.STARTING),
             replace(CAPS, capture_power_states=frozenset({PowerState.RUNNING}))),

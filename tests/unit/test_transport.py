@@ -336,3 +336,38 @@ def test_a_retry_after_date_is_honoured_with_the_injected_sleep(server: tuple[st
     with make(url, sleeps) as t:
         t.get("/x")
     assert len(sleeps) == 1 and 0 <= sleeps[0] <= 1  # "now": no real wait, nothing slept for real
+
+
+def test_a_tls_failure_is_said_in_words_not_class_names():
+    """Issue 12: ``TLSError: TLS with https://h failed: SSLError`` named two internal classes."""
+    import requests as _requests
+
+    from reconciler.providers.http.session import send
+
+    class _Session:
+        def request(self, *a, **kw):
+            raise _requests.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+
+    with pytest.raises(ProviderError) as ei:
+        send(_Session(), "GET", "https://catalog.example.com/x")  # type: ignore[arg-type]
+    text = str(ei.value)
+    assert "the certificate is not trusted" in text
+    assert "SSLError" not in text and "TLSError" not in text
+    assert ei.value.code == "TLSError"  # the machine-readable code stays
+
+
+def test_a_failed_sign_in_is_said_in_words_not_class_names():
+    from reconciler.providers.azure.auth import token_provider
+
+    class CredentialUnavailableError(Exception):
+        pass
+
+    class _Cred:
+        def get_token(self, *scopes):
+            raise CredentialUnavailableError("EnvironmentCredential: incomplete")
+
+    get = token_provider({}, credential_factory=lambda authority: _Cred())
+    with pytest.raises(ProviderError) as ei:
+        get()
+    assert "could not get an Azure access token: no sign-in is available here" in str(ei.value)
+    assert "CredentialUnavailableError" not in str(ei.value) and "AuthenticationFailed" not in str(ei.value)

@@ -59,6 +59,22 @@ TargetOpt = Annotated[
     list[str] | None,
     typer.Option("--target", "-t", help="Limit the plan to this image (repeatable).", show_default=False),
 ]
+ReplaceOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--replace",
+        help="Recapture this declared, owned image even if nothing differs (repeatable).",
+        metavar="NAME",
+        show_default=False,
+    ),
+]
+NoLockOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-lock",
+        help="Do not take the catalog lock (Terraform's -lock=false): only when nothing else can apply.",
+    ),
+]
 PruneOpt = Annotated[
     bool | None,
     typer.Option("--prune/--no-prune", help="Override the file's policy.prune.", show_default=False),
@@ -83,9 +99,12 @@ def provider_for(desired: DesiredState) -> Iterator[Provider]:
         provider.close()
 
 
-def locked(provider: Provider, command: str, timeout: float, file: Path) -> AbstractContextManager[LockHandle]:
-    """``operations.catalog_lock`` for this process: a release failure after an error is a warning."""
-    return operations.catalog_lock(provider, command, timeout, file=file, env=environment(), warn=warn)
+def locked(provider: Provider, command: str, timeout: float, file: Path,
+           no_lock: bool = False) -> AbstractContextManager[LockHandle]:
+    """``operations.catalog_lock`` for this process: a release failure after an error is a warning;
+    ``no_lock`` (``--no-lock``) takes none, with a warning on stderr."""
+    return operations.catalog_lock(provider, command, timeout, file=file, env=environment(), warn=warn,
+                                   lock=not no_lock)
 
 
 def read_input(path: Path, what: str, hint: str | None = None) -> bytes:

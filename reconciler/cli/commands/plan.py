@@ -15,19 +15,20 @@ from typing import Annotated
 import typer
 
 from ... import operations
-from ...errors import ConfirmationRefused
+from ...errors import ConfirmationRefused, ReconcilerError
 from ...model import ApplyResult, Change, Plan
 from ...providers import LockHandle, Provider
 from .. import env
-from ..app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, app, color, echo, echo_err, exit_with, guard, report
+from ..app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, app, color, echo, echo_err, exit_with, guard, report, safe
 from ..progress import LineHooks, LiveHooks
 from ..signals import STOP_GRACE_SECONDS, Stop, abandon_lock, stoppable
 from .common import (
     DEFAULT_FILE,
-    FileArg,
+    NoLockOpt,
     PlanFormat,
     PlanFormatOpt,
     PruneOpt,
+    ReplaceOpt,
     TargetOpt,
     ValidateFormat,
     emit_plan,
@@ -45,10 +46,25 @@ from .common import (
 @app.command()
 @guard
 def validate(
-    file: FileArg = Path(DEFAULT_FILE),
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="The desired-state file (default: images.yaml); several may be given (a pre-commit hook).",
+            metavar="FILE...",
+            show_default=False,
+        ),
+    ] = None,
     format: Annotated[ValidateFormat, typer.Option("--format", "-f", help="Output format.")] = ValidateFormat.text,
 ) -> None:
     """Check the desired-state file: syntax, schema and semantics. Reports every error with file:line:col."""
+    paths = files or [Path(DEFAULT_FILE)]
+    if format is ValidateFormat.json and len(paths) > 1:
+        raise ReconcilerError("--format json checks one file; several were given", "validate each file on its own")
+    valid = [_validate_one(file, format) for file in paths]
+    exit_with(EXIT_OK if all(valid) else EXIT_ERROR)
+
+
+def _validate_one(file: Path, format: ValidateFormat) -> bool:
     from ...render import render_diagnostics_github, render_diagnostics_json, render_diagnostics_text
 
     data = read_input(file, "desired-state file")
@@ -66,7 +82,7 @@ def validate(
             echo(render_diagnostics_text(diags, color=color(sys.stdout)).rstrip("\n"))
         if state is not None:
             echo(f"{file}: valid ({len(state.images)} image{'s' if len(state.images) != 1 else ''}).")
-    exit_with(EXIT_OK if state is not None else EXIT_ERROR)
+    return state is not None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -90,29 +106,90 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+PlanPathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help="The desired-state file (default: images.yaml); several files, or a directory: plan every "
+        "catalog in them.",
+        metavar="FILE|DIR...",
+        show_default=False,
+    ),
+]
+
+
+def _plan_many(paths: list[Path], out: Path | None, format: PlanFormat, detailed_exitcode: bool,
+               targeted: bool, prune: bool | None) -> None:
+    """``plan DIR`` / ``plan FILE FILE...``: one section per catalog, the summary, the worst exit code."""
+    from ...render.catalogs import render_multi_json, render_multi_markdown, render_multi_text
+    from .common import open_catalog
+
+    if out is not None:
+        raise ReconcilerError(
+            "--out saves the plan of one catalog; several were given",
+            "plan each catalog on its own (`reconciler catalogs DIR --format github-matrix`, one job each) "
+            "to save one plan per catalog",
+        )
+    if targeted:
+        raise ReconcilerError("--target and --replace name images of one catalog; several were given",
+                              "plan that catalog's file on its own")
+    multi = operations.plan_catalogs(operations.find_catalogs(paths), env.environment(),
+                                     open_provider=open_catalog, prune=prune)
+    if format is PlanFormat.json:
+        import json
+
+        echo(json.dumps(render_multi_json(multi), indent=2))
+    elif format is PlanFormat.markdown:
+        echo(render_multi_markdown(multi).rstrip("\n"))
+    else:
+        echo(render_multi_text(multi, color=color(sys.stdout)).rstrip("\n"))
+    for c in multi.catalogs:
+        if c.plan is not None:
+            _step_summary(c.plan)
+    if env.github_actions():
+        from ...render import render_diagnostics_github
+
+        errors = [d for c in multi.catalogs for d in (*c.errors, *(c.plan.all_errors if c.plan else ()))]
+        if errors:
+            echo_err(render_diagnostics_github(errors).rstrip("\n"))
+    exit_with(multi.exit_code(detailed_exitcode))
+
+
 @app.command()
 @guard
 def plan(
-    file: FileArg = Path(DEFAULT_FILE),
+    files: PlanPathsArg = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Save the plan to this file for `apply`.")] = None,
     format: PlanFormatOpt = PlanFormat.text,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes (0 none, 1 error).")
     ] = False,
     target: TargetOpt = None,
+    replace: ReplaceOpt = None,
     prune: PruneOpt = None,
 ) -> None:
-    """Show what apply would change, without changing anything."""
+    """Show what apply would change, without changing anything.
+
+    With several files or a directory, plans each catalog found (docs/github-actions.md, "Many
+    catalogs") and exits with the worst code: 1 (an error), then 2 (changes, --detailed-exitcode), 0.
+    """
+    paths = files or [Path(DEFAULT_FILE)]
+    if len(paths) > 1 or paths[0].is_dir():
+        _plan_many(paths, out, format, detailed_exitcode, bool(target or replace), prune)
+    file = paths[0]  # one file: its plan, as always
     desired = load(file)
     with provider_for(desired) as provider:
-        the_plan = operations.make_plan(desired, provider, prune=prune, targets=target or [])
+        the_plan = operations.make_plan(desired, provider, prune=prune, targets=target or [],
+                                         replace=replace or [])
     emit_plan(the_plan, format)
     _step_summary(the_plan)
     if the_plan.errored:
         if env.github_actions():
             from ...render import render_diagnostics_github
 
-            echo(render_diagnostics_github(list(the_plan.all_errors)).rstrip("\n"))
+            # On stderr: stdout is the plan (often redirected into plan.md, the PR comment).
+            echo_err(render_diagnostics_github(list(the_plan.all_errors)).rstrip("\n"))
+        if out is not None:
+            echo_err(f"error: the plan has errors, so no plan file was written to {out}")
         exit_with(EXIT_ERROR)
     if out is not None:
         from ...planfile import dump_plan
@@ -162,19 +239,33 @@ def _run_apply(plan: Plan, provider: Provider, parallelism: int, continue_on_err
                stop: Stop) -> ApplyResult:
     """``operations.apply_changes`` with the progress display and the stop messages of this terminal."""
 
+    shown: list[LineHooks | LiveHooks] = []  # the display in use, which the stop messages go through
+
+    def say(text: str) -> None:
+        if shown:
+            shown[0].note(text)
+        else:
+            echo_err(text)
+
     def on_stop(in_flight: list[Change]) -> None:
         stop.waiting = True
         n = len(in_flight)
-        echo_err(
-            f"{stop.name}: stopping, no new change will start; waiting up to {STOP_GRACE_SECONDS:g}s for the "
-            f"{n} change{'s' if n != 1 else ''} in flight ({', '.join(c.name for c in in_flight)}). "
-            "Send it again to stop waiting (the catalog lock is then kept while a change may still run)."
+        say(
+            f"{stop.received} received: waiting for {n} change{'s' if n != 1 else ''} in flight "
+            f"({stop.send_again} to stop waiting)"
+        )
+        say(
+            f"  no new change will start; waiting up to {STOP_GRACE_SECONDS:g}s for "
+            f"{', '.join(safe(c.name) for c in in_flight)} to finish, then the report"
         )
 
     def on_stopped() -> None:
         stop.waiting = False
+        if stop.again:
+            say(f"{stop.received} received again: no longer waiting for the changes in flight")
 
     def run(hooks: LineHooks | LiveHooks) -> ApplyResult:
+        shown.append(hooks)
         return operations.apply_changes(
             plan, provider, lock, hooks=hooks, parallelism=parallelism, continue_on_error=continue_on_error,
             stop_grace=STOP_GRACE_SECONDS, on_stop=on_stop, on_stopped=on_stopped,
@@ -194,7 +285,7 @@ def _run_apply(plan: Plan, provider: Provider, parallelism: int, continue_on_err
 def apply(
     file: Annotated[
         Path,
-        typer.Argument(help="A desired-state file, or a plan saved by `plan --out`.", metavar="[FILE | PLAN]"),
+        typer.Argument(help="A desired-state file, or a plan saved by `plan --out`.", metavar="FILE|PLAN"),
     ] = Path(DEFAULT_FILE),
     auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")] = False,
     parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=100, help="Changes run at once.")] = 10,
@@ -209,7 +300,9 @@ def apply(
         typer.Option("--file", help="With a saved plan: the desired-state file it was made from."),
     ] = Path(DEFAULT_FILE),
     target: TargetOpt = None,
+    replace: ReplaceOpt = None,
     prune: PruneOpt = None,
+    no_lock: NoLockOpt = False,
 ) -> None:
     """Make the live catalog match the file (or run exactly a saved plan)."""
     from ...apply import ApplyInterrupted
@@ -217,12 +310,13 @@ def apply(
 
     data = read_input(file, "plan or desired-state file")  # read once: its content says plan or file
     request = operations.read_apply_request(
-        file, data, spec_file=spec_file, env=env.environment(), targets=target or [], prune=prune
+        file, data, spec_file=spec_file, env=env.environment(), targets=target or [], prune=prune,
+        replace=replace or [],
     )
     with (
         stoppable() as stop,
         provider_for(request.desired) as provider,
-        locked(provider, "apply", lock_timeout, request.desired_file) as lock,
+        locked(provider, "apply", lock_timeout, request.desired_file, no_lock) as lock,
     ):
         the_plan = operations.plan_to_apply(request, provider)
         if request.saved is not None:
@@ -243,7 +337,8 @@ def apply(
         else:
             interrupted = None
         # The report comes before the lock's release: a release failure must not hide it.
-        echo(render_apply_report(result, color=color(sys.stdout)).rstrip("\n"))
+        # Without a terminal each change's outcome is already a log line: the report does not repeat it.
+        echo(render_apply_report(result, color=color(sys.stdout), logged=not sys.stdout.isatty()).rstrip("\n"))
         if interrupted is not None:
             report(interrupted.diagnostics())
             if interrupted.unfinished:

@@ -20,6 +20,7 @@ from .common import (
     DEFAULT_FILE,
     CatalogFileOpt,
     FileArg,
+    NoLockOpt,
     PlanFormat,
     PlanFormatOpt,
     emit_plan,
@@ -47,9 +48,10 @@ def drift(
 @app.command("import")
 @guard
 def import_(
-    names: Annotated[list[str], typer.Argument(help="Names of existing user images to adopt.", metavar="NAME...")],
+    names: Annotated[list[str], typer.Argument(help="Names of existing user images to adopt.", metavar="NAME")],
     file: CatalogFileOpt = Path(DEFAULT_FILE),
     lock_timeout: Annotated[float, typer.Option("--lock-timeout", min=0, help="Seconds to wait for the lock.")] = 0.0,
+    no_lock: NoLockOpt = False,
 ) -> None:
     """Adopt existing user images: mark them as owned by this catalog."""
     desired = load(file)
@@ -58,7 +60,7 @@ def import_(
     def adopted(image: Image) -> None:
         echo(f"{safe(image.name)}: imported into catalog {owner}")
 
-    with stoppable(), provider_for(desired) as provider, locked(provider, "import", lock_timeout, file):
+    with stoppable(), provider_for(desired) as provider, locked(provider, "import", lock_timeout, file, no_lock):
         adoption = operations.check_adoption(desired, provider.snapshot(), names)
         for image in adoption.already_owned:
             echo(f"{safe(image.name)}: already owned by {owner}")

@@ -20,7 +20,8 @@ The package:
 ==============  ===================================================================================
 ``caps.py``     capabilities per mode, settings and their validate-time checks (pure)
 ``checks.py``   plan-time preconditions of a capture: shared, then the mode's (pure)
-``mapping.py``  ARM JSON <-> model for what both modes share: markers, tags, VMs (pure)
+``markers.py``  the marker tags and ARM's tag limits (constants)
+``mapping.py``  ARM JSON <-> model for what both modes share: tags, the common image fields, VMs (pure)
 ``scope.py``    ``Scope``: one small object per mode (paths, api-version, bodies, fields); ``Arm``
 ``managed.py``  the managed-image scope and the mapping of its resource
 ``gallery.py``  the gallery scope, its mapping and checks, ``GalleryDefinition`` facts
@@ -56,43 +57,14 @@ from typing import TYPE_CHECKING, Any
 
 from ...model import CatalogConfig, ImageSpec
 from ..clouds import TRUSTED_ENV, check_target, get_cloud, parse_trusted_hosts
-from . import mapping
+from . import gallery, managed, mapping, markers
 from .auth import ARM_SCOPE, DEFAULT_ENDPOINT, check_endpoint, token_provider
 from .caps import CONSUMES_VM, ENVIRONMENT, NAME, SETTINGS, capabilities, check_settings
 from .checks import plan_checks
-from .gallery import (
-    DEFINITION_FIELDS,
-    GALLERY_API,
-    GALLERY_FIELDS,
-    GALLERY_MUTABLE_EXTRA,
-    GALLERY_NAME_HINT,
-    GALLERY_NAME_PATTERN,
-    GalleryDefinition,
-    GalleryScope,
-    image_from_version,
-    split_gallery_name,
-)
-from .managed import MANAGED_FIELDS, ManagedScope, image_from_managed
-from .mapping import (
-    COMPUTE_API,
-    MAX_TAG_NAME,
-    MAX_TAG_VALUE,
-    MAX_TAGS,
-    PREFIX,
-    TAG_DESCRIPTION,
-    TAG_FAMILY,
-    TAG_FIELDS,
-    TAG_LABEL,
-    TAG_LOCK,
-    TAG_OWNER,
-    TAG_PROTECT,
-    TAG_SIZE,
-    TAG_SOURCE_VM,
-    TAG_TYPE,
-    fingerprint,
-    user_tags,
-    vm_from_resource,
-)
+from .gallery import *  # noqa: F403 (the package re-exports what the module exports: its __all__)
+from .managed import *  # noqa: F403
+from .mapping import COMPUTE_API, fingerprint, user_tags, vm_from_resource
+from .markers import *  # noqa: F403
 from .modes import scope_class
 from .scope import Scope
 
@@ -159,46 +131,22 @@ __all__ = [
     "COMPUTE_API",
     "CONSUMES_VM",
     "DEFAULT_ENDPOINT",
-    "DEFINITION_FIELDS",
     "ENVIRONMENT",
-    "GALLERY_API",
-    "GALLERY_FIELDS",
-    "GALLERY_MUTABLE_EXTRA",
-    "GALLERY_NAME_HINT",
-    "GALLERY_NAME_PATTERN",
-    "GalleryDefinition",
-    "GalleryScope",
-    "MANAGED_FIELDS",
-    "MAX_TAGS",
-    "MAX_TAG_NAME",
-    "MAX_TAG_VALUE",
-    "ManagedScope",
     "NAME",
-    "PREFIX",
     "SETTINGS",
     "Scope",
-    "TAG_DESCRIPTION",
-    "TAG_FAMILY",
-    "TAG_FIELDS",
-    "TAG_LABEL",
-    "TAG_LOCK",
-    "TAG_OWNER",
-    "TAG_PROTECT",
-    "TAG_SIZE",
-    "TAG_SOURCE_VM",
-    "TAG_TYPE",
     "build_tags",
     "capabilities",
     "check_endpoint",
     "check_settings",
     "fingerprint",
-    "image_from_managed",
-    "image_from_version",
     "open_provider",
     "plan_checks",
     "scope_class",
-    "split_gallery_name",
     "token_provider",
     "user_tags",
     "vm_from_resource",
 ]
+__all__ += gallery.__all__
+__all__ += managed.__all__
+__all__ += markers.__all__

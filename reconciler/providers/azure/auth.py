@@ -74,7 +74,10 @@ def token_provider(
                     tok = state["cred"].get_token(c.scope)
                 except Exception as e:  # azure-identity raises several unrelated types; translate once
                     raise ProviderError(
-                        f"could not get an Azure access token: {type(e).__name__}",
+                        "could not get an Azure access token: "
+                        + ("no sign-in is available here" if "Unavailable" in type(e).__name__
+                           else "the sign-in was refused" if "Authentication" in type(e).__name__
+                           else "the sign-in failed"),
                         code="AuthenticationFailed",
                         hint="log in (az login), configure a service principal / workload identity, "
                         "or set AZURE_ACCESS_TOKEN",

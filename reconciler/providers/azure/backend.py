@@ -26,7 +26,8 @@ from ..guard import GuardedProvider, Live, LiveVM
 from ..http.lro import PollPolicy, Response, wait
 from ..http.transport import Transport
 from .caps import NAME, capabilities
-from .mapping import COMPUTE_API, TAG_OWNER, build_tags, kept_markers, vm_from_resource
+from .mapping import COMPUTE_API, build_tags, kept_markers, vm_from_resource
+from .markers import TAG_OWNER
 from .modes import open_scope
 from .scope import Scope, Target, api
 
@@ -274,7 +275,7 @@ class AzureBackend:
                       _no_step, self.arm.remaining(self.clock()))
         return self._read_image(name) or live.image
 
-    # ---- lock: a lease on a blob (providers/blob_lock.py, docs/locking.md)
+    # ---- lock: a lease on a blob (providers/blob_lock/, docs/locking.md)
 
     def _blob_lock(self) -> Any:
         with self._lock_guard:

@@ -13,7 +13,7 @@ from ...model import Capabilities, PowerState, SettingProblem
 from ..clouds import Kind, cloud_problem, credential_target_problem, get_cloud, target_hint
 from ..registry import described
 from .checks import mode_checks
-from .modes import scope_class
+from .modes import GalleryScope, scope_class
 
 NAME = "azure"
 #: The subscription may come from the variable Azure's own tools read, besides ``RECONCILER_SUBSCRIPTION``.
@@ -41,9 +41,11 @@ def capabilities(settings: Mapping[str, Any]) -> Capabilities:
         image_fields=dict(mode.image_fields),
         settings=dict(SETTINGS),
         consumes_vm=CONSUMES_VM,
+        family_from_name=mode is GalleryScope,  # a version's family is its definition, before the '/'
+        deallocate_hint=f"az vm deallocate -g {settings.get('resource_group') or 'RESOURCE_GROUP'} -n {{vm}}",
         name_pattern=mode.name_pattern,
         name_hint=mode.name_hint,
-        extra_checks=partial(mode_checks, mode),
+        extra_checks=partial(mode_checks, mode, location=str(settings.get("location") or "")),
         check_settings=check_settings,
     )
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from ...errors import Diagnostic
 from ...model import ImageSpec, Snapshot
 from .managed import MANAGED_FIELDS
-from .mapping import MAX_TAG_NAME, MAX_TAG_VALUE, MAX_TAGS, PREFIX, VHD_RE, build_tags, text_tags
+from .mapping import VHD_RE, build_tags, text_tags
+from .markers import MAX_TAG_NAME, MAX_TAG_VALUE, MAX_TAGS, PREFIX
 from .modes import ScopeClass, scope_class
 
 
@@ -54,13 +55,22 @@ def shared_checks(spec: ImageSpec) -> list[Diagnostic]:
     return out
 
 
-def mode_checks(mode: ScopeClass, spec: ImageSpec, snapshot: Snapshot) -> list[Diagnostic]:
+def mode_checks(
+    mode: ScopeClass, spec: ImageSpec, snapshot: Snapshot, *, location: str | None = None
+) -> list[Diagnostic]:
     """Azure-specific preconditions of capturing ``spec`` in ``mode``, checked at plan time. Pure.
 
     Both modes: ``shared_checks``. Then the mode's own (``Scope.plan_checks``; gallery mode: the
-    definition's OS state and fields, the family, a VHD's account).
+    definition's OS state and fields, the family, a VHD's account). ``location``: the effective
+    ``catalog.location`` ("" when unset: a capture would fail in apply, so it is refused here;
+    None: not known, not checked).
     """
-    return shared_checks(spec) + mode.plan_checks(spec, snapshot)
+    out = shared_checks(spec) + mode.plan_checks(spec, snapshot)
+    if location is not None and not location:
+        out.insert(0, Diagnostic.error(
+            f"cannot capture '{spec.name}': the azure provider needs a location to create images",
+            "set catalog.location (or RECONCILER_LOCATION), e.g. westeurope", code="azure-location"))
+    return out
 
 
 def plan_checks(spec: ImageSpec, snapshot: Snapshot, *, gallery: bool | None = None) -> list[Diagnostic]:

@@ -18,25 +18,11 @@ from typing import Any
 from urllib.parse import quote
 
 from ...errors import Diagnostic, NotFound, ProviderError
-from ...model import Category, Image, ImageSpec, ImageType, OSState, Snapshot, Source
+from ...model import Image, ImageSpec, ImageType, OSState, Snapshot, Source
 from .. import StepCallback
 from ..registry import described
-from .mapping import (
-    TAG_OWNER,
-    TAG_SOURCE_VM,
-    VHD_RE,
-    common,
-    created,
-    declared,
-    fingerprint,
-    image_type,
-    itags,
-    last,
-    os_name,
-    os_state,
-    wire_os_state,
-    wire_os_type,
-)
+from .mapping import VHD_RE, declared, image_of, itags, last, os_state, wire_os_state, wire_os_type
+from .markers import TAG_OWNER, TAG_SOURCE_VM
 from .scope import Arm, Target, api
 
 GALLERY_API = "2025-03-03"
@@ -147,21 +133,17 @@ def image_from_version(definition: Mapping[str, Any], version: Mapping[str, Any]
         "replica_count": profile.get("replicaCount"),
         **facts.fields(),
     }
-    return Image(
+    return image_of(
+        version,
         name=f"{facts.name}/{version.get('name', '')}",
-        type=image_type(tags, len(data)),
-        os=os_name(dprops.get("osType")),
+        os=dprops.get("osType"),
         os_state=facts.os_state,
-        category=Category.USER,
         family=facts.name,
         source=source,
         data_disks=len(data),
         extra={k: actual[k] for k in declared(tags) if k in actual},
-        id=str(version.get("id", "")),
-        fingerprint=fingerprint(version),
-        created=created(version) or str(profile.get("publishedDate") or ""),
+        published=profile.get("publishedDate"),
         facts=facts,
-        **common(tags),
     )
 
 

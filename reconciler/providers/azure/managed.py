@@ -13,25 +13,11 @@ from typing import Any
 from urllib.parse import quote
 
 from ...errors import Diagnostic, ProviderError
-from ...model import Category, Image, ImageSpec, ImageType, Snapshot, Source
+from ...model import Image, ImageSpec, ImageType, Snapshot, Source
 from .. import StepCallback
 from ..registry import described
-from .mapping import (
-    COMPUTE_API,
-    TAG_FAMILY,
-    TAG_SOURCE_VM,
-    common,
-    created,
-    declared,
-    fingerprint,
-    image_type,
-    itags,
-    last,
-    os_name,
-    os_state,
-    wire_os_state,
-    wire_os_type,
-)
+from .mapping import COMPUTE_API, declared, image_of, itags, last, os_state, wire_os_state, wire_os_type
+from .markers import TAG_FAMILY, TAG_SOURCE_VM
 from .scope import Arm, Target, api
 
 #: The one image field of the fragment (``schema.json``) a managed image takes.
@@ -57,20 +43,15 @@ def image_from_managed(resource: Mapping[str, Any]) -> Image:
     extra: dict[str, Any] = {}
     if "hyper_v_generation" in declared(tags) and props.get("hyperVGeneration"):
         extra["hyper_v_generation"] = props["hyperVGeneration"]
-    return Image(
+    return image_of(
+        resource,
         name=str(resource.get("name", "")),
-        type=image_type(tags, len(data)),
-        os=os_name(os_disk.get("osType")),
+        os=os_disk.get("osType"),
         os_state=os_state(os_disk.get("osState")),
-        category=Category.USER,
         family=t.get(TAG_FAMILY),
         source=source,
         data_disks=len(data),
         extra=extra,
-        id=str(resource.get("id", "")),
-        fingerprint=fingerprint(resource),
-        created=created(resource),
-        **common(tags),
     )
 
 

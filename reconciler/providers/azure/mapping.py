@@ -4,8 +4,8 @@ Layer: edge (provider), but no I/O: plain functions of ARM JSON. What is particu
 (a managed image resource, a gallery version and its definition) is mapped in that mode's scope
 module (``managed.py``, ``gallery.py``), on top of these.
 
-Markers are tags; the ``reconciler-`` prefix is reserved (user tags may not use it). The table of
-markers is in the package docstring (``providers/azure/__init__.py``).
+Markers are tags (``markers.py``); the ``reconciler-`` prefix is reserved (user tags may not use it).
+The table of markers is in the package docstring (``providers/azure/__init__.py``).
 """
 
 from __future__ import annotations
@@ -16,26 +16,21 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from ...model import VM, ImageSpec, ImageType, OSState, PowerState
+from ...model import VM, Category, Image, ImageSpec, ImageType, OSState, PowerState, ProviderFacts, Source
+from .markers import (
+    PREFIX,
+    TAG_DESCRIPTION,
+    TAG_FAMILY,
+    TAG_FIELDS,
+    TAG_LABEL,
+    TAG_OWNER,
+    TAG_PROTECT,
+    TAG_SIZE,
+    TAG_SOURCE_VM,
+    TAG_TYPE,
+)
 
 COMPUTE_API = "2025-11-01"
-
-PREFIX = "reconciler-"
-TAG_OWNER = "reconciler-catalog"
-TAG_PROTECT = "reconciler-protect"
-TAG_FAMILY = "reconciler-family"
-TAG_LABEL = "reconciler-label"
-TAG_DESCRIPTION = "reconciler-description"
-TAG_SIZE = "reconciler-recommended-vm-size"
-TAG_TYPE = "reconciler-type"
-TAG_SOURCE_VM = "reconciler-source-vm"
-TAG_FIELDS = "reconciler-fields"
-TAG_LOCK = "reconciler-lock"
-
-#: ARM limits on tags (per resource; name and value length).
-MAX_TAGS = 50
-MAX_TAG_VALUE = 256
-MAX_TAG_NAME = 512
 
 #: A page-blob VHD in an Azure storage account (the only VHD source ARM captures from).
 VHD_RE = re.compile(r"^https://(?P<account>[a-z0-9]{3,24})\.blob\.core\.windows\.net/[^/]+/.+\.vhd$", re.I)
@@ -153,6 +148,42 @@ def created(resource: Mapping[str, Any]) -> str:
     return str(sd.get("createdAt", "")) if isinstance(sd, Mapping) else ""
 
 
+def image_of(
+    resource: Mapping[str, Any],
+    *,
+    name: str,
+    os: Any,
+    os_state: OSState,
+    family: str | None,
+    source: Source | None,
+    data_disks: int,
+    extra: dict[str, Any],
+    published: Any = None,
+    facts: ProviderFacts | None = None,
+) -> Image:
+    """The model's ``Image`` of an image resource of either mode: the mode reads what is its own
+    (name, OS, state, family, source, ``extra``, facts); the rest is read here, the same for both:
+    the type (marker, else data disks), the tag-kept fields, id, fingerprint and creation time
+    (``systemData``, else ``published``)."""
+    tags = resource.get("tags") or {}
+    return Image(
+        name=name,
+        type=image_type(tags, data_disks),
+        os=os_name(os),
+        os_state=os_state,
+        category=Category.USER,
+        family=family,
+        source=source,
+        data_disks=data_disks,
+        extra=extra,
+        id=str(resource.get("id", "")),
+        fingerprint=fingerprint(resource),
+        created=created(resource) or str(published or ""),
+        facts=facts,
+        **common(tags),
+    )
+
+
 def vm_from_resource(resource: Mapping[str, Any], instance_view: Mapping[str, Any] | None) -> VM:
     """A VM resource plus its instance view as the model's ``VM`` (power and OS state from statuses)."""
     props = resource.get("properties") or {}
@@ -191,26 +222,13 @@ def vm_from_resource(resource: Mapping[str, Any], instance_view: Mapping[str, An
 
 __all__ = [
     "COMPUTE_API",
-    "MAX_TAGS",
-    "MAX_TAG_NAME",
-    "MAX_TAG_VALUE",
-    "PREFIX",
-    "TAG_DESCRIPTION",
-    "TAG_FAMILY",
-    "TAG_FIELDS",
-    "TAG_LABEL",
-    "TAG_LOCK",
-    "TAG_OWNER",
-    "TAG_PROTECT",
-    "TAG_SIZE",
-    "TAG_SOURCE_VM",
-    "TAG_TYPE",
     "VHD_RE",
     "build_tags",
     "common",
     "created",
     "declared",
     "fingerprint",
+    "image_of",
     "image_type",
     "itags",
     "kept_markers",

@@ -50,6 +50,7 @@ def capabilities(settings: Mapping[str, Any]) -> Capabilities:
         image_fields=dict(IMAGE_FIELDS),
         settings=dict(SETTINGS),
         consumes_vm="deletes the source VM",
+        set_only_fields=frozenset({"family", "recommended_vm_size"}),
         check_settings=check_settings,
     )
 

@@ -140,12 +140,14 @@ class ClassicBackend:
         images = self._list("os") + self._list("vm")
         roles, generalized = self._roles()
         vms = []
-        for name, role in wire.vm_names(roles).items():
+        names = wire.vm_names(roles)
+        for name, role in names.items():
             marked = {role.name.casefold()} if role.path.casefold() in generalized else set()
             vms.append(wire.vm_of(name, role, marked))
         return Snapshot(
             images=tuple(sorted(images, key=lambda i: (i.key, i.type.value))),
             vms=tuple(sorted(vms, key=lambda v: v.key)),
+            vm_aliases=wire.vm_aliases(names),  # source.vm may name a role in any of its forms
         )
 
     def _live(self, name: str, type_: ImageType) -> Image | None:

@@ -419,6 +419,18 @@ def vm_names(roles: Iterable[Role]) -> dict[str, Role]:
     return out
 
 
+def vm_aliases(names: Mapping[str, Role]) -> dict[str, str]:
+    """The other forms ``source.vm`` may name each role by (``vm_names``' keys): casefolded alias ->
+    casefolded listed name, for every form that ``resolve_vm`` resolves to that role alone."""
+    roles = list(names.values())
+    out: dict[str, str] = {}
+    for name, r in names.items():
+        for form in (r.path, f"{r.service}/{r.name}", r.name):
+            if form.casefold() != name.casefold() and resolve_vm(form, roles) == [r]:
+                out.setdefault(form.casefold(), name.casefold())
+    return out
+
+
 def resolve_vm(ref: str, roles: Iterable[Role]) -> list[Role]:
     """The roles a ``source.vm`` names: ``service/deployment/role``, ``service/role`` or ``role``."""
     parts = [p.casefold() for p in ref.split("/")]

@@ -267,7 +267,10 @@ def choose_strategy(method: str, initial: Response, strategies: Sequence[Strateg
 
 
 def operation_error(response: Response, status: str, what: str) -> OperationFailed:
-    """``OperationFailed`` from a terminal failed/canceled poll body, with Azure's code and message."""
+    """``OperationFailed`` from a terminal failed/canceled poll body, with Azure's code and message.
+
+    The poll that reads a failure is itself a success (HTTP 200): that status is not the failure's,
+    so it is not reported (``status`` 0); an error status of the poll (4xx/5xx) is kept."""
     body = response.body if isinstance(response.body, Mapping) else {}
     err = body.get("error") if isinstance(body.get("error"), Mapping) else None
     if err is None and isinstance(body.get("properties"), Mapping):
@@ -276,7 +279,7 @@ def operation_error(response: Response, status: str, what: str) -> OperationFail
     message = str((err or {}).get("message") or f"the operation ended {status}")
     return OperationFailed(
         f"{what}: {message}" if what else message,
-        status=response.status,
+        status=response.status if response.status >= 400 else 0,
         code=code,
         request_id=response.request_id,
         retryable=False,

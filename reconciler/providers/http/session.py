@@ -62,7 +62,7 @@ def send(
     try:
         return session.request(method, url, allow_redirects=False, **kw)
     except requests.exceptions.SSLError as e:
-        raise ProviderError(f"{prefix}TLS with {display_origin(url)} failed: {type(e).__name__}", code="TLSError",
+        raise ProviderError(f"{prefix}TLS with {display_origin(url)} failed: {_tls_reason(e)}", code="TLSError",
                             hint=tls_hint) from e
     except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
         raise connection_error(e, method, url, prefix) from e
@@ -74,7 +74,8 @@ def send(
             hint="check the credentials in the environment (AZURE_ACCESS_TOKEN) for stray characters",
         ) from None
     except requests.RequestException as e:
-        raise ProviderError(f"{prefix}{method} {safe_url(url)} failed: {type(e).__name__}", code="RequestError") from e
+        raise ProviderError(f"{prefix}{method} {safe_url(url)} failed: {_request_reason(e)}",
+                            code="RequestError") from e
 
 
 def connection_error(e: BaseException, method: str, url: str, prefix: str) -> ProviderError:
@@ -93,13 +94,59 @@ def connection_error(e: BaseException, method: str, url: str, prefix: str) -> Pr
     if tries is None:
         return ProviderError(
             f"{prefix}the connection to {display_origin(url)} failed after the request was sent "
-            f"({type(cause).__name__}); not sent again {where}",
+            f"({_connection_reason(cause)}); not sent again {where}",
             code="ConnectionError", retryable=True,
         )
     return ProviderError(
-        f"{prefix}cannot reach {display_origin(url)}: {type(cause).__name__} after {tries} attempts {where}",
+        f"{prefix}cannot reach {display_origin(url)}: {_connection_reason(cause)} after {tries} attempts {where}",
         code="ConnectionError", retryable=True,
     )
+
+
+def _tls_reason(e: BaseException) -> str:
+    """Why a TLS connection failed, in words (not ``SSLError``)."""
+    text = str(e).lower()
+    if "certificate_verify_failed" in text or "certificate verify failed" in text:
+        if "hostname" in text or "ip address mismatch" in text:
+            return "the certificate does not name this host"
+        if "expired" in text:
+            return "the certificate has expired"
+        return "the certificate is not trusted"
+    if "wrong_version_number" in text or "wrong version number" in text:
+        return "the server does not speak TLS (is it plain http?)"
+    return "the TLS handshake failed"
+
+
+def _connection_reason(cause: BaseException) -> str:
+    """What went wrong on a connection, in words (not ``RemoteDisconnected``)."""
+    import http.client
+    import socket
+
+    if isinstance(cause, ConnectionResetError):
+        return "connection reset by the server"
+    if isinstance(cause, http.client.RemoteDisconnected | BrokenPipeError | ConnectionAbortedError):
+        return "the server closed the connection"
+    if isinstance(cause, TimeoutError | socket.timeout) or "timeout" in type(cause).__name__.lower():
+        return "timed out"
+    if "incomplete" in type(cause).__name__.lower() or "chunked" in type(cause).__name__.lower():
+        return "the answer was cut off"
+    return "the connection failed"
+
+
+def _request_reason(e: BaseException) -> str:
+    """Why ``requests`` refused or failed a request, in words (not ``InvalidURL``)."""
+    words = {
+        "InvalidURL": "the URL is not valid",
+        "MissingSchema": "the URL has no scheme",
+        "InvalidSchema": "the URL's scheme is not supported",
+        "TooManyRedirects": "too many redirects",
+        "ContentDecodingError": "the answer could not be decoded",
+        "InvalidJSONError": "the request body is not valid JSON",
+    }
+    for cls in type(e).__mro__:
+        if cls.__name__ in words:
+            return words[cls.__name__]
+    return "the request could not be made"
 
 
 def _innermost(e: BaseException) -> BaseException:

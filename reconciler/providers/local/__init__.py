@@ -48,6 +48,7 @@ def capabilities(settings: Mapping[str, Any]) -> Capabilities:
         image_fields=described(__name__, "image"),
         settings=described(__name__, "settings"),
         consumes_vm="deletes the source VM",
+        path_settings=frozenset({"path"}),
     )
 
 

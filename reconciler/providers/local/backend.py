@@ -111,7 +111,7 @@ class LocalBackend:
     def _connect(self) -> sqlite3.Connection:
         if not self.path.exists():
             raise ProviderError(
-                f"no catalog at {self.path}",
+                f"no catalog at {self.path.absolute()}",
                 code="CatalogNotFound",
                 hint="create it with: reconciler catalog init --from SEED.json (see examples/demo-catalog.json)",
             )

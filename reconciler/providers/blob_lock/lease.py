@@ -1,48 +1,36 @@
-"""A catalog lock shared by every pipeline: a lease on one blob in an Azure storage container.
+"""The blob lock's storage side: ``BlobLeaseLock`` (lease, metadata write, force-unlock over
+``azure-storage-blob``, the ``reconciler[azure]`` extra, imported lazily) and the held
+``BlobLockHandle`` with its renewal thread (``run_renewals``).
 
-Layer: edge (provider helper). It talks to Azure Blob Storage through ``azure-storage-blob`` (the
-``reconciler[azure]`` extra, imported lazily) and translates every storage failure into
-``errors.ProviderError`` / ``errors.LockError`` once, with the cause chained: no ``azure.core``
-exception leaves this module. It never prints, never reads ``os.environ`` (the environment is handed
-in) and never sleeps on the caller's behalf except through the injected ``sleep``.
-
-How the lock works (the operator's view is in ``docs/locking.md``):
-
-* The lock of catalog ``C`` is the blob ``<lock_container>/C.lock``. Container and blob are created
-  when missing.
-* Taking it = acquiring a **finite** lease (60 s by default) on that blob *and* writing the holder's
-  ``LockInfo`` into the blob's metadata. A background thread renews the lease every third of its
-  duration and refreshes a ``heartbeat`` timestamp in the metadata.
-* Releasing it = clearing the metadata, then releasing the lease (also on error and Ctrl-C: the
-  handle's ``release`` is idempotent and the CLI calls it in ``finally``).
-* The **metadata is the lock**; the lease only proves the holder is alive and serialises writers.
-  A holder killed with SIGKILL stops renewing, its lease lapses by itself within 60 s, but its
-  metadata stays: the lock is then *abandoned* and still counts as held, because the killed run may
-  have left a capture half done and a human should look before the next apply. ``force_unlock(ID)``
-  clears it, and only when ``ID`` is the recorded lock id.
-* Terraform's azurerm backend uses an infinite lease, so a cancelled job leaves the blob leased for
-  ever, and its force-unlock fails with ``LeaseIdMissing`` or on empty metadata. Here a lease that
-  nobody renews always lapses, a lease without metadata is never a lock (it lapses too), and
-  ``force_unlock`` breaks whatever lease is there before clearing the metadata under a lease of its
-  own.
+Layer: edge (provider helper). Every storage failure becomes a ``ProviderError`` in ``_call`` (via
+``status._translate``), once. What the blob's state means is decided in ``status.py``.
 """
 
 from __future__ import annotations
 
-import enum
 import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Unpack
-from urllib.parse import quote, unquote
 
-from ..errors import LockError, ProviderError, ReconcilerError
-from .clouds import TRUSTED_ENV, check_target, get_cloud, parse_trusted_hosts
-from .locking import Held, LockInfo, LockWaits, holder_fields, lost_at_release, lost_lock, wait_for_lock
+from ...errors import LockError, ProviderError, ReconcilerError
+from ..clouds import TRUSTED_ENV, check_target, get_cloud, parse_trusted_hosts
+from ..locking import Held, LockInfo, LockWaits, holder_fields, lost_at_release, lost_lock, wait_for_lock
+from .status import (
+    _MISSING_CODES,
+    _RBAC_HINT,
+    LeaseLost,
+    LockState,
+    LockStatus,
+    _translate,
+    classify,
+    decode_metadata,
+    describe_status,
+    encode_metadata,
+)
 
 #: Default container for lock blobs when the catalog settings name none.
 DEFAULT_CONTAINER = "reconciler-locks"
@@ -50,158 +38,15 @@ DEFAULT_CONTAINER = "reconciler-locks"
 DEFAULT_LEASE_SECONDS = 60
 #: How often a waiting ``acquire`` looks at the lock again.
 DEFAULT_POLL_SECONDS = 2.0
-
-#: Metadata keys (Azure metadata names must be C identifiers; Azure lower-cases nothing, we do).
-_FORMAT_KEY = "reconciler_lock"
-_FORMAT = "1"
-_FIELDS = ("id", "who", "host", "pid", "command", "created", "run_id")
-_HEARTBEAT_KEY = "heartbeat"
-
-#: Storage error codes that mean "this lease is no longer ours".
-_LEASE_LOST_CODES = frozenset(
-    {
-        "LeaseIdMismatchWithLeaseOperation",
-        "LeaseIdMismatchWithBlobOperation",
-        "LeaseNotPresentWithLeaseOperation",
-        "LeaseNotPresentWithBlobOperation",
-        "LeaseIsBrokenAndCannotBeRenewed",
-        "LeaseIsBreakingAndCannotBeAcquired",
-        "LeaseLost",
-        "LeaseIdMissing",
-        "BlobNotFound",
-        "ContainerNotFound",
-    }
-)
-_MISSING_CODES = frozenset({"BlobNotFound", "ContainerNotFound", "ContainerBeingDeleted"})
 _CONTAINER_RE = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
 _ACCOUNT_RE = re.compile(r"^[a-z0-9]{3,24}$")
 _AZURE_HINT = "install the Azure extra: pip install 'reconciler[azure]'"
-_RBAC_HINT = (
-    "the identity needs the 'Storage Blob Data Contributor' role on the lock container (or its "
-    "storage account), or set AZURE_STORAGE_KEY / AZURE_STORAGE_CONNECTION_STRING"
-)
 
-
-class LockState(str, enum.Enum):
-    """What the lock blob says, as an operator would put it."""
-
-    FREE = "free"
-    #: Holder recorded and its lease is live: the holder renewed it within the lease duration.
-    HELD = "held"
-    #: Holder recorded but nobody renews the lease: the run that took it was most likely killed.
-    ABANDONED = "abandoned"
-    #: Leased, but no holder recorded: a run between its lease and its metadata write (a moment), or
-    #: a lease taken outside reconciler.
-    LEASED_UNKNOWN = "leased-unknown"
-
-
-@dataclass(frozen=True)
-class LockStatus:
-    """One reading of the lock blob. ``heartbeat``: the holder's last renewal (UTC, ISO), or ``""``."""
-
-    state: LockState
-    holder: LockInfo | None = None
-    heartbeat: str = ""
-    lease_state: str = ""
-
-
-class LeaseLost(ProviderError):
-    """The lease this process held was broken or taken over (``force-unlock``, or it lapsed)."""
-
-
-def encode_metadata(info: LockInfo, heartbeat: str) -> dict[str, str]:
-    """``LockInfo`` as blob metadata; values percent-encoded because headers carry ASCII only."""
-    meta = {_FORMAT_KEY: _FORMAT, _HEARTBEAT_KEY: heartbeat}
-    for key, value in info.as_dict().items():
-        meta[key] = quote(str(value), safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~")
-    return meta
-
-
-def decode_metadata(meta: Mapping[str, str] | None) -> tuple[LockInfo | None, str]:
-    """The holder recorded in blob metadata and its heartbeat; ``None`` when no lock id is there.
-
-    Tolerant on purpose: a half-written or hand-edited record still yields whatever it names, so
-    that ``force-unlock`` and the error messages never fail on odd metadata (Terraform's do).
-    """
-    lowered = {str(k).lower(): unquote(str(v)) for k, v in (meta or {}).items()}
-    if not lowered.get("id"):
-        return None, lowered.get(_HEARTBEAT_KEY, "")
-    fields = {k: lowered.get(k, "") for k in _FIELDS}
-    try:
-        int(fields["pid"] or 0)
-    except ValueError:
-        fields["pid"] = "0"
-    return LockInfo.from_dict(fields), lowered.get(_HEARTBEAT_KEY, "")
-
-
-def classify(lease_state: str, meta: Mapping[str, str] | None) -> LockStatus:
-    """Pure: the lock's state from the blob's lease state and metadata."""
-    holder, heartbeat = decode_metadata(meta)
-    leased = lease_state in ("leased", "breaking")
-    if holder is None:
-        state = LockState.LEASED_UNKNOWN if leased else LockState.FREE
-    else:
-        state = LockState.HELD if leased else LockState.ABANDONED
-    return LockStatus(state, holder, heartbeat, lease_state)
-
-
-def describe_status(catalog: str, status: LockStatus) -> tuple[str, str]:
-    """Pure: (message, hint) for a lock that could not be taken or released."""
-    h = status.holder
-    if status.state is LockState.HELD and h is not None:
-        return (
-            f"catalog '{catalog}' is locked by {h.describe()} (lock ID {h.id})",
-            "that run is alive (it renewed its lease within the last minute): wait for it or raise "
-            f"--lock-timeout; if you are sure it is gone, run: reconciler force-unlock {h.id}",
-        )
-    if status.state is LockState.ABANDONED and h is not None:
-        beat = f", last heartbeat {status.heartbeat}" if status.heartbeat else ""
-        return (
-            f"catalog '{catalog}' is locked by {h.describe()} (lock ID {h.id}), but nobody renews "
-            f"the lock's lease any more{beat}: that run was probably killed",
-            f"check that run is gone and what it left half done, then run: reconciler force-unlock {h.id}",
-        )
-    if status.state is LockState.LEASED_UNKNOWN:
-        return (
-            f"catalog '{catalog}' lock blob is leased by a holder that recorded no details (a run "
-            "taking or releasing the lock, or a lease taken outside reconciler)",
-            "a lease taken by reconciler lapses by itself within a minute; if this one persists, "
-            "break it in the Azure portal or with 'az storage blob lease break'",
-        )
-    return (f"catalog '{catalog}' is not locked", "")
+_HTTP_KEY_HINT = "set AZURE_STORAGE_KEY (or AZURE_STORAGE_CONNECTION_STRING) for an http Blob endpoint such as Azurite"
 
 
 def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _error_code(e: BaseException) -> str:
-    code = getattr(e, "error_code", None) or ""
-    return str(getattr(code, "value", code))
-
-
-def _translate(what: str, e: BaseException) -> ProviderError:
-    """One storage failure as a ``ProviderError`` (``LeaseLost`` when our lease is gone)."""
-    status = int(getattr(e, "status_code", 0) or 0)
-    code = _error_code(e)
-    response = getattr(e, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    request_id = str(headers.get("x-ms-request-id", "")) if hasattr(headers, "get") else ""
-    text = str(e).strip()
-    first_line = text.splitlines()[0] if text else type(e).__name__
-    retryable = status == 0 or status == 429 or status >= 500
-    hint = ""
-    if status in (401, 403) or type(e).__name__ in ("ClientAuthenticationError", "CredentialUnavailableError"):
-        hint, retryable = _RBAC_HINT, False
-    cls = LeaseLost if code in _LEASE_LOST_CODES else ProviderError
-    return cls(
-        f"lock storage: {what} failed: {first_line}",
-        status=status,
-        code=code,
-        request_id=request_id,
-        retryable=retryable,
-        hint=hint,
-    )
 
 
 def run_renewals(
@@ -423,6 +268,12 @@ class BlobLeaseLock:
                 )
             endpoint = str(settings.get("lock_endpoint") or f"https://{account}.{cloud.blob_suffix}")
             _check_endpoint(endpoint, cloud, trusted, "catalog.lock_endpoint")
+            if endpoint.lower().startswith("http://") and not env.get("AZURE_STORAGE_KEY"):
+                # Azure's SDK refuses a token over http ("Token credential is only supported with HTTPS").
+                raise ReconcilerError(
+                    f"the lock endpoint '{endpoint}' is plain http, where a sign-in token cannot be used",
+                    _HTTP_KEY_HINT,
+                )
             if credential is not None:
                 cred: Any = credential
             elif env.get("AZURE_STORAGE_KEY"):
@@ -438,7 +289,8 @@ class BlobLeaseLock:
             try:
                 service = BlobServiceClient(endpoint, credential=cred, **kwargs)
             except ValueError as e:
-                raise ReconcilerError(f"cannot use lock endpoint '{endpoint}': {e}", _RBAC_HINT) from e
+                hint = _HTTP_KEY_HINT if "HTTPS" in str(e) else _RBAC_HINT
+                raise ReconcilerError(f"cannot use lock endpoint '{endpoint}': {e}", hint) from e
         return cls(
             service.get_container_client(container),
             catalog,
@@ -618,16 +470,4 @@ def _check_endpoint(endpoint: str, cloud: Any, trusted: tuple[str, ...], setting
     check_target(endpoint, setting=setting, cloud=cloud, trusted_hosts=trusted, kind="blob")
 
 
-__all__ = [
-    "DEFAULT_CONTAINER",
-    "BlobLeaseLock",
-    "BlobLockHandle",
-    "LeaseLost",
-    "LockState",
-    "LockStatus",
-    "classify",
-    "decode_metadata",
-    "describe_status",
-    "encode_metadata",
-    "run_renewals",
-]
+__all__ = ["BlobLeaseLock", "BlobLockHandle", "DEFAULT_CONTAINER", "run_renewals"]
