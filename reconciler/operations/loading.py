@@ -1,0 +1,46 @@
+"""The desired-state file and its provider: check, parse and load it, open its catalog.
+
+Layer: orchestration (``reconciler.operations``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import Diagnostic
+from ..model import DesiredState
+from ..providers import Provider, open_provider
+from .environment import Environment
+
+#: The desired-state file the commands read when none is named.
+DEFAULT_FILE = "images.yaml"
+
+
+def check_desired(data: bytes, filename: str, env: Environment) -> tuple[DesiredState | None, list[Diagnostic]]:
+    """Every problem of a desired-state file (``validate``): the state when there is no error."""
+    from ..spec import check_spec
+
+    return check_spec(data, filename, defaults=env.catalog_defaults(), trusted_hosts=env.trusted_hosts())
+
+
+def parse_desired(data: bytes, filename: str, env: Environment) -> DesiredState:
+    """The desired state of bytes already read; ``SpecError`` carries every problem."""
+    from ..spec import parse_spec
+
+    return parse_spec(data, filename, defaults=env.catalog_defaults(), trusted_hosts=env.trusted_hosts())
+
+
+def load_desired(path: Path, env: Environment, *, with_defaults: bool = True) -> DesiredState:
+    """Read and parse the desired-state file at ``path``.
+
+    ``with_defaults=False``: the catalog settings exactly as the file writes them (``export``).
+    """
+    from ..spec import load_spec
+
+    defaults = env.catalog_defaults() if with_defaults else {}
+    return load_spec(path, defaults=defaults, trusted_hosts=env.trusted_hosts())
+
+
+def open_catalog(desired: DesiredState, env: Environment) -> Provider:
+    """The provider of ``desired``'s catalog; the environment supplies its credentials only."""
+    return open_provider(desired.catalog, env=env.variables)

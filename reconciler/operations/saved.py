@@ -1,0 +1,167 @@
+"""Plans, saved plans and apply: ``make_plan``, reading and verifying a saved plan, ``apply``'s
+argument (a saved plan or a desired-state file, by content), and running a plan under the lock.
+
+Layer: orchestration (``reconciler.operations``). A saved plan runs only if it is still the plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..apply import ApplyHooks, apply_plan
+from ..errors import PlanFileError, ReconcilerError
+from ..model import Action, ApplyResult, Capabilities, Change, DesiredState, Plan, Snapshot
+from ..providers import LockHandle, Provider
+from .environment import Environment
+from .loading import load_desired, parse_desired
+
+
+def make_plan(desired: DesiredState, provider: Provider, *, prune: bool | None = None,
+              targets: Sequence[str] = (), replace: Sequence[str] = ()) -> Plan:
+    """A fresh plan of ``desired`` against the live catalog (read once, now); ``replace``: the
+    ``--replace`` names, recaptured even when nothing differs."""
+    from ..plan import make_plan as plan_changes
+
+    return plan_changes(desired, provider.snapshot(), provider.capabilities, prune=prune, targets=targets,
+                        replace=replace)
+
+
+def read_plan(path: Path, data: bytes | None = None) -> Plan:
+    """The saved plan at ``path`` (or in ``data``, its bytes already read), checked and sealed."""
+    from ..files import read_input
+    from ..planfile import load_plan
+
+    if data is None:
+        data = read_input(path, "plan file", "pass the file written by `reconciler plan --out`")
+    return load_plan(data, str(path))
+
+
+def verify_saved_plan(saved: Plan, desired: DesiredState, snapshot: Snapshot, capabilities: Capabilities,
+                      filename: str) -> None:
+    """A saved plan runs only if it is still the plan (docs/plan-format.md, "What applying a saved
+    plan guarantees"): made for this catalog, not stale (the fast first answer), and equal to a
+    fresh plan of the same desired-state file and live ``snapshot`` with its own prune/targets.
+
+    Pure: ``snapshot`` and ``capabilities`` are the provider's, read under the lock by the caller.
+    """
+    from ..plan import make_plan as plan_changes
+    from ..planfile import ensure_fresh, ensure_same_plan
+
+    if saved.errored:
+        raise ReconcilerError("the saved plan has errors and cannot be applied", "fix them and run plan again")
+    if saved.catalog != desired.catalog.name or saved.provider != desired.catalog.provider:
+        raise PlanFileError(
+            f"{filename} was made for catalog '{saved.catalog}' ({saved.provider}), "
+            f"not '{desired.catalog.name}' ({desired.catalog.provider})",
+            "apply it with the desired-state file it was made from (--file)",
+        )
+    ensure_fresh(saved, snapshot, desired.digest)
+    fresh = plan_changes(desired, snapshot, capabilities, prune=_replay_prune(saved), targets=saved.targets,
+                        replace=saved.replace)
+    ensure_same_plan(saved, fresh, filename)
+
+
+def _replay_prune(saved: Plan) -> bool | None:
+    """The ``prune`` that plans ``saved`` again. ``--no-prune`` removes nothing at all (retention
+    included), so a saved plan that removes nothing (and kept nothing protected back) is replayed with
+    removals off; one that does was planned with removals on: ``True`` when pruning, else the file's
+    policy (retention only)."""
+    if saved.prune:
+        return True
+    removes = any(c.action is Action.REMOVE for c in saved.changes) or any(
+        w.code == "protected" for w in saved.warnings)
+    return None if removes else False
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    """What ``apply ARG`` was given, told apart by content: a saved plan or a desired-state file.
+
+    ``saved`` is the saved plan (None: plan ``desired`` afresh, with ``prune`` and ``targets``).
+    ``desired_file`` is the desired-state file either way (the one ``force-unlock`` hints name).
+    """
+
+    desired: DesiredState
+    desired_file: Path
+    saved: Plan | None = None
+    saved_file: Path | None = None
+    prune: bool | None = None
+    targets: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+
+
+def read_apply_request(
+    arg: Path,
+    data: bytes,
+    *,
+    spec_file: Path,
+    env: Environment,
+    targets: Sequence[str] = (),
+    prune: bool | None = None,
+    replace: Sequence[str] = (),
+) -> ApplyRequest:
+    """Read ``apply``'s argument (``data``, the bytes of ``arg``) as a saved plan or a desired-state file.
+
+    A plan is told by its content (a ``plan_file`` envelope), not its name: ``images.json`` is a
+    desired-state file (JSON is YAML). A saved plan comes with ``spec_file``, the desired-state
+    file it was made from, and refuses ``targets``, ``prune`` and ``replace``: it already decided those.
+    """
+    from ..planfile import is_plan_document
+
+    if not is_plan_document(data):
+        return ApplyRequest(parse_desired(data, str(arg), env), arg, prune=prune, targets=tuple(targets),
+                            replace=tuple(replace))
+    if targets or prune is not None or replace:
+        raise ReconcilerError(
+            "--target, --replace and --prune cannot be used with a saved plan",
+            "the saved plan already decided what to change: make a new plan with those options",
+        )
+    saved = read_plan(arg, data)
+    return ApplyRequest(load_desired(spec_file, env), spec_file, saved=saved, saved_file=arg)
+
+
+def plan_to_apply(request: ApplyRequest, provider: Provider) -> Plan:
+    """The plan ``apply`` runs: the saved plan once verified under the lock, else a fresh one."""
+    if request.saved is None:
+        return make_plan(request.desired, provider, prune=request.prune, targets=request.targets,
+                         replace=request.replace)
+    verify_saved_plan(request.saved, request.desired, provider.snapshot(), provider.capabilities,
+                      str(request.saved_file))
+    return request.saved
+
+
+def apply_changes(
+    plan: Plan,
+    provider: Provider,
+    lock: LockHandle,
+    *,
+    hooks: ApplyHooks | None = None,
+    parallelism: int = 10,
+    continue_on_error: bool = False,
+    stop_grace: float | None = None,
+    on_stop: Callable[[list[Change]], None] | None = None,
+    on_stopped: Callable[[], None] | None = None,
+) -> ApplyResult:
+    """Run ``plan`` under the held ``lock``: a lost lock fails the next change (``apply.apply_plan``)."""
+    return apply_plan(
+        plan,
+        provider,
+        hooks=hooks,
+        parallelism=parallelism,
+        continue_on_error=continue_on_error,
+        still_locked=lock.check,
+        stop_grace=stop_grace,
+        on_stop=on_stop,
+        on_stopped=on_stopped,
+    )
+
+
+def apply_saved(saved: Plan, desired: DesiredState, provider: Provider, lock: LockHandle, *, filename: str,
+                hooks: ApplyHooks | None = None, parallelism: int = 10,
+                continue_on_error: bool = False) -> ApplyResult:
+    """Verify a saved plan against ``desired`` and the live catalog, then run exactly it."""
+    verify_saved_plan(saved, desired, provider.snapshot(), provider.capabilities, filename)
+    return apply_changes(saved, provider, lock, hooks=hooks, parallelism=parallelism,
+                         continue_on_error=continue_on_error)
