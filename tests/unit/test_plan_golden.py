@@ -91,4 +91,17 @@ def _describe(plan: Plan) -> str:
 def test_every_planner_message_is_pinned():
     out = [f"## {title}\n{_describe(make_plan(d, snap, caps))}\n" for title, d, snap, caps in _scenarios()]
     out.append(f"## unknown target\n{_describe(make_plan(desired(), Snapshot(), CAPS, targets=['nope']))}\n")
+    s = spec("web", label="L")
+    requested = {
+        "replace requested": (desired(s), Snapshot(images=(image_of(s),), vms=(vm("vm-web"),)), CAPS, ["web"]),
+        "replace requested, not declared": (desired(s), Snapshot(images=(image_of(s),)), CAPS, ["Ghost"]),
+        "replace requested, protected": (
+            desired(replace(s, protect=True)), Snapshot(images=(image_of(s, protected=True),), vms=(vm("vm-web"),)),
+            CAPS, ["web"]),
+        "update clearing a set-only field": (
+            desired(s), Snapshot(images=(image_of(s, description="D"),)),
+            replace(CAPS, set_only_fields=frozenset({"description"}), provider="classic"), []),
+    }
+    out += [f"## {title}\n{_describe(make_plan(d, snap, caps, replace=names))}\n"
+            for title, (d, snap, caps, names) in requested.items()]
     check_golden("planner-messages.txt", "\n".join(out))

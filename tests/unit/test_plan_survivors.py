@@ -7,15 +7,15 @@ the order of names could matter, the scenario runs with the names sorted both wa
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pytest
 from planning import CAPS, OWNER, desired, image_of, spec, vm
 
 from reconciler.errors import Diagnostic, Location, Severity
-from reconciler.model import Action, Category, Change, ImageType, OSState, PowerState, Snapshot, Source
-from reconciler.plan import make_plan
-from reconciler.plandoc import is_destructive
+from reconciler.model import Action, Category, Change, ImageType, OSState, Plan, PowerState, Snapshot, Source
+from reconciler.plan import REPLACE_REQUESTED, make_plan
+from reconciler.plandoc import is_destructive, plan_document, to_dict
 
 
 def only(plan, name: str):
@@ -265,3 +265,176 @@ def test_a_saved_plan_depends_on_whatever_holds_a_declared_name_and_on_missing_v
 def test_a_change_is_destructive_by_its_action_or_its_consumed_vm_whatever_its_flag(action, flag, consumes, expected):
     c = Change(name="web", action=action, reason="r", destructive=flag, consumes_vm=consumes)
     assert is_destructive(c) is expected
+
+
+# --------------------------------------------------------------------------------------------------
+# --replace: recapture a declared, owned image whatever differs (issue 12)
+
+
+def _forced(plan) -> list[tuple[str, Action, str, bool, str | None, tuple[str, ...]]]:
+    return [(c.name, c.action, c.reason, c.destructive, c.consumes_vm, c.steps) for c in plan.changes]
+
+
+REPLACED = {
+    # case: (live image of S, the change's fields, the VM it consumes)
+    "up to date": (LIVE, (), "vm-web"),
+    "a field differs": (replace(LIVE, label="old"), (("label", "old", "L"),), "vm-web"),
+}
+
+
+@pytest.mark.parametrize("case", REPLACED)
+@pytest.mark.parametrize("name", ["web", "WEB"])
+def test_replace_recaptures_a_declared_owned_image_whatever_differs(case, name):
+    live, fields, consumes = REPLACED[case]
+    p = make_plan(desired(S), Snapshot(images=(live,), vms=(vm("vm-web"),)), CAPS, replace=[name])
+    assert _forced(p) == [("web", Action.REPLACE, REPLACE_REQUESTED, True, consumes, ("remove image", "capture image"))]
+    c = only(p, "web")
+    assert (c.before, c.after, c.errors) == (live, S, ())
+    assert [(f.path, f.before, f.after) for f in c.fields] == list(fields)
+    assert (p.replace, p.errors) == (("web",), ())
+
+
+def test_without_replace_the_same_plan_is_a_no_op_and_records_no_replace():
+    p = make_plan(desired(S), Snapshot(images=(LIVE,), vms=(vm("vm-web"),)), CAPS)
+    assert _forced(p) == [("web", Action.NOOP, "up to date", False, None, ())]
+    assert p.replace == ()
+
+
+@pytest.mark.parametrize("order", ["declared first", "undeclared first"])
+def test_replace_of_a_name_not_declared_is_a_plan_error_and_the_declared_ones_still_replace(order):
+    names = ["web", "Ghost"] if order == "declared first" else ["Ghost", "web"]
+    p = make_plan(desired(S), Snapshot(images=(LIVE,), vms=(vm("vm-web"),)), CAPS, replace=names)
+    assert [(e.code, e.severity) for e in p.errors] == [("replace", Severity.ERROR)]
+    assert "'Ghost'" in p.errors[0].summary, "named as the user spelled it"
+    assert p.replace == ("web",)
+    assert only(p, "web").action is Action.REPLACE
+
+
+def test_replace_checks_capture_preconditions_at_the_entry_and_passes_the_snapshot_to_provider_checks():
+    seen = []
+
+    def checks(s, snapshot):
+        seen.append(snapshot)
+        return [Diagnostic.warning("far", "a hint", code="far")]
+
+    snap = Snapshot(images=(LIVE,))  # no VM: the recapture's source is missing
+    d = desired(spec("aaa", line=2), replace(S, line=7))
+    p = make_plan(d, Snapshot(images=snap.images, vms=(vm("vm-aaa"),)), replace(CAPS, extra_checks=checks),
+                  replace=["web"])
+    got = [(e.code, e.location) for e in only(p, "web").errors]
+    assert got == [("vm-missing", _at(1, 7)), ("far", _at(1, 7))]
+    assert all(s is not None and s.images == snap.images for s in seen)
+
+
+REPLACE_REFUSED = {
+    # case: (live image, action, error code)
+    "protected": (replace(LIVE, protected=True), Action.REPLACE, "protected"),
+    "unowned": (replace(LIVE, owner=None), Action.NOOP, "unowned"),
+    "another catalog's": (replace(LIVE, owner="other"), Action.NOOP, "foreign"),
+}
+
+
+@pytest.mark.parametrize("case", REPLACE_REFUSED)
+def test_replace_of_an_image_that_may_not_be_replaced_is_an_error_on_its_change(case):
+    live, action, code = REPLACE_REFUSED[case]
+    p = make_plan(desired(replace(S, line=4)), Snapshot(images=(live,), vms=(vm("vm-web"),)), CAPS, replace=["web"])
+    c = only(p, "web")
+    assert c.action is action
+    assert [e.code for e in c.errors] == [code]
+    if action is Action.REPLACE:
+        assert c.errors[0].summary.startswith("--replace: ")
+        assert c.errors[0].location == _at(0, 4)
+
+
+# --------------------------------------------------------------------------------------------------
+# Capabilities.set_only_fields: an update that would clear such a field is refused at plan time
+
+SET_ONLY = replace(CAPS, set_only_fields=frozenset({"description"}), provider="classic")
+
+CLEARED = {
+    # case: (live description, declared description, live label, declared label, expect an error)
+    "clears a set-only field": ("D", None, "L", "L", True),
+    "sets a set-only field": (None, "D", "L", "L", False),
+    "changes a set-only field": ("D", "E", "L", "L", False),
+    "clears a field that is not set-only": ("D", "D", "L", None, False),
+}
+
+
+@pytest.mark.parametrize("case", CLEARED)
+def test_an_update_may_not_clear_a_set_only_field(case):
+    d_before, d_after, l_before, l_after, refused = CLEARED[case]
+    s = spec("web", description=d_after, label=l_after, line=6)
+    p = make_plan(desired(spec("aaa", line=2), s), Snapshot(
+        images=(image_of(s, description=d_before, label=l_before),), vms=(vm("vm-aaa"),)), SET_ONLY)
+    c = only(p, "web")
+    assert c.action is Action.UPDATE
+    assert [(e.code, e.location) for e in c.errors] == ([("field-not-clearable", _at(1, 6))] if refused else [])
+    if refused:
+        assert "'web'" in c.errors[0].summary and "classic" in c.errors[0].summary
+
+
+# --------------------------------------------------------------------------------------------------
+# Key positions (DesiredState.positions): an error points at the key's own line and column, else at
+# its nearest parent's, else at the entry's line
+
+
+POSITIONED = {
+    # case: (positions given, expected (line, col))
+    "the key itself": ({"$.images[1].source.vm": (8, 9), "$.images[1].source": (7, 5), "$.images[1]": (6, 3)},
+                       (8, 9)),
+    "its parent only": ({"$.images[1].source": (7, 5), "$.images[1]": (6, 3)}, (7, 5)),
+    "another entry's key only": ({"$.images[0].source.vm": (3, 9), "$.images[0].source": (2, 5)}, (6, 0)),
+    "none": ({}, (6, 0)),
+}
+
+
+@pytest.mark.parametrize("case", POSITIONED)
+def test_an_error_points_at_the_position_of_its_key_or_of_the_nearest_parent_that_has_one(case):
+    positions, (line, col) = POSITIONED[case]
+    d = replace(desired(spec("aaa", line=1), replace(S, line=6)), path="conf/images.yaml", positions=positions)
+    p = make_plan(d, Snapshot(vms=(vm("vm-aaa"),)), CAPS)
+    (err,) = only(p, "web").errors
+    assert (err.code, err.location) == (
+        "vm-missing", Location(file="conf/images.yaml", line=line, col=col, json_path="$.images[1].source.vm"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Image.facts (typed provider facts) show in the plan document inside the image's extra (issue 9)
+
+
+@dataclass(frozen=True)
+class Facts:
+    definition: str
+
+    def document_fields(self):
+        return {"definition": self.definition}
+
+
+FACTS = replace(LIVE, extra={"zone": "a"}, facts=Facts("web-def"))
+MERGED = {"zone": "a", "definition": "web-def"}
+
+
+def _plan_of(*changes: Change) -> Plan:
+    return Plan(catalog=OWNER, provider="test", changes=changes, fingerprints={}, desired_digest="d" * 64)
+
+
+DOCUMENTED = {
+    # case: (the live image, what its document's extra holds)
+    "with facts": (FACTS, MERGED),
+    "without facts": (replace(FACTS, facts=None), {"zone": "a"}),
+}
+
+
+@pytest.mark.parametrize("case", DOCUMENTED)
+def test_an_images_facts_are_merged_into_its_extra_wherever_the_document_shows_it(case):
+    live, extra = DOCUMENTED[case]
+    update = Change(name="web", action=Action.UPDATE, reason="r", before=live, after=S)
+    capture = Change(name="new", action=Action.CAPTURE, reason="r", after=spec("new"))
+    plan = _plan_of(capture, update)
+    doc = plan_document(plan)
+    assert [c["before"] and c["before"]["extra"] for c in doc["resource_changes"]] == [None, extra]
+    assert to_dict(plan) == doc
+    assert to_dict(live)["extra"] == extra
+    assert to_dict(update)["before"]["extra"] == extra
+    assert to_dict(capture)["before"] is None
+    assert live.extra == {"zone": "a"}, "the image itself is left as it was"

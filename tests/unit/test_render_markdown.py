@@ -154,7 +154,9 @@ def test_details_are_dropped_before_table_rows() -> None:
 def test_never_longer_than_max_chars(plan: Plan, max_chars: int) -> None:
     out = render_plan_markdown(plan, max_chars=max_chars)
     assert len(out) <= max_chars
-    assert out.startswith(markdown_title(plan) + markdown_summary(plan))
+    head = markdown_title(plan) + markdown_summary(plan)
+    if len(head) <= max_chars:  # the title and summary always come first when they fit at all
+        assert out.startswith(head)
 
 
 def test_tiny_budget_still_bounded() -> None:

@@ -115,6 +115,8 @@ def _sections() -> Iterator[str]:
         "specialized vm image, no specialized types": (
             spec("web", os_state=SPECIALIZED), replace(CAPS, specialized_types=frozenset(), provider="gallery")),
         "specialized vm image": (spec("web", os_state=SPECIALIZED), CAPS),
+        "specialized os image, no specialized types": (
+            spec("web", type=ImageType.OS, os_state=SPECIALIZED), replace(CAPS, specialized_types=frozenset())),
         "vhd source, vm-only provider": (spec("web", source=VHD), replace(CAPS, provider="classic")),
         "vhd source, vhd provider": (spec("web", source=VHD), replace(CAPS, vhd_source=True)),
     }
