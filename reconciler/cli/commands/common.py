@@ -54,6 +54,15 @@ FileArg = Annotated[
     typer.Argument(help="The desired-state file.", show_default=True),
 ]
 #: ``--file`` of the commands that need only the catalog section of the desired-state file.
+#: ``FILE...`` of the commands a pre-commit hook runs on several files (validate, fmt).
+FilesArg = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help="The desired-state file (default: images.yaml); several may be given (a pre-commit hook).",
+        metavar="FILE...",
+        show_default=False,
+    ),
+]
 CatalogFileOpt = Annotated[Path, typer.Option("--file", help="The desired-state file (for the catalog).")]
 TargetOpt = Annotated[
     list[str] | None,

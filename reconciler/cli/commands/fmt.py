@@ -16,7 +16,7 @@ import typer
 from ... import operations
 from .. import env
 from ..app import EXIT_ERROR, EXIT_OK, app, color, echo, echo_err, exit_with, guard
-from .common import DEFAULT_FILE, read_input, write_atomic
+from .common import DEFAULT_FILE, FilesArg, read_input, write_atomic
 
 #: ``fmt --check``: the file is not in canonical form (Terraform's ``fmt -check`` exits 3 too).
 EXIT_UNFORMATTED = 3
@@ -25,14 +25,7 @@ EXIT_UNFORMATTED = 3
 @app.command()
 @guard
 def fmt(
-    files: Annotated[
-        list[Path] | None,
-        typer.Argument(
-            help="The desired-state file (default: images.yaml); several may be given (a pre-commit hook).",
-            metavar="FILE...",
-            show_default=False,
-        ),
-    ] = None,
+    files: FilesArg = None,
     check: Annotated[
         bool, typer.Option("--check", help="Write nothing; print the diff and exit 3 if a file is not formatted.")
     ] = False,

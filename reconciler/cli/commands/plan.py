@@ -24,6 +24,7 @@ from ..progress import LineHooks, LiveHooks
 from ..signals import STOP_GRACE_SECONDS, Stop, abandon_lock, stoppable
 from .common import (
     DEFAULT_FILE,
+    FilesArg,
     NoLockOpt,
     PlanFormat,
     PlanFormatOpt,
@@ -46,14 +47,7 @@ from .common import (
 @app.command()
 @guard
 def validate(
-    files: Annotated[
-        list[Path] | None,
-        typer.Argument(
-            help="The desired-state file (default: images.yaml); several may be given (a pre-commit hook).",
-            metavar="FILE...",
-            show_default=False,
-        ),
-    ] = None,
+    files: FilesArg = None,
     format: Annotated[ValidateFormat, typer.Option("--format", "-f", help="Output format.")] = ValidateFormat.text,
 ) -> None:
     """Check the desired-state file: syntax, schema and semantics. Reports every error with file:line:col."""
