@@ -204,7 +204,13 @@ class Image:
 
 @dataclass(frozen=True)
 class VM:
-    """A source VM. ``os_state`` is generalized once the VM was generalized (it can't run again)."""
+    """A source VM. ``os_state`` is generalized once the VM was generalized (it can't run again).
+
+    ``facts``: what the provider knows of the VM beyond these fields (``ProviderFacts``; for an
+    Azure VM its Hyper-V generation, security type, architecture, disk controller:
+    ``providers/azure/vmfacts.py``), None when nothing; the planner never reads them, the
+    provider's plan-time checks do.
+    """
 
     name: str
     os: str
@@ -214,6 +220,7 @@ class VM:
     data_disks: tuple[str, ...] = ()
     id: str = ""
     fingerprint: str = ""
+    facts: ProviderFacts | None = None
 
     @property
     def key(self) -> str:
