@@ -94,7 +94,8 @@ class ProviderError(ReconcilerError):
 
     ``status`` is the HTTP status (0 when not HTTP); ``code`` the service's error code
     (``ResourceNotFound``, ``OperationNotAllowed``, ...); ``request_id`` the service's request or
-    correlation id for a support ticket.
+    correlation id for a support ticket; ``retry_after`` the seconds the answer's ``Retry-After``
+    asked for (None when it had none), so a caller with a deadline may decide to wait that long.
     """
 
     def __init__(
@@ -106,12 +107,14 @@ class ProviderError(ReconcilerError):
         request_id: str = "",
         retryable: bool = False,
         hint: str = "",
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, hint)
         self.status = status
         self.code = code
         self.request_id = request_id
         self.retryable = retryable
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         parts = [self.message]

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 #: Key orders, as in the documented example; other keys keep their order after these.
-TOP_ORDER = ("version", "catalog", "policy", "images")
+TOP_ORDER = ("version", "catalog", "policy", "families", "images")
 CATALOG_ORDER = ("name", "provider")
 POLICY_ORDER = ("prune", "retention")
 IMAGE_ORDER = (
@@ -36,6 +36,13 @@ IMAGE_ORDER = (
     "protect",
 )
 SOURCE_ORDER = ("vm", "vhd", "generalize")
+#: A ``families:`` entry: the order of ``model.FAMILY_FIELDS`` (identity, then what Azure infers,
+#: then the updatable links and dates).
+FAMILY_ORDER = (
+    "description", "publisher", "offer", "sku", "hyper_v_generation", "security_type", "architecture",
+    "disk_controllers", "accelerated_networking", "hibernation", "recommended", "eula", "release_notes",
+    "privacy_statement", "end_of_life_date", "purchase_plan",
+)
 
 
 def _yaml() -> Any:
@@ -57,6 +64,11 @@ def format_yaml(text: str) -> str:
         for section, order in (("catalog", CATALOG_ORDER), ("policy", POLICY_ORDER)):
             if _is_map(doc.get(section)):
                 _above(doc, _order(doc[section], order), section)
+        families = doc.get("families")
+        if _is_map(families):
+            for fam in list(families):
+                if _is_map(families[fam]) and len(families[fam]):
+                    _above(families, _order(families[fam], FAMILY_ORDER), fam)
         images = doc.get("images")
         if _is_seq(images):
             for i, image in enumerate(images):

@@ -49,30 +49,51 @@ class PowerState(str, Enum):
 # Desired state (what the file says)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: 100,000 of them in a large catalog (issue 13)
 class Source:
-    """Where a capture takes its disks from. Exactly one of ``vm`` / ``vhd`` is set.
+    """Where a capture takes its disks from. Exactly one of ``vm`` / ``vhd`` / ``image`` /
+    ``snapshot`` / ``disk`` is set.
 
     ``generalize``: the file opts in to the provider generalizing (and deallocating) the VM itself
     when it is not generalized yet. The plan then marks the capture destructive to the VM.
+    ``deprovision`` (Linux, with ``generalize``): the provider first deprovisions the guest itself
+    (azure: Run Command ``waagent -deprovision+user -force``); ``sysprepped`` (Windows, with
+    ``generalize``): the file states the guest was sysprepped (no provider can run Sysprep for it).
+    ``image``, ``snapshot``, ``disk``: a managed image, an OS disk snapshot or an OS managed disk
+    (a name in the catalog's resource group, or a provider id); ``data_snapshots``: with
+    ``snapshot`` / ``disk``, the data disks' snapshots, in LUN order (a VM image).
     """
 
     vm: str | None = None
     vhd: str | None = None
     generalize: bool = False
     storage_account: str | None = None
+    image: str | None = None
+    snapshot: str | None = None
+    disk: str | None = None
+    data_snapshots: tuple[str, ...] = ()
+    deprovision: bool = False
+    sysprepped: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        """The identity of the source (what a replace compares); ``generalize`` is how, not what."""
+        """The identity of the source (what a replace compares); ``generalize``, ``deprovision``
+        and ``sysprepped`` are how, not what."""
         d: dict[str, Any] = {}
-        if self.vm is not None:
-            d["vm"] = self.vm
-        if self.vhd is not None:
-            d["vhd"] = self.vhd
+        for key in ("vm", "vhd", "image", "snapshot", "disk"):
+            value = getattr(self, key)
+            if value is not None:
+                d[key] = value
+        if self.data_snapshots:
+            d["data_snapshots"] = list(self.data_snapshots)
         return d
 
+    @property
+    def kind(self) -> str:
+        """Which source it is: ``vm``, ``vhd``, ``image``, ``snapshot`` or ``disk``."""
+        return next((k for k in ("vm", "vhd", "image", "snapshot", "disk") if getattr(self, k) is not None), "vm")
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)  # slots: 100,000 of them in a large catalog (issue 13)
 class ImageSpec:
     """One image as declared in the desired-state file.
 
@@ -131,12 +152,80 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class FamilySpec:
+    """One entry of ``families:``: what the file says about a family (issue 10 §2).
+
+    Provider neutral: every provider may keep ``description`` (local and azure-classic and azure
+    managed images only as documentation); the other fields are gallery capabilities
+    (``Capabilities.family_fields`` says which a provider takes; validate refuses the rest). In an
+    Azure Compute Gallery a family *is* an image definition (``providers/azure/families.py`` maps
+    each field to the API). None / empty means "not declared": unmanaged, or inferred from the
+    first source VM when the definition is created. Values are the file's spellings
+    (``hyper_v_generation: V2``, ``disk_controllers: [SCSI, NVMe]``, ``end_of_life_date:
+    2028-01-01``); ``recommended`` is ``{vcpus: {min, max}, memory_gb: {min, max}}``,
+    ``purchase_plan`` ``{publisher, product, name}``. ``line``: 1-based line of the entry (messages).
+    """
+
+    name: str
+    description: str | None = None
+    publisher: str | None = None
+    offer: str | None = None
+    sku: str | None = None
+    hyper_v_generation: str | None = None
+    security_type: str | None = None
+    architecture: str | None = None
+    disk_controllers: tuple[str, ...] = ()
+    accelerated_networking: bool | None = None
+    hibernation: bool | None = None
+    recommended: Mapping[str, Any] = field(default_factory=dict)
+    eula: str | None = None
+    release_notes: str | None = None
+    privacy_statement: str | None = None
+    end_of_life_date: str | None = None
+    purchase_plan: Mapping[str, Any] = field(default_factory=dict)
+    line: int = field(default=0, compare=False)
+
+    @property
+    def key(self) -> str:
+        return self.name.casefold()
+
+    def declared(self) -> dict[str, Any]:
+        """The fields the entry declares (file names -> plain values), in declaration order."""
+        out: dict[str, Any] = {}
+        for f in FAMILY_FIELDS:
+            value = getattr(self, f)
+            if value is None or value == () or value == {}:
+                continue
+            out[f] = list(value) if isinstance(value, tuple) else (dict(value) if isinstance(value, Mapping)
+                                                                     else value)
+        return out
+
+
+#: The ``ImageSpec.extra`` key holding the declared fields of the image's family (``FamilySpec.
+#: declared``), set by the spec loader for providers that keep families; not an image field (never
+#: compared, never written back to a file), read by the provider when it creates a definition.
+FAMILY_EXTRA = "family_spec"
+
+#: What ``description`` of a family is to a provider that keeps no families of its own.
+FAMILY_DESCRIPTION = "what the family is for (documentation only with this provider)"
+
+#: Every field of a ``families:`` entry but its name, in the file's order.
+FAMILY_FIELDS = (
+    "description", "publisher", "offer", "sku", "hyper_v_generation", "security_type", "architecture",
+    "disk_controllers", "accelerated_networking", "hibernation", "recommended", "eula", "release_notes",
+    "privacy_statement", "end_of_life_date", "purchase_plan",
+)
+
+
+@dataclass(frozen=True)
 class DesiredState:
     """A validated desired-state file. ``digest`` is the SHA-256 of the file's bytes.
 
-    ``positions``: where each key under ``images`` is in the file, by JSON path
+    ``positions``: where each key under ``images`` (and ``families``) is in the file, by JSON path
     (``$.images[0].source.vm`` -> 1-based (line, column) of the key; ``$.images[0]`` -> the
     entry's), so that plan-time messages point at the offending key. Messages only.
+    ``families``: the declared ``families:`` entries by name (a family an image names but the file
+    does not declare is fine: its properties are inferred).
     """
 
     catalog: CatalogConfig
@@ -145,6 +234,7 @@ class DesiredState:
     digest: str
     path: str = "images.yaml"
     positions: Mapping[str, tuple[int, int]] = field(default_factory=dict, compare=False)
+    families: Mapping[str, FamilySpec] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -163,7 +253,7 @@ class ProviderFacts(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: 100,000 of them in a large catalog (issue 13)
 class Image:
     """One image as read from the live catalog.
 
@@ -175,6 +265,8 @@ class Image:
     ``created``: ISO-8601 creation time (for retention ordering), "" when unknown.
     ``facts``: what the provider knows beside the image (``ProviderFacts``), None when nothing;
     never compared by the planner, not stored by any catalog.
+    ``failed``: why the live image is not converged although it exists (``"provisioning failed"``:
+    Azure's ``provisioningState: Failed``), None when it is fine; the planner replaces such an image.
     """
 
     name: str
@@ -196,6 +288,7 @@ class Image:
     fingerprint: str = ""
     created: str = ""
     facts: ProviderFacts | None = None
+    failed: str | None = None
 
     @property
     def key(self) -> str:
@@ -228,17 +321,39 @@ class VM:
 
 
 @dataclass(frozen=True)
+class Family:
+    """A live family a provider keeps as a resource of its own (an Azure gallery image definition).
+
+    ``spec``: its properties under the file's names (every field it has, not only declared ones);
+    ``owner``: the catalog in its ownership marker (None: unmarked, never updated); ``id`` and
+    ``fingerprint`` as for an ``Image``.
+    """
+
+    spec: FamilySpec
+    owner: str | None = None
+    id: str = ""
+    fingerprint: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything a plan reads from the live catalog, in one consistent read.
 
     ``vm_aliases``: the other names ``source.vm`` may give a VM (casefolded) -> its ``key``; an
     azure-classic role is listed as ``role`` but may be written ``service/role`` or
     ``service/deployment/role``. Only unambiguous aliases are listed.
+    ``families``: the live families (casefolded name -> ``Family``) of a provider that keeps them
+    (``Capabilities.family_mutable``); empty elsewhere.
     """
 
     images: tuple[Image, ...] = ()
     vms: tuple[VM, ...] = ()
     vm_aliases: Mapping[str, str] = field(default_factory=dict)
+    families: Mapping[str, Family] = field(default_factory=dict)
 
     def image_index(self) -> dict[str, Image]:
         return {i.key: i for i in self.images}
@@ -250,10 +365,40 @@ class Snapshot:
         return index
 
     def fingerprints(self) -> dict[str, str]:
-        """``image:NAME`` / ``vm:NAME`` (casefolded, aliases too) -> fingerprint, for saved-plan staleness."""
+        """``image:NAME`` / ``vm:NAME`` / ``family:NAME`` (casefolded, aliases too) -> fingerprint, for
+        saved-plan staleness."""
         out = {f"image:{i.key}": i.fingerprint for i in self.images}
         out.update({f"vm:{k}": v.fingerprint for k, v in self.vm_index().items()})
+        out.update({f"family:{k}": f.fingerprint for k, f in self.families.items()})
         return out
+
+
+@dataclass(frozen=True)
+class PublicQuery:
+    """What ``images list --category public`` asks a provider that browses public images beyond its
+    snapshot (a provider's ``browse_public``; azure: the Marketplace and community/shared galleries).
+
+    ``publisher`` / ``offer`` / ``sku`` narrow the Marketplace walk (offer needs publisher, sku
+    needs offer); ``community_gallery`` / ``shared_gallery`` name one gallery instead; ``latest``
+    keeps only the newest version of each family (sku or definition). Nothing set: the publishers.
+    """
+
+    publisher: str | None = None
+    offer: str | None = None
+    sku: str | None = None
+    community_gallery: str | None = None
+    shared_gallery: str | None = None
+    latest: bool = False
+
+
+@dataclass(frozen=True)
+class PublicListing:
+    """A provider's answer to a ``PublicQuery``: the public images found, or (no publisher and no
+    gallery asked for) the publisher names of ``location``, to narrow the next query with."""
+
+    images: tuple[Image, ...] = ()
+    publishers: tuple[str, ...] = ()
+    location: str = ""
 
 
 #: An ``ImageSpec`` and an ``Image`` seen as one another: the fields they share, under the spec's
@@ -300,6 +445,21 @@ class SettingProblem:
 
 
 @dataclass(frozen=True)
+class ExtraComparison:
+    """What a provider's ``Capabilities.compare_extra`` says of its ``extra`` fields for one image.
+
+    ``before``/``after``: the ``extra.<key>`` entries of the live image and of the spec as the
+    planner compares them (they replace the plain ``extra`` values): canonical values, only the
+    fields the spec manages. ``errors``: why the change they imply cannot be applied (pure text:
+    summary and hint), which the planner attaches to the change at the entry's location.
+    """
+
+    before: Mapping[str, Any]
+    after: Mapping[str, Any]
+    errors: tuple[tuple[str, str, str], ...] = ()  # (summary, hint, code)
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What a provider can hold and change; consulted by the pure planner and by ``validate``.
 
@@ -308,6 +468,9 @@ class Capabilities:
     ``specialized_types``: image types that may be specialized.
     ``capture_power_states``: VM power states a capture accepts without ``source.generalize``.
     ``generalize``: the provider can deallocate + generalize the VM itself (``source.generalize``).
+    ``disk_sources``: it captures from a managed image, an OS snapshot or an OS disk
+    (``source.image`` / ``snapshot`` / ``disk``). ``deprovision``: it can deprovision a Linux guest
+    itself before generalizing (``source.deprovision``); its plan then says when it will not.
     ``image_fields``: provider-specific image fields it accepts under ``extra``, with a one-line
     description each. ``settings``: catalog settings it knows (``name``/``provider`` excluded).
     ``consumes_vm``: what a generalized capture does to its source VM, for the plan's wording.
@@ -328,6 +491,19 @@ class Capabilities:
     (file and environment) and the hosts the environment trusts (``RECONCILER_TRUSTED_ENDPOINTS``,
     handed in by the CLI, never from the file); each ``SettingProblem`` becomes an error at the
     setting's position. The provider repeats the same checks when it opens.
+    ``compare_extra``: a pure function of (spec, live image) giving the provider ``extra`` fields
+    as the planner compares them (``ExtraComparison``): canonical values, undeclared fields left
+    unmanaged, defaults the platform fills in equal to their declared value. None: every
+    ``image_fields`` key is compared as it is.
+    ``family_fields``: the ``families:`` fields the provider takes, with a description each (every
+    provider takes ``description``; validate refuses the others where they are missing).
+    ``family_mutable``: the family fields it changes in place on a live family; empty: it keeps no
+    families of its own (``Snapshot.families`` is empty, the planner compares none, a family's
+    ``description`` is documentation). A declared field outside it that differs from the live
+    family is a plan error, never a replace (replacing a gallery definition deletes its versions).
+    ``family_noun``: what a family is called in plan steps (``definition``). ``family_steps``: a
+    pure function giving the steps a capture adds before ``capture image`` (creating the
+    definition it goes into, with the properties declared or inferred).
     """
 
     provider: str
@@ -337,6 +513,8 @@ class Capabilities:
     capture_power_states: frozenset[PowerState] = frozenset({PowerState.STOPPED, PowerState.DEALLOCATED})
     generalize: bool = False
     vhd_source: bool = False
+    disk_sources: bool = False
+    deprovision: bool = False
     image_fields: Mapping[str, str] = field(default_factory=dict)
     settings: Mapping[str, str] = field(default_factory=dict)
     consumes_vm: str = "deletes the source VM"
@@ -349,6 +527,11 @@ class Capabilities:
     extra_checks: Callable[[ImageSpec, Snapshot], list[Diagnostic]] | None = field(default=None, compare=False)
     check_settings: Callable[[Mapping[str, Any], tuple[str, ...]], list[SettingProblem]] | None = field(
         default=None, compare=False)
+    compare_extra: Callable[[ImageSpec, Image], ExtraComparison] | None = field(default=None, compare=False)
+    family_fields: Mapping[str, str] = field(default_factory=lambda: {"description": FAMILY_DESCRIPTION})
+    family_mutable: frozenset[str] = frozenset()
+    family_noun: str = "family"
+    family_steps: Callable[[ImageSpec, Snapshot], tuple[str, ...]] | None = field(default=None, compare=False)
 
 
 # --------------------------------------------------------------------------------------------------

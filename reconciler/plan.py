@@ -16,10 +16,11 @@ This module words the refusals for the file's point of view and gives them their
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from operator import attrgetter
 from typing import Any
-
-from deepdiff import DeepDiff
 
 from . import rules
 from .codec import Codec, Shape
@@ -30,6 +31,7 @@ from .model import (
     Category,
     Change,
     DesiredState,
+    FamilySpec,
     FieldDiff,
     Image,
     ImageSpec,
@@ -81,12 +83,13 @@ def make_plan(
     forced = _replace_requests(replace, declared, errors)
 
     changes: dict[str, Change] = {}
-    for spec in desired.images:
-        changes[spec.key] = _plan_declared(
-            spec, live.get(spec.key), vms, snapshot, capabilities, owner, location, force_replace=spec.key in forced
+    for key, spec in declared.items():  # the file's order; a name is declared once (validated)
+        changes[key] = _plan_declared(
+            spec, live.get(key), vms, snapshot, capabilities, owner, location, force_replace=key in forced
         )
 
     _check_shared_sources(changes, location)
+    errors.extend(_plan_families(desired, snapshot, capabilities, changes, owner))
 
     warnings: list[Diagnostic] = []
     captured = {k for k, c in changes.items() if c.action in (Action.CAPTURE, Action.REPLACE)}
@@ -130,7 +133,7 @@ def make_plan(
         catalog=owner,
         provider=capabilities.provider,
         changes=ordered,
-        fingerprints=_relevant_fingerprints(desired, snapshot, owner),
+        fingerprints=_relevant_fingerprints(desired, snapshot, owner, declared, live, vms),
         desired_digest=desired.digest,
         prune=prune_on,
         targets=tuple(sorted({t.casefold() for t in targets})),
@@ -155,8 +158,8 @@ def _plan_declared(
     *,
     force_replace: bool = False,
 ) -> Change:
-    loc = location(spec)
     if image is None:
+        loc = location(spec)
         errors, steps, consumes = _capture_preconditions(spec, vms, snapshot, caps, loc, location)
         return Change(
             name=spec.name,
@@ -174,13 +177,19 @@ def _plan_declared(
     if refusal is not None:
         return _refused(spec, image, _declared_refusal(refusal.code, spec, image, owner, location(spec, "name")))
 
+    # What may be a no-op, decided once for the fast path and the full comparison alike.
+    may_be_noop = not force_replace and image.failed is None
+    if may_be_noop and _same(spec, image, caps):  # the no-op fast path: no views, no location
+        return Change(name=spec.name, action=Action.NOOP, reason="up to date", before=image, after=spec)
+    loc = location(spec)
     before = _view(image, caps)
     after = _view(spec, caps)
+    extra_errors = _compare_extra(spec, image, caps, before, after, loc)
     if image.source is None:
         # The provider does not record the source: unknown is not a difference.
         before.pop("source", None)
         after.pop("source", None)
-    if before == after and not force_replace:
+    if before == after and may_be_noop:
         return Change(name=spec.name, action=Action.NOOP, reason="up to date", before=image, after=spec)
 
     fields = tuple(
@@ -188,8 +197,11 @@ def _plan_declared(
         for f in _field_diffs(before, after)
     )
     replacing = [f for f in fields if f.forces_replace]
-    if force_replace:
-        return _forced_replace(spec, image, fields, vms, snapshot, caps, owner, loc)
+    if force_replace or image.failed is not None:
+        # A live image that exists but failed (Azure provisioningState Failed) is not converged:
+        # the only repair is to capture it again (design §4: drift with its repair planned).
+        reason = REPLACE_REQUESTED if force_replace else str(image.failed)
+        return _forced_replace(spec, image, fields, vms, snapshot, caps, owner, loc, reason=reason)
     if not replacing:
         return Change(
             name=spec.name,
@@ -199,7 +211,7 @@ def _plan_declared(
             after=spec,
             fields=fields,
             steps=("update image",),
-            errors=_cleared_set_only(spec, fields, caps, loc),
+            errors=_cleared_set_only(spec, fields, caps, loc) + extra_errors,
         )
 
     errors, steps, consumes = _capture_preconditions(spec, vms, snapshot, caps, loc, location)
@@ -273,16 +285,20 @@ def _forced_replace(
     caps: Capabilities,
     owner: str,
     loc: Location,
+    *,
+    reason: str = REPLACE_REQUESTED,
 ) -> Change:
-    """``--replace``: remove and recapture ``image`` from ``spec``'s source, whatever differs."""
+    """``--replace`` (or a failed live image, ``reason`` then saying so): remove and recapture
+    ``image`` from ``spec``'s source, whatever differs."""
     errors, steps, consumes = _capture_preconditions(spec, vms, snapshot, caps, loc)
     refusal = rules.touch_refusal(image, owner, rules.Verb.REPLACE)
     if refusal is not None:
-        errors = errors + (Diagnostic.error(f"--replace: {refusal.summary}", refusal.hint, loc, code=refusal.code),)
+        why = "--replace" if reason == REPLACE_REQUESTED else reason
+        errors = errors + (Diagnostic.error(f"{why}: {refusal.summary}", refusal.hint, loc, code=refusal.code),)
     return Change(
         name=spec.name,
         action=Action.REPLACE,
-        reason=REPLACE_REQUESTED,
+        reason=reason,
         before=image,
         after=spec,
         fields=fields,
@@ -323,7 +339,98 @@ def _capture_preconditions(
             d if d.location is not None else Diagnostic(d.severity, d.summary, d.hint, loc, d.code)
             for d in caps.extra_checks(spec, snapshot)
         )
-    return tuple(errors), check.steps, check.consumes
+    steps = check.steps
+    if caps.family_steps is not None:
+        # What the capture needs of its family (creating the definition) runs right before it.
+        steps = steps[:-1] + caps.family_steps(spec, snapshot) + steps[-1:]
+    return tuple(errors), steps, check.consumes
+
+
+# --------------------------------------------------------------------------------------------------
+# Families a provider keeps (gallery image definitions)
+
+
+def _plan_families(
+    desired: DesiredState, snapshot: Snapshot, caps: Capabilities, changes: dict[str, Change], owner: str
+) -> list[Diagnostic]:
+    """Compare each declared family with the live one (``Snapshot.families``), declared fields only.
+
+    A differing mutable field (``Capabilities.family_mutable``) rides on the family's first
+    declared image (file order): its change gains the ``families.<f>.<field>`` diff and an
+    ``update <noun> <f>`` step (a no-op becomes an update). A differing immutable field is a plan
+    error, never a replace: replacing a definition deletes every version in it. So is a mutable
+    difference on a family this catalog does not own. A family not live yet is created by the first
+    capture into it (``Capabilities.family_steps``). Returns the plan-wide errors.
+    """
+    if not caps.family_mutable:
+        return []
+    errors: list[Diagnostic] = []
+    for name, fam in desired.families.items():
+        live = snapshot.families.get(fam.key)
+        if live is None:
+            continue
+        mutable: list[FieldDiff] = []
+        for key, want in fam.declared().items():
+            have = _plain_family(getattr(live.spec, key), key)
+            if have == _plain_family(want, key):
+                continue
+            path = f"families.{name}.{key}"
+            if key not in caps.family_mutable:
+                errors.append(Diagnostic.error(
+                    f"{caps.family_noun} '{name}' has {key} {have!r}, the file declares {want!r}: "
+                    f"{key} of an existing {caps.family_noun} cannot change",
+                    f"declare {key}: {have} (or remove it), or declare a new family and capture into it; "
+                    f"replacing the {caps.family_noun} would delete every version in it, so the plan never does",
+                    _family_location(desired, fam, key), code="family-immutable"))
+            else:
+                mutable.append(FieldDiff(path, have, want))
+        if not mutable:
+            continue
+        if live.owner != owner:
+            errors.append(Diagnostic.error(
+                f"{caps.family_noun} '{name}' is not owned by catalog '{owner}': its {_names_of(mutable)} "
+                "cannot be updated",
+                f"import one of its images (reconciler import NAME adopts the {caps.family_noun} too), or remove "
+                "the differing fields", _family_location(desired, fam, ""), code="family-not-owned"))
+            continue
+        carrier = next((s.key for s in desired.images if (s.family or "").casefold() == fam.key
+                        and not (changes[s.key].action is Action.NOOP and changes[s.key].errors)), None)
+        if carrier is not None:
+            changes[carrier] = _with_family_update(changes[carrier], name, tuple(mutable), caps.family_noun)
+    return errors
+
+
+def _plain_family(value: Any, key: str) -> Any:
+    """A family field's value as declared and live compare: disk controllers as a set (the only
+    list field; the file gives a list, a live ``FamilySpec`` a tuple)."""
+    return sorted(value) if key == "disk_controllers" else value
+
+
+def _names_of(fields: Sequence[FieldDiff]) -> str:
+    return ", ".join(f.path.rsplit(".", 1)[-1] for f in fields)
+
+
+def _with_family_update(change: Change, name: str, fields: tuple[FieldDiff, ...], noun: str) -> Change:
+    step = f"update {noun} {name}"
+    reason = f"{noun} {name}: {_names_of(fields)} differ" if len(fields) > 1 else \
+        f"{noun} {name}: {_names_of(fields)} differs"
+    if change.action is Action.NOOP:
+        return replace(change, action=Action.UPDATE, reason=reason, fields=fields, steps=(step,))
+    return replace(change, fields=change.fields + fields, steps=change.steps[:-1] + (step,) + change.steps[-1:])
+
+
+def _family_location(desired: DesiredState, fam: FamilySpec, key: str) -> Location:
+    """Where ``families.<name>.<key>`` (or the entry) is in the file (``spec.positions.json_path``'s form)."""
+    entry = "$.families" + (f".{fam.name}" if _SIMPLE_KEY.match(fam.name) else
+                            "['" + fam.name.replace("\\", "\\\\").replace("'", "\\'") + "']")
+    path = f"{entry}.{key}" if key else entry
+    found = desired.positions.get(path)
+    if found is not None:
+        return Location(file=desired.path, line=found[0], col=found[1], json_path=path)
+    return Location(file=desired.path, line=fam.line, col=0, json_path=path)
+
+
+_SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 def _declared_refusal(code: str, spec: ImageSpec, image: Image, owner: str, loc: Location) -> Diagnostic:
@@ -435,16 +542,41 @@ def _age_key(image: Image) -> tuple[str, str]:
 
 
 #: What the planner compares, as plain data under the spec's names (``protect``), in display order.
-#: A source is compared by identity (``vm``/``vhd``): ``generalize`` is how to capture, not what.
+#: A source is compared by identity (``vm``/``vhd``/``image``/``snapshot``/``disk``/``data_snapshots``):
+#: ``generalize``, ``deprovision``, ``sysprepped`` are how to capture, not what.
 _VIEW = Codec(
     {
         ImageSpec: Shape(keys=_FIELDS),
         Image: Shape(
             keys=tuple("protected" if f == "protect" else f for f in _FIELDS), rename={"protected": "protect"}
         ),
-        Source: Shape(keys=("vm", "vhd"), omit_defaults=True),
+        Source: Shape(keys=("vm", "vhd", "image", "snapshot", "disk", "data_snapshots"), omit_defaults=True),
     }
 )
+
+
+# The no-op fast path (issue 13): most declared images are up to date, and building both views of
+# each (dicts through the codec) to find that out was most of the planner's time. ``_same`` compares
+# the same fields as ``_view``, read straight off both objects: its attribute lists are derived from
+# ``_VIEW``, the one definition of what is compared, so a field added there is compared here too
+# (tests/unit/test_plan_fast.py perturbs every field of both classes and checks the plans agree).
+_SPEC_FIELDS = attrgetter(*(k for k in _VIEW.keys(ImageSpec) if k != "source"))
+_IMAGE_FIELDS = attrgetter(*(
+    {v: k for k, v in _VIEW.shape(Image).rename.items()}.get(k, k) for k in _VIEW.keys(ImageSpec) if k != "source"
+))
+_SOURCE_FIELDS = attrgetter(*_VIEW.keys(Source))
+
+
+def _same(spec: ImageSpec, image: Image, caps: Capabilities) -> bool:
+    """Whether ``_view(image)`` equals ``_view(spec)``, known without building either; False
+    whenever the answer needs the full comparison (a provider's own ``compare_extra``).
+
+    True only when the views are equal; a False is always checked again by the full comparison."""
+    if caps.compare_extra is not None or _SPEC_FIELDS(spec) != _IMAGE_FIELDS(image):
+        return False
+    if image.source is not None and _SOURCE_FIELDS(spec.source) != _SOURCE_FIELDS(image.source):
+        return False
+    return all(spec.extra.get(k) == image.extra.get(k) for k in caps.image_fields)
 
 
 def _view(obj: ImageSpec | Image, caps: Capabilities) -> dict[str, Any]:
@@ -453,6 +585,21 @@ def _view(obj: ImageSpec | Image, caps: Capabilities) -> dict[str, Any]:
     for k in sorted(caps.image_fields):
         view[f"extra.{k}"] = obj.extra.get(k)
     return view
+
+
+def _compare_extra(
+    spec: ImageSpec, image: Image, caps: Capabilities, before: dict[str, Any], after: dict[str, Any], loc: Location
+) -> tuple[Diagnostic, ...]:
+    """Let the provider say how its ``extra`` fields compare (``Capabilities.compare_extra``):
+    its entries replace the plain ``extra.<key>`` ones of both views; its errors come back located."""
+    if caps.compare_extra is None:
+        return ()
+    compared = caps.compare_extra(spec, image)
+    for view, entries in ((before, compared.before), (after, compared.after)):
+        for key in [k for k in view if k.startswith("extra.")]:
+            del view[key]
+        view.update(entries)
+    return tuple(Diagnostic.error(summary, hint, loc, code=code) for summary, hint, code in compared.errors)
 
 
 def _shown(value: Any) -> bool:
@@ -474,6 +621,8 @@ def _field_diffs(before: dict[str, Any], after: dict[str, Any]) -> list[FieldDif
 
 
 def _deep_diffs(root: str, before: Any, after: Any) -> Iterable[FieldDiff]:
+    from deepdiff import DeepDiff  # late: only an image that differs in a mapping or list needs it
+
     tree = DeepDiff(before, after, view="tree", verbose_level=2)
     for report in tree.values():
         for level in report:
@@ -553,24 +702,28 @@ def _select_targets(
     return {k: c for k, c in changes.items() if k in wanted}
 
 
-def _relevant_fingerprints(desired: DesiredState, snapshot: Snapshot, owner: str) -> dict[str, str]:
+def _relevant_fingerprints(desired: DesiredState, snapshot: Snapshot, owner: str, declared: Mapping[str, ImageSpec],
+                           live: Mapping[str, Image], vms: Mapping[str, Any]) -> dict[str, str]:
     """What a saved plan depends on: declared names (``""`` when absent), owned images, source VMs.
 
     Recording only these keeps unrelated catalog activity (someone else's images, public image
-    updates) from making a saved plan stale.
+    updates) from making a saved plan stale. ``declared``, ``live`` and ``vms``: ``make_plan``'s
+    indexes (key -> spec, image, VM), built once.
     """
-    live = snapshot.image_index()
-    vms = snapshot.vm_index()
     out: dict[str, str] = {}
-    for spec in desired.images:
-        image = live.get(spec.key)
-        out[f"image:{spec.key}"] = image.fingerprint if image is not None else ""
+    for key, spec in declared.items():
+        image = live.get(key)
+        out[f"image:{key}"] = image.fingerprint if image is not None else ""
         if spec.source.vm:
-            vm = vms.get(spec.source.vm.casefold())
-            out[f"vm:{spec.source.vm.casefold()}"] = vm.fingerprint if vm is not None else ""
-    for image in snapshot.images:
+            vm_key = spec.source.vm.casefold()
+            vm = vms.get(vm_key)
+            out[f"vm:{vm_key}"] = vm.fingerprint if vm is not None else ""
+    for key, image in live.items():
         if rules.owned(image, owner):
-            out[f"image:{image.key}"] = image.fingerprint
+            out[f"image:{key}"] = image.fingerprint
+    for key in {f.key for f in desired.families.values()} | {(s.family or "").casefold() for s in desired.images}:
+        if key in snapshot.families:
+            out[f"family:{key}"] = snapshot.families[key].fingerprint
     return dict(sorted(out.items()))
 
 

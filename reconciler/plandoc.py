@@ -13,15 +13,18 @@ Terraform's ``actions``, ``symbol``, ``replace_paths``), and the plan has a vers
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from . import __version__
 from .codec import OMIT, Codec, Shape
 from .errors import Diagnostic, Severity
-from .model import Action, Change, Image, Plan
+from .model import Action, Change, Image, Plan, Source
 
-#: Version of the JSON plan document (``format_version``). Minor bumps only add fields.
-FORMAT_VERSION = "1.0"
+#: Version of the JSON plan document (``format_version``). Minor bumps only add fields. 2.0 (issue
+#: 13): an unchanged image is a name and a fingerprint in ``unchanged``, no longer a change with its
+#: full before and after, so a document costs what changed.
+FORMAT_VERSION = "2.0"
 
 
 def is_destructive(change: Change) -> bool:
@@ -88,7 +91,12 @@ PLAN_FORMAT = Codec(
         ),
         # A live image's typed provider facts are not a field of the document: ``_with_facts``
         # writes them into its ``extra``; read back, they stay there (plain data, never checked).
-        Image: Shape(exclude=frozenset({"facts"})),
+        # ``failed`` is left out when None: documents of images that did not fail are what they were.
+        Image: Shape(exclude=frozenset({"facts"}), omit_defaults=frozenset({"failed"})),
+        # The sources beyond vm/vhd and the guest steps are left out when unset: documents of VM and
+        # VHD captures are what they were before these existed.
+        Source: Shape(omit_defaults=frozenset({"image", "snapshot", "disk", "data_snapshots", "deprovision",
+                                               "sysprepped"})),
         Change: Shape(
             keys=(
                 "name",
@@ -129,12 +137,61 @@ def _with_facts(image: Image | None, doc: dict[str, Any] | None) -> None:
         doc["extra"] = {**doc["extra"], **image.facts.document_fields()}
 
 
+def is_unchanged(change: Change) -> bool:
+    """A no-op with nothing to say (no error, no warning): the document lists it in ``unchanged``,
+    by name and fingerprint, instead of as a change with its before and after."""
+    return change.action is Action.NOOP and not change.errors and not change.warnings
+
+
+def _unchanged_fingerprint(plan: Plan, change: Change) -> str:
+    if change.before is not None:
+        return change.before.fingerprint
+    return plan.fingerprints.get(f"image:{change.key}", "")
+
+
 def plan_document(plan: Plan) -> dict[str, Any]:
-    """The machine-readable plan; also the body of a saved plan (``planfile``)."""
-    doc = PLAN_FORMAT.to_dict(plan)
-    for change, change_doc in zip(plan.changes, doc["resource_changes"], strict=True):
+    """The machine-readable plan; also the body of a saved plan (``planfile``).
+
+    Every change but the unchanged images (``is_unchanged``) is a ``resource_changes`` entry;
+    those are ``unchanged``: name -> fingerprint of the live image, which ``fingerprints`` then does
+    not repeat. The document of a 100,000-image catalog with 1,000 changes holds 1,000 changes."""
+    listed = tuple(c for c in plan.changes if not is_unchanged(c))
+    unchanged = {c.name: _unchanged_fingerprint(plan, c) for c in plan.changes if is_unchanged(c)}
+    body = PLAN_FORMAT.to_dict(plan if len(listed) == len(plan.changes) else replace(plan, changes=listed))
+    for change, change_doc in zip(listed, body["resource_changes"], strict=True):
         _with_facts(change.before, change_doc["before"])
+    fingerprints = dict(body["fingerprints"])
+    for name, fingerprint in unchanged.items():
+        key = f"image:{name.casefold()}"
+        if fingerprints.get(key) == fingerprint:
+            del fingerprints[key]
+    doc: dict[str, Any] = {}
+    for k, v in body.items():
+        doc[k] = fingerprints if k == "fingerprints" else v
+        if k == "resource_changes":
+            doc["unchanged"] = unchanged
+    # The no-ops the document holds: a name listed twice (only in a hand-made plan) is one entry.
+    doc["summary"] = {**_summary(plan), "no_op": len(unchanged) + sum(1 for c in listed if c.action is Action.NOOP)}
     return doc
+
+
+def compact(plan: Plan) -> Plan:
+    """``plan`` as its document keeps it (``plan_from_document(plan_document(plan))``): each
+    unchanged image a bare no-op (no before, no after, reason "up to date") after the other
+    changes, sorted by name, its fingerprint in ``fingerprints``. Nothing an apply acts on is lost."""
+    listed = tuple(c for c in plan.changes if not is_unchanged(c))
+    if len(listed) == len(plan.changes):
+        return plan
+    unchanged = {c.name: _unchanged_fingerprint(plan, c) for c in plan.changes if is_unchanged(c)}
+    fingerprints = dict(plan.fingerprints)
+    for name, fingerprint in unchanged.items():
+        fingerprints.setdefault(f"image:{name.casefold()}", fingerprint)
+    bare = tuple(Change(name=n, action=Action.NOOP, reason=UNCHANGED_REASON) for n in sorted(unchanged))
+    return replace(plan, changes=listed + bare, fingerprints=dict(sorted(fingerprints.items())))
+
+
+#: The reason of an unchanged image read back from a document.
+UNCHANGED_REASON = "up to date"
 
 
 def plan_from_document(doc: Mapping[str, Any]) -> Plan:
@@ -143,12 +200,20 @@ def plan_from_document(doc: Mapping[str, Any]) -> Plan:
     A saved plan's ``plan_file`` envelope is not part of the plan and is ignored here.
     """
     diags = [PLAN_FORMAT.from_dict(Diagnostic, d) for d in doc["diagnostics"]]
-    return PLAN_FORMAT.from_dict(
+    unchanged: Mapping[str, str] = doc.get("unchanged") or {}  # a plain codec document has none
+    plan = PLAN_FORMAT.from_dict(
         Plan,
-        {k: v for k, v in doc.items() if k != "plan_file"},
+        {k: v for k, v in doc.items() if k not in ("plan_file", "unchanged")},
         errors=tuple(d for d in diags if d.severity is Severity.ERROR),
         warnings=tuple(d for d in diags if d.severity is Severity.WARNING),
     )
+    if not unchanged:
+        return plan
+    fingerprints = dict(plan.fingerprints)
+    for name, fingerprint in unchanged.items():
+        fingerprints.setdefault(f"image:{name.casefold()}", fingerprint)
+    bare = tuple(Change(name=n, action=Action.NOOP, reason=UNCHANGED_REASON) for n in sorted(unchanged))
+    return replace(plan, changes=plan.changes + bare, fingerprints=dict(sorted(fingerprints.items())))
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
@@ -163,4 +228,14 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return doc
 
 
-__all__ = ["FORMAT_VERSION", "PLAN_FORMAT", "is_destructive", "plan_document", "plan_from_document", "to_dict"]
+__all__ = [
+    "FORMAT_VERSION",
+    "PLAN_FORMAT",
+    "UNCHANGED_REASON",
+    "compact",
+    "is_destructive",
+    "is_unchanged",
+    "plan_document",
+    "plan_from_document",
+    "to_dict",
+]

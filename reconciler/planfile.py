@@ -21,16 +21,18 @@ import re
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
+if TYPE_CHECKING:  # jsonschema is imported when a saved plan is read, not by every command
+    from jsonschema import Draft202012Validator
 
 from .errors import PlanFileError, StalePlanError
 from .model import Action, Change, Plan, Snapshot
 from .plandoc import plan_document, plan_from_document, to_dict
 
 FORMAT = "reconciler-plan"
-VERSION = 1
+#: 2 (issue 13): plan document 2.0 (unchanged images as name -> fingerprint), no indentation.
+VERSION = 2
 
 _RERUN = "run `reconciler plan --out FILE` again and apply the new file"
 
@@ -64,21 +66,29 @@ def checksum(doc: Mapping[str, Any]) -> str:
 
 
 def dump_plan(plan: Plan, *, created: str) -> bytes:
-    """The saved-plan file for ``plan``: sorted keys, two-space indent, UTF-8 (ASCII), newline-terminated.
+    """The saved-plan file for ``plan``: its canonical JSON (sorted keys, no spaces, ASCII), then a
+    newline. ``created`` is the caller's timestamp (ISO 8601); it is covered by the checksum.
 
-    ``created`` is the caller's timestamp (ISO 8601); it is covered by the checksum.
+    The file is the very bytes the checksum is computed over, with the checksum put into the
+    envelope: one serialization, by the C encoder (an indented file took a second, Python-level
+    one, and most of the time of ``plan --out``).
     """
     doc = plan_document(plan)
-    doc["plan_file"] = {"format": FORMAT, "version": VERSION, "created": created}
+    envelope = {"created": created, "format": FORMAT, "version": VERSION}
+    doc["plan_file"] = envelope
     try:
-        doc["plan_file"]["checksum"] = checksum(doc)
+        body = canonical_json(doc)
     except ValueError as e:
         raise PlanFileError(
             f"the plan holds a value JSON cannot carry ({e})",
             "this is a bug in the planner or a provider: report it with the desired-state file",
         ) from e
-    text = json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=True, allow_nan=False)
-    return (text + "\n").encode("ascii")
+    sealed = {"checksum": "sha256:" + hashlib.sha256(body).hexdigest(), **envelope}
+    # Sorted keys put the envelope at the top level after "format_version"; no key or string before
+    # it can hold this text (strings escape their quotes), so the first match is the envelope.
+    unsealed_text = b'"plan_file":' + canonical_json(envelope)
+    at = body.index(unsealed_text)
+    return body[:at] + b'"plan_file":' + canonical_json(sealed) + body[at + len(unsealed_text):] + b"\n"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -87,6 +97,8 @@ def dump_plan(plan: Plan, *, created: str) -> bytes:
 
 @cache
 def _schema_validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     text = resources.files("reconciler").joinpath("schemas", "plan.schema.json").read_text(encoding="utf-8")
     schema = json.loads(text)
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
@@ -135,6 +147,12 @@ def load_plan(data: bytes, filename: str) -> Plan:
         raise PlanFileError(
             f"{filename} is a '{envelope.get('format')}' file, not a reconciler plan",
             "pass the file written by `reconciler plan --out`",
+        )
+    if envelope.get("version") == 1:
+        raise PlanFileError(
+            f"{filename} is a version 1 plan file, written by an older reconciler; this one reads version "
+            f"{VERSION} (unchanged images are saved as fingerprints since)",
+            f"{_RERUN} with this version of reconciler: a saved plan is applied by the version that made it",
         )
     if envelope.get("version") != VERSION:
         raise PlanFileError(
@@ -362,6 +380,10 @@ def plan_differences(saved: Plan, fresh: Plan) -> list[str]:
             out.append(f"the saved plan {side}, a fresh plan does not list it")
         elif f.action is not c.action:
             out.append(f"the saved plan {_does(c.action, c.name)}, a fresh plan {_does(f.action, 'it')}")
+        elif c.action is Action.NOOP:
+            # Nothing to compare: a saved no-op is a name (its image's fingerprint is checked by
+            # ensure_fresh), and apply never acts on one.
+            continue
         else:
             what = _change_differences(c, f)
             if what:

@@ -77,7 +77,8 @@ class CaptureCheck:
     ``blockers``: refusals, in the order a person should fix them (empty: the capture may run).
     ``steps``: what apply will do, in order, for display. ``consumes``: the VM a generalized capture
     consumes (None: the VM is kept, or there is none). ``deallocate``/``generalize``: the provider
-    must deallocate / generalize the VM itself first (``source.generalize``).
+    must deallocate / generalize the VM itself first (``source.generalize``); ``deprovision``: and
+    deprovision the guest before that (``source.deprovision``: the VM is running then).
     """
 
     blockers: tuple[Refusal, ...]
@@ -85,6 +86,7 @@ class CaptureCheck:
     consumes: str | None = None
     deallocate: bool = False
     generalize: bool = False
+    deprovision: bool = False
 
 
 # --------------------------------------------------------------------------------------------------
@@ -212,11 +214,19 @@ def capability_refusal(spec: ImageSpec, caps: Capabilities) -> Refusal | None:
                        "capture it generalized (os_state: generalized)"
                        + (", or use type: vm, which this provider keeps specialized"
                           if ImageType.VM in caps.specialized_types and spec.type is not ImageType.VM else ""))
-    if spec.source.vm is None and not caps.vhd_source:
+    kind = spec.source.kind
+    if kind == "vhd" and not caps.vhd_source:
         return Refusal(SOURCE_UNSUPPORTED,
                        f"{what}: the {caps.provider} provider captures from VMs only, not VHDs",
                        "use source.vm, or a provider that supports VHD sources")
+    if kind in ("image", "snapshot", "disk") and not caps.disk_sources:
+        return Refusal(SOURCE_UNSUPPORTED,
+                       f"{what}: the {caps.provider} provider cannot capture from a {_SOURCE_NOUN[kind]}",
+                       "use source.vm" + (" or source.vhd" if caps.vhd_source else ""))
     return None
+
+
+_SOURCE_NOUN = {"image": "managed image", "snapshot": "snapshot", "disk": "managed disk"}
 
 
 def capture_blockers(spec: ImageSpec, vm: VM | None, caps: Capabilities) -> CaptureCheck:
@@ -224,7 +234,7 @@ def capture_blockers(spec: ImageSpec, vm: VM | None, caps: Capabilities) -> Capt
     blockers: list[Refusal] = []
     steps: list[str] = []
     consumes: str | None = None
-    deallocate = generalize = False
+    deallocate = generalize = deprovision = False
     wanted = spec.os_state is OSState.GENERALIZED
     allowed = {p.value for p in caps.capture_power_states}
 
@@ -241,11 +251,15 @@ def capture_blockers(spec: ImageSpec, vm: VM | None, caps: Capabilities) -> Capt
         vm_generalized = vm.os_state is OSState.GENERALIZED
         if wanted and not vm_generalized:
             if spec.source.generalize and caps.generalize:
-                deallocate = vm.power_state.value not in allowed
+                deprovision = spec.source.deprovision and caps.deprovision
+                # The guest is deprovisioned while it runs, so the VM is deallocated after it.
+                deallocate = deprovision or vm.power_state.value not in allowed
                 generalize = True
+                if deprovision:
+                    steps.append(f"deprovision the guest of VM {vm.name} (waagent -deprovision+user)")
                 if deallocate:
                     steps.append(f"deallocate VM {vm.name}")
-                steps.append(f"generalize VM {vm.name}")
+                steps.append(f"generalize VM {vm.name}" + _guest_note(spec, caps))
             else:
                 blockers.append(Refusal(
                     VM_NOT_GENERALIZED,
@@ -270,7 +284,16 @@ def capture_blockers(spec: ImageSpec, vm: VM | None, caps: Capabilities) -> Capt
         if wanted:
             consumes = vm.name
     steps.append("capture image")
-    return CaptureCheck(tuple(blockers), tuple(steps), consumes, deallocate, generalize)
+    return CaptureCheck(tuple(blockers), tuple(steps), consumes, deallocate, generalize, deprovision)
+
+
+def _guest_note(spec: ImageSpec, caps: Capabilities) -> str:
+    """What a generalize step says of the guest, where the provider could deprovision it itself."""
+    if not caps.deprovision or spec.source.deprovision:
+        return ""
+    if spec.source.sysprepped:
+        return " (the file states the guest was sysprepped)"
+    return " (marks it only: the guest is not deprovisioned; declare source.deprovision: true for Linux)"
 
 
 __all__ = [

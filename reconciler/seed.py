@@ -119,7 +119,8 @@ def seed_to_dict(snapshot: Snapshot) -> dict[str, Any]:
 #: provider's ``extra`` and ``facts``), with the seed's defaults; a source names only what it has.
 SEED_FORMAT = Codec(
     {
-        VM: Shape(exclude=frozenset({"id", "fingerprint"}), defaults={"os_disk": lambda d: f"{d['name']}-osdisk"}),
+        VM: Shape(exclude=frozenset({"id", "fingerprint", "facts"}),
+                  defaults={"os_disk": lambda d: f"{d['name']}-osdisk"}),
         Image: Shape(
             exclude=frozenset({"extra", "facts", "id", "fingerprint"}), defaults={"os_state": OSState.GENERALIZED.value}
         ),

@@ -21,7 +21,7 @@ from .adopt import Adoption, adopt, check_adoption
 from .catalogs import CATALOG_SUFFIXES, CatalogFile, CatalogPlan, MultiPlan, find_catalogs, plan_catalogs
 from .environment import Environment
 from .export import Export, export_spec, owned_images
-from .loading import DEFAULT_FILE, check_desired, load_desired, open_catalog, parse_desired
+from .loading import DEFAULT_FILE, check_desired, load_desired, open_catalog, parse_desired, read_path
 from .lock import NO_LOCK_WARNING, NoLock, catalog_lock, unlock_command
 from .saved import (
     ApplyRequest,
@@ -66,6 +66,7 @@ __all__ = [
     "plan_catalogs",
     "plan_to_apply",
     "read_apply_request",
+    "read_path",
     "read_plan",
     "unlock_command",
     "verify_saved_plan",

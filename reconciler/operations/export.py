@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..model import CatalogConfig, Category, DesiredState, Image, Snapshot
+from ..model import CatalogConfig, Category, DesiredState, FamilySpec, Image, Snapshot
 
 
 def owned_images(snapshot: Snapshot, owner: str, family: str | None = None) -> list[Image]:
@@ -45,5 +45,14 @@ def export_spec(desired: DesiredState, snapshot: Snapshot, *, as_written: Catalo
     dropped = family is not None and policy.prune
     if dropped:
         policy = replace(policy, prune=False)
-    text = dump_spec(as_written or desired.catalog, policy, [spec_from_image(i) for i in owned])
+    text = dump_spec(as_written or desired.catalog, policy, [spec_from_image(i) for i in owned],
+                     live_families(snapshot, owned))
     return Export(text, tuple(owned), dropped)
+
+
+def live_families(snapshot: Snapshot, images: list[Image]) -> list[FamilySpec]:
+    """The live families (``Snapshot.families``: gallery definitions) of ``images``, in name order,
+    every property as the provider read it (its defaults made explicit), so that the exported file
+    declares each definition exactly as it is and plans as a no-op."""
+    keys = sorted({(i.family or "").casefold() for i in images} & set(snapshot.families))
+    return [snapshot.families[k].spec for k in keys]

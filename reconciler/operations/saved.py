@@ -15,7 +15,7 @@ from ..errors import PlanFileError, ReconcilerError
 from ..model import Action, ApplyResult, Capabilities, Change, DesiredState, Plan, Snapshot
 from ..providers import LockHandle, Provider
 from .environment import Environment
-from .loading import load_desired, parse_desired
+from .loading import load_desired, parse_desired, read_path
 
 
 def make_plan(desired: DesiredState, provider: Provider, *, prune: bool | None = None,
@@ -24,8 +24,9 @@ def make_plan(desired: DesiredState, provider: Provider, *, prune: bool | None =
     ``--replace`` names, recaptured even when nothing differs."""
     from ..plan import make_plan as plan_changes
 
-    return plan_changes(desired, provider.snapshot(), provider.capabilities, prune=prune, targets=targets,
-                        replace=replace)
+    with read_path():
+        return plan_changes(desired, provider.snapshot(), provider.capabilities, prune=prune, targets=targets,
+                            replace=replace)
 
 
 def read_plan(path: Path, data: bytes | None = None) -> Plan:

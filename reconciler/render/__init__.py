@@ -30,7 +30,18 @@ from ..plandoc import FORMAT_VERSION, is_destructive
 from .common import consumes_wording, destructive_first
 from .diagnostics import render_diagnostics_github, render_diagnostics_json, render_diagnostics_text
 from .escape import escape_controls, md_escape
-from .listings import families_json, filter_images, render_families, render_images_json, render_images_table
+from .listings import (
+    families_json,
+    filter_images,
+    newest_per_family,
+    publishers_json,
+    render_families,
+    render_images_json,
+    render_images_table,
+    render_public_json,
+    render_public_table,
+    render_publishers,
+)
 from .markdown import markdown_marker, markdown_summary, markdown_title, render_plan_markdown
 from .report import apply_report_json, render_apply_report
 from .text import footer, render_plan_json, render_plan_text
@@ -49,11 +60,16 @@ __all__ = [
     "markdown_summary",
     "markdown_title",
     "md_escape",
+    "newest_per_family",
+    "publishers_json",
     "render_apply_report",
     "render_diagnostics_github",
     "render_diagnostics_json",
     "render_diagnostics_text",
     "render_families",
+    "render_public_json",
+    "render_public_table",
+    "render_publishers",
     "render_images_json",
     "render_images_table",
     "render_plan_json",

@@ -5,11 +5,12 @@ Layer: pure core (views).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import ReconcilerError
-from ..model import Image, ImageType
+from ..model import Image, ImageType, PublicListing
 from ..plandoc import to_dict as document_dict
 from .escape import escape_controls
 
@@ -53,12 +54,23 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def image_status(image: Image) -> str:
+    """What the image's state says beyond its fields: ``Image.failed``, else the provider facts'
+    ``status()`` when they have one (a gallery version: its replication per region); "" when nothing."""
+    if image.failed:
+        return image.failed
+    status = getattr(image.facts, "status", None)
+    return str(status()) if callable(status) else ""
+
+
 def render_images_table(images: Sequence[Image]) -> str:
-    """Aligned columns; DISKS counts data disks (the OS disk is always there)."""
+    """Aligned columns; DISKS counts data disks (the OS disk is always there). A STATUS column
+    (``image_status``) is added when any image has one: provisioning failed, replication per region."""
     if not images:
         return "No images found.\n"
-    header = ("NAME", "TYPE", "OS", "STATE", "FAMILY", "CATEGORY", "OWNER", "PROTECTED", "DISKS", "CREATED")
-    rows = [
+    header: tuple[str, ...] = ("NAME", "TYPE", "OS", "STATE", "FAMILY", "CATEGORY", "OWNER", "PROTECTED", "DISKS",
+                               "CREATED")
+    rows: list[tuple[str, ...]] = [
         (
             escape_controls(i.name),
             i.type.value,
@@ -73,6 +85,10 @@ def render_images_table(images: Sequence[Image]) -> str:
         )
         for i in images
     ]
+    statuses = [image_status(i) for i in images]
+    if any(statuses):
+        header = (*header, "STATUS")
+        rows = [(*row, escape_controls(status or "-")) for row, status in zip(rows, statuses, strict=True)]
     return _table(header, rows)
 
 
@@ -84,7 +100,7 @@ def render_images_json(images: Sequence[Image]) -> list[dict[str, Any]]:
 def families_json(images: Iterable[Image]) -> list[dict[str, Any]]:
     """One entry per family (case-insensitive), sorted: ``family``, ``images``, ``newest``, ``types``.
 
-    The newest image is the one with the latest ``created`` (name breaks ties); the family is
+    The newest image is the one with the latest ``created``, then the highest version (``_age``); the family is
     spelled as on that image. Images without a family are not listed.
     """
     groups: dict[str, list[Image]] = {}
@@ -94,7 +110,7 @@ def families_json(images: Iterable[Image]) -> list[dict[str, Any]]:
     out = []
     for key in sorted(groups):
         members = groups[key]
-        newest = max(members, key=lambda i: (i.created, i.key))
+        newest = max(members, key=_age)
         out.append(
             {
                 "family": newest.family,
@@ -125,4 +141,97 @@ def render_families(images: Iterable[Image]) -> str:
     return _table(("FAMILY", "IMAGES", "NEWEST", "CREATED", "TYPES"), rows)
 
 
-__all__ = ["families_json", "filter_images", "render_families", "render_images_json", "render_images_table"]
+# --------------------------------------------------------------------------------------------------
+# Public images browsed beyond the snapshot (``PublicQuery``: Marketplace, community/shared galleries)
+
+
+def version_key(name: str) -> tuple[Any, ...]:
+    """A version compared by its numeric parts (``9.0.1`` before ``10.0.0``), text parts as text."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p.casefold()) for p in re.split(r"[.\-]", name))
+
+
+def _version_of(image: Image) -> str:
+    """The version part of a public name: after the last ':' (URN) or '/' (gallery path)."""
+    return re.split(r"[:/]", image.name)[-1]
+
+
+def _age(image: Image) -> tuple[Any, ...]:
+    return image.created, version_key(_version_of(image)), image.key
+
+
+def newest_per_family(images: Iterable[Image]) -> list[Image]:
+    """``--latest``: the newest image of each family (case-insensitive; an image without a family is
+    its own), by ``created`` then version number — a Marketplace version has no date, a gallery
+    version its publish date. Sorted as ``filter_images`` sorts."""
+    best: dict[str, Image] = {}
+    for i in images:
+        key = (i.family or i.name).casefold()
+        if key not in best or _age(i) > _age(best[key]):
+            best[key] = i
+    return sorted(best.values(), key=lambda i: (i.key, i.name))
+
+
+def public_fields(image: Image) -> dict[str, Any]:
+    """The provider's public facts of ``image`` (``urn``, ``hyper_v_generation``, ...), {} when none."""
+    return dict(image.facts.document_fields()) if image.facts is not None else {}
+
+
+def render_public_table(images: Sequence[Image]) -> str:
+    """Public images with what picking a base image needs: URN (what a VM's image reference takes),
+    OS, type, Hyper-V generation, architecture, security type, purchase plan, publish date."""
+    if not images:
+        return "No images found.\n"
+    header = ("URN", "OS", "TYPE", "GEN", "ARCH", "SECURITY", "PLAN", "PUBLISHED")
+    rows = []
+    for i in images:
+        f = public_fields(i)
+        state = f.get("image_state")
+        rows.append((
+            escape_controls(str(f.get("urn") or i.name)),
+            escape_controls(i.os),
+            i.type.value,
+            escape_controls(str(f.get("hyper_v_generation") or "-")),
+            escape_controls(str(f.get("architecture") or "-")),
+            escape_controls(str(f.get("security_type") or "-")),
+            "yes" if f.get("plan") else "no",
+            escape_controls(i.created or ("deprecated" if state == "Deprecated" else "-")),
+        ))
+    return _table(header, rows)
+
+
+def render_public_json(images: Sequence[Image]) -> list[dict[str, Any]]:
+    """One flat object per public image, stable keys (docs/azure.md, "Public images"): the image's
+    ``name``, ``family``, ``type``, ``os``, ``os_state``, ``data_disks``, ``created``, ``id``, then the
+    provider's public facts (``urn``, ``source``, ``publisher`` ... ``end_of_life``)."""
+    return [
+        {"name": i.name, "family": i.family, "type": i.type.value, "os": i.os, "os_state": i.os_state.value,
+         "data_disks": i.data_disks, "created": i.created or None, "id": i.id, **public_fields(i)}
+        for i in images
+    ]
+
+
+def render_publishers(listing: PublicListing) -> str:
+    if not listing.publishers:
+        return f"No publishers found in {escape_controls(listing.location)}.\n"
+    return _table(("PUBLISHER", "LOCATION"), [(escape_controls(p), escape_controls(listing.location))
+                                             for p in listing.publishers])
+
+
+def publishers_json(listing: PublicListing) -> list[dict[str, Any]]:
+    return [{"publisher": p, "location": listing.location} for p in listing.publishers]
+
+
+__all__ = [
+    "families_json",
+    "filter_images",
+    "newest_per_family",
+    "public_fields",
+    "publishers_json",
+    "render_families",
+    "render_images_json",
+    "render_images_table",
+    "render_public_json",
+    "render_public_table",
+    "render_publishers",
+    "version_key",
+]

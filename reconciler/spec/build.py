@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from ..codec import NO_DEFAULT, Codec, Shape
-from ..model import CatalogConfig, DesiredState, ImageSpec, ImageType, OSState, Policy, Source
+from ..model import FAMILY_EXTRA, CatalogConfig, DesiredState, FamilySpec, ImageSpec, ImageType, OSState, Policy, Source
 from .positions import Positions, json_path
 
 #: The file's layout of the model: defaults left out (no ``protect: false``; an OS image's
@@ -33,25 +33,35 @@ SPEC_FILE = Codec(
         Source: Shape(omit_defaults=True),
         CatalogConfig: Shape(rest="settings", exclude=frozenset({"file_paths"})),
         Policy: Shape(omit_defaults=frozenset({"retention"})),
+        FamilySpec: Shape(exclude=frozenset({"name", "line"}), omit_defaults=True),
     }
 )
 
 
 def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings: Mapping[str, Any],
                 image_fields: Iterable[str], digest: str, *, family_from_name: bool = False,
-                file_paths: Mapping[str, str] | None = None) -> DesiredState:
+                file_paths: Mapping[str, str] | None = None, family_extra: bool = False) -> DesiredState:
     """The ``DesiredState`` of a document without errors (``doc`` gives each image's line).
 
     ``family_from_name`` (``Capabilities``): an entry without ``family`` takes the part of its name
-    before ``/`` (``web-base/1.0.3`` -> ``web-base``)."""
+    before ``/`` (``web-base/1.0.3`` -> ``web-base``). ``family_extra``: the provider keeps
+    families (``Capabilities.family_mutable``): each image of a declared family carries the
+    family's declared fields in ``extra[FAMILY_EXTRA]``, so that a capture (saved plans too) knows
+    what definition to create."""
     cat = data["catalog"]
     pol = data.get("policy") or {}
     provider_fields = frozenset(image_fields)
+    families = {name: SPEC_FILE.from_dict(FamilySpec, entry or {}, name=name, line=doc.line(("families", name)))
+                for name, entry in (data.get("families") or {}).items()}
+    # One declaration per family, shared (read-only) by its images.
+    by_key = {f.key: f.declared() for f in families.values()} if family_extra else {}
     images = []
     for i, img in enumerate(data["images"]):
         extra = {k: v for k, v in img.items() if k in provider_fields}
         if family_from_name and "family" not in img and "/" in img["name"]:
             img = {**img, "family": img["name"].split("/", 1)[0]}
+        if by_key and isinstance(img.get("family"), str) and img["family"].casefold() in by_key:
+            extra[FAMILY_EXTRA] = by_key[img["family"].casefold()]
         images.append(SPEC_FILE.from_dict(ImageSpec, img, extra=extra, line=doc.line(("images", i))))
     return DesiredState(
         catalog=CatalogConfig(name=cat["name"], provider=provider, settings=dict(settings),
@@ -64,7 +74,12 @@ def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings
         digest=digest,
         path=doc.filename,
         positions=_ImagePositions(doc),
+        families=families,
     )
+
+
+#: The sections whose entries and keys plan-time messages point at.
+_LOCATED = ("images", "families")
 
 
 class _ImagePositions(Mapping[str, tuple[int, int]]):
@@ -82,9 +97,9 @@ class _ImagePositions(Mapping[str, tuple[int, int]]):
             self._doc = None
             doc.loc(())  # a reader ``Document`` records every mark from here on
             self._map = {json_path(p): (m[0] + 1, m[1] + 1) for p, m in doc.marks.items()
-                         if len(p) == 2 and p[0] == "images"}
+                         if len(p) == 2 and p[0] in _LOCATED}
             self._map.update({json_path(p): (m[0] + 1, m[1] + 1) for p, m in doc.key_marks.items()
-                              if len(p) > 2 and p[0] == "images"})
+                              if len(p) > 2 and p[0] in _LOCATED})
         return self._map
 
     def __getitem__(self, key: str) -> tuple[int, int]:
@@ -100,8 +115,10 @@ class _ImagePositions(Mapping[str, tuple[int, int]]):
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def dump_spec(catalog: CatalogConfig, policy: Policy, images: Sequence[ImageSpec]) -> str:
-    """A desired-state YAML document that ``parse_spec`` reads back to equal ``ImageSpec``s.
+def dump_spec(catalog: CatalogConfig, policy: Policy, images: Sequence[ImageSpec],
+              families: Sequence[FamilySpec] = ()) -> str:
+    """A desired-state YAML document that ``parse_spec`` reads back to equal ``ImageSpec``s
+    (and ``FamilySpec``s: ``families:`` is written when ``families`` is not empty).
 
     Used by ``export``. Defaults are left out (no ``protect: false``), an OS image's implied
     ``os_state`` too; strings YAML would read as something else are quoted by the dumper.
@@ -110,13 +127,21 @@ def dump_spec(catalog: CatalogConfig, policy: Policy, images: Sequence[ImageSpec
         "version": 1,
         "catalog": SPEC_FILE.to_dict(catalog),
         "policy": SPEC_FILE.to_dict(policy),
-        "images": [SPEC_FILE.to_dict(s) for s in images],
     }
+    if families:
+        doc["families"] = {f.name: SPEC_FILE.to_dict(f) for f in families}
+    doc["images"] = [_without_family_extra(SPEC_FILE.to_dict(s)) for s in images]
     # Live text may hold bidi or invisible characters, which YAML writes as they are when it may use
     # Unicode: then every non-ASCII character is written as an escape instead, so the exported file
     # (and the terminal it is printed to) shows them, and validate points at them.
     return str(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=not _hides_characters(doc),
                          default_flow_style=False, width=100))
+
+
+def _without_family_extra(entry: dict[str, Any]) -> dict[str, Any]:
+    """An image entry as the file writes it: its family's declaration is under ``families:``."""
+    entry.pop(FAMILY_EXTRA, None)
+    return entry
 
 
 def _hides_characters(data: Any) -> bool:

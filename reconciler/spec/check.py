@@ -94,14 +94,17 @@ def _check(
         return None, _sorted(diags)
     diags.extend(schema_diagnostics(doc.data, doc))
     catalog = resolve_catalog(doc, doc.data, diags, defaults, capabilities, trusted_hosts)
-    check_semantics(doc, doc.data, diags, catalog.provider, catalog.caps)
+    check_semantics(doc, doc.data, diags, catalog.provider, catalog.caps, printable=doc.printable)
     diags = _sorted(misindented(doc.data, doc, diags))
     if any(d.severity is Severity.ERROR for d in diags):
         return None, diags
     fields = catalog.caps.image_fields if catalog.caps is not None else ()
     derive = catalog.caps is not None and catalog.caps.family_from_name
-    return build_state(doc, doc.data, catalog.provider, catalog.settings, fields, digest,
-                       family_from_name=derive, file_paths=catalog.file_paths), diags
+    keeps_families = catalog.caps is not None and bool(catalog.caps.family_mutable)
+    state = build_state(doc, doc.data, catalog.provider, catalog.settings, fields, digest,
+                        family_from_name=derive, file_paths=catalog.file_paths, family_extra=keeps_families)
+    doc.release()  # positions are read again on demand (a plan-time message)
+    return state, diags
 
 
 def parse_spec(

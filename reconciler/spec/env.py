@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema.exceptions import best_match
-
 from ..errors import Diagnostic, Location, ReconcilerError, Severity
 from ..model import Capabilities
 from ..providers import capabilities_for, registry
@@ -115,6 +113,8 @@ def default_errors(used: Mapping[str, Any], filename: str) -> list[Diagnostic]:
     for key, value in used.items():
         errs = list(v.full.evolve(schema=v.catalog_props[key]).iter_errors(value))
         if errs:
+            from jsonschema.exceptions import best_match
+
             best = best_match(errs)
             hint = "fix the environment variable, or set the value in the file (the file wins)"
             if best.validator == "enum" and isinstance(value, str):

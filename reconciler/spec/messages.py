@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
-from typing import Any
-
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Diagnostic
 from .positions import DataPath, Locator, json_path
+
+if TYPE_CHECKING:  # jsonschema is imported with the first error to word (schema.Validators)
+    from jsonschema.exceptions import ValidationError
 
 
 def describe(x: Any) -> str:
@@ -133,11 +134,16 @@ def translate(err: ValidationError, prefix: DataPath, where: Locator) -> list[Di
     if kw in ("oneOf", "anyOf") and _shape(path).endswith("source") and not isinstance(inst, dict):
         return []  # not a mapping at all: the type error says so (jsonschema: "None is valid under each of")
     if kw in ("oneOf", "anyOf") and _shape(path).endswith("source") and isinstance(inst, dict):
-        both = "vm" in inst and "vhd" in inst
-        summary = "source sets both 'vm' and 'vhd'" if both else "source needs 'vm' or 'vhd'"
-        return [E(summary, "set exactly one of source.vm (a VM name) or source.vhd (a blob URL)",
+        given = [k for k in ("vm", "vhd", "image", "snapshot", "disk") if k in inst]
+        summary = (f"source sets both '{given[0]}' and '{given[1]}'" if len(given) == 2
+                   else f"source sets {', '.join(repr(k) for k in given)}" if given
+                   else "source needs 'vm' or 'vhd'")
+        return [E(summary, "set exactly one of source.vm (a VM name) or source.vhd (a blob URL); where the "
+                  "provider supports them, source.image, source.snapshot or source.disk",
                   where.loc(path, key=True), "schema")]
     if kw in ("oneOf", "anyOf") and err.context:
+        from jsonschema.exceptions import best_match
+
         return translate(best_match(err.context), prefix, where)
     loc = where.loc(path)
     if kw == "type":
@@ -178,7 +184,8 @@ def translate(err: ValidationError, prefix: DataPath, where: Locator) -> list[Di
 
 
 #: Mappings of an image entry and the keys that belong under them, for ``misindented``.
-_NESTED_KEYS = {"source": ("vm", "vhd", "generalize", "storage_account")}
+_NESTED_KEYS = {"source": ("vm", "vhd", "generalize", "storage_account", "image", "snapshot", "disk",
+                           "data_snapshots", "deprovision", "sysprepped")}
 
 
 def misindented(data: Any, where: Locator, diags: list[Diagnostic]) -> list[Diagnostic]:
@@ -223,6 +230,8 @@ def unknown_keys(err: ValidationError) -> list[str]:
 def plain(err: ValidationError, where: Locator, hint: Callable[[ValidationError], str], code: str) -> Diagnostic:
     """jsonschema's own message for ``err``, at the value it is about (at the first unknown key,
     sorted, for an unknown field); a oneOf/anyOf failure is explained by its deepest sub-error."""
+    from jsonschema.exceptions import best_match
+
     best = best_match([err]) if err.context else err
     path: DataPath = tuple(best.absolute_path)
     unknown = unknown_keys(best)

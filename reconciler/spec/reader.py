@@ -20,6 +20,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from sys import intern
 from typing import Any
 
 import yaml
@@ -76,15 +77,26 @@ _DISALLOWED = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U0001000
 class Document(Positions):
     """Parsed data plus where its values and keys are (``Positions``).
 
-    The first (fast) read records the marks of mappings and lists only, which is all a valid file
-    needs (``ImageSpec.line``). The first message that needs the position of a scalar or a key
-    re-reads ``text`` once with every mark recorded (``full``): invalid files pay for positions,
-    valid 120,000-line files do not.
+    The first (fast) read records the marks of the top-level sections and their entries only
+    (paths of at most two steps: ``images[3]``), which is all a valid file needs
+    (``ImageSpec.line``). The first message that needs the position of a scalar or a key re-reads
+    ``text`` once with every mark recorded (``full``): invalid files pay for positions, valid
+    120,000-line files do not.
     """
 
     text: str = ""
     data: Any = None
     full: bool = False
+    #: Every key and scalar of the file is printable text (``str.isprintable``), so the semantic
+    #: check of invisible characters has nothing to look at (issue 13: it was a walk of the tree).
+    printable: bool = False
+
+    def release(self) -> None:
+        """Let the data and the marks go once the desired state is built (issue 13: they were kept
+        for the whole run, most of a large file's memory). A later ``loc`` reads ``text`` again."""
+        self.data = None
+        if not self.full:
+            self.marks, self.key_marks = {}, {}
 
     def loc(self, path: DataPath, *, key: bool = False) -> Location:
         if not self.full:
@@ -138,13 +150,17 @@ def _build_data(
     have_root = False
     documents = 0
     aliases_seen: set[str] = set()
+    printable = True
 
     for ev in events:
         cls = type(ev)
         if cls is Scalar:
             mark = ev.start_mark
             value: Any = ev.value
+            if printable and not value.isprintable():
+                printable = False
             if is_map and key is None:  # a key
+                value = intern(value)  # a few dozen distinct keys, 100,000 times each: one string each
                 if discard:
                     key = _SKIP
                     continue
@@ -195,7 +211,7 @@ def _build_data(
                     container[key] = new
                 else:
                     container.append(new)
-            if not child_discard:
+            if not child_discard and (full or len(child) <= 2):  # the fast read: entries' marks only
                 marks[child] = (mark.line, mark.column)
             stack.append((container, path, is_map, None, discard, first_lines))
             container, path, is_map, key, discard, first_lines = new, child, cls is MapStart, None, child_discard, {}
@@ -234,6 +250,8 @@ def _build_data(
             if full:
                 marks[path + (len(container),)] = (mark.line, mark.column)
             container.append(value)
+    if not full:
+        doc.printable = printable
     return have_root, root
 
 

@@ -34,18 +34,19 @@ import functools
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import jsonschema_rs
-import referencing
-from referencing.jsonschema import DRAFT202012
 
 from ..errors import Diagnostic
 from .messages import translate
 from .positions import Locator
+
+if TYPE_CHECKING:  # jsonschema (and referencing) load only when a document is invalid (issue 13)
+    import jsonschema
+    import referencing
 
 #: The desired-state file's schema: the core, composed with every provider's fragment.
 IMAGES = "images.schema.json"
@@ -160,6 +161,9 @@ def _fragments() -> dict[str, dict[str, Any]]:
 @functools.cache
 def registry() -> referencing.Registry[Any]:
     """The fragments ``load_schema()`` refers to, as a ``referencing`` registry for jsonschema."""
+    import referencing
+    from referencing.jsonschema import DRAFT202012
+
     return referencing.Registry().with_resources(
         (frag["$id"], referencing.Resource.from_contents(frag, default_specification=DRAFT202012))
         for frag in _fragments().values()
@@ -175,23 +179,37 @@ class Validators:
     ``split_images``: the ``images`` array schema is just a list of ``#/$defs/image`` items, so
     images may be validated one by one (else the whole document is)."""
 
-    full: jsonschema.protocols.Validator
-    image: jsonschema.protocols.Validator
     fast_full: jsonschema_rs.Validator
     fast_image: jsonschema_rs.Validator
     catalog_props: Mapping[str, Any]
     image_props: frozenset[str]
     split_images: bool
+    family_props: frozenset[str] = frozenset()
+    _slow: dict[str, jsonschema.protocols.Validator] = field(default_factory=dict, repr=False)
+
+    # jsonschema itself is built (and imported) the first time a message is needed: a valid file
+    # never pays for it (issue 13: 45 ms of every run's fixed cost).
+    @property
+    def full(self) -> jsonschema.protocols.Validator:
+        if "full" not in self._slow:
+            import jsonschema
+
+            cls = jsonschema.Draft202012Validator
+            self._slow["full"] = cls(load_schema(), format_checker=cls.FORMAT_CHECKER, registry=registry())
+        return self._slow["full"]
+
+    @property
+    def image(self) -> jsonschema.protocols.Validator:
+        if "image" not in self._slow:
+            self._slow["image"] = self.full.evolve(schema=load_schema()["$defs"]["image"])
+        return self._slow["image"]
 
 
 @functools.cache
 def validators() -> Validators:
     """The validators of ``images.schema.json`` (cached)."""
     schema = load_schema()
-    fragments = [resource.contents for resource in (registry()[uri] for uri in _fragment_ids())]
-    cls = jsonschema.Draft202012Validator
-    checker = cls.FORMAT_CHECKER
-    full = cls(schema, format_checker=checker, registry=registry())
+    fragments = list(_fragments().values())
     image_schema = schema["$defs"]["image"]
     formats = _formats(schema).union(*(_formats(f) for f in fragments))
     # Fragments are only ever referenced from ``properties`` (``compose``), a monotone place, so
@@ -200,23 +218,22 @@ def validators() -> Validators:
         _ascii_patterns(schema),
         registry=jsonschema_rs.Registry([(f["$id"], _ascii_patterns(f)) for f in fragments]),
         validate_formats=True,
-        formats={name: functools.partial(_conforms, checker, name) for name in formats},
+        formats={name: functools.partial(_conforms, name) for name in formats},
         offline=True,
     )
     images = schema["properties"]["images"]
     fast_full, fast_image = fast.get("#"), fast.get("#/$defs/image")
     assert fast_full is not None and fast_image is not None  # both pointers exist in the schema
-    resolver = registry().resolver()
+    by_id = {f["$id"]: f for f in fragments}
     return Validators(
-        full=full,
-        image=full.evolve(schema=image_schema),
         fast_full=fast_full,
         fast_image=fast_image,
         catalog_props={
-            key: resolver.lookup(sub["$ref"]).contents if "$ref" in sub else sub
+            key: _lookup(by_id, sub["$ref"]) if "$ref" in sub else sub
             for key, sub in schema["$defs"]["catalog"]["properties"].items()
         },
         image_props=frozenset(image_schema["properties"]),
+        family_props=frozenset(schema["$defs"]["family"]["properties"]),
         split_images=set(images) <= {"type", "items", "description"}
         and images.get("items") == {"$ref": "#/$defs/image"},
     )
@@ -253,8 +270,21 @@ def _fast_ok(validator: jsonschema_rs.Validator, instance: Any) -> bool:
         return False
 
 
-def _conforms(checker: jsonschema.FormatChecker, name: str, value: Any) -> bool:
-    return checker.conforms(value, name)
+def _lookup(fragments: Mapping[str, Any], ref: str) -> Any:
+    """The target of a ``$ref`` into a fragment (``urn:...#/$defs/settings/properties/path``)."""
+    uri, _, pointer = ref.partition("#")
+    target: Any = fragments[uri]
+    for part in pointer.strip("/").split("/"):
+        target = target[part.replace("~1", "/").replace("~0", "~")]
+    return target
+
+
+def _conforms(name: str, value: Any) -> bool:
+    """jsonschema's own format check, called back by jsonschema-rs (imported on the first value
+    with a format: a file without dates, URIs or UUIDs never loads it)."""
+    import jsonschema
+
+    return bool(jsonschema.Draft202012Validator.FORMAT_CHECKER.conforms(value, name))
 
 
 def _formats(schema: Any) -> set[str]:

@@ -27,6 +27,7 @@ class _Context:
     diags: list[Diagnostic]
     provider: str
     caps: Capabilities | None
+    printable: bool = False  # every key and string of the file is printable: no character to check
 
     def error(self, path: DataPath, summary: str, hint: str, *, key: bool = False) -> None:
         self.diags.append(Diagnostic.error(summary, hint, self.where.loc(path, key=key), "semantic"))
@@ -74,6 +75,23 @@ def _check_image(ctx: _Context, i: int, img: Mapping[str, Any], seen: dict[str, 
     if source.get("generalize") is True and os_state == "specialized":
         ctx.error(p + ("source", "generalize"), "source.generalize contradicts os_state: specialized",
                   "generalizing makes a generalized image: drop generalize or set os_state: generalized")
+    os_name = img.get("os")
+    if source.get("deprovision") is True and source.get("generalize") is not True:
+        ctx.error(p + ("source", "deprovision"), "source.deprovision needs source.generalize: true",
+                  "it deprovisions the guest right before the provider generalizes the VM: add generalize: true")
+    if source.get("deprovision") is True and os_name == "windows":
+        ctx.error(p + ("source", "deprovision"), "source.deprovision runs the Linux agent; this image is Windows",
+                  "run Sysprep in the guest yourself and declare source.sysprepped: true", key=True)
+    if source.get("sysprepped") is True and os_name == "linux":
+        ctx.error(p + ("source", "sysprepped"), "source.sysprepped is for Windows guests; this image is Linux",
+                  "use source.deprovision: true (or deprovision the guest yourself) and remove sysprepped",
+                  key=True)
+    if "data_snapshots" in source and not ("snapshot" in source or "disk" in source):
+        ctx.error(p + ("source", "data_snapshots"), "source.data_snapshots goes with source.snapshot or source.disk",
+                  "name the OS disk's snapshot or disk too, or remove data_snapshots", key=True)
+    if source.get("data_snapshots") and itype == "os":
+        ctx.error(p + ("source", "data_snapshots"), "an os image holds no data disks",
+                  "use type: vm to capture the data disks too, or remove data_snapshots", key=True)
     if "storage_account" in source and "vm" in source and "vhd" not in source:
         ctx.warning(p + ("source", "storage_account"), "source.storage_account is ignored for a VM source",
                     "it only applies to source.vhd; remove it", key=True)
@@ -85,6 +103,15 @@ def _check_image(ctx: _Context, i: int, img: Mapping[str, Any], seen: dict[str, 
     image_props = validators().image_props
     for key in img:
         if key in CORE_IMAGE_FIELDS or key not in image_props or key in caps.image_fields:
+            continue
+        if key in MOVED_TO_FAMILIES and key in caps.family_fields:
+            fam = img.get("family") if isinstance(img.get("family"), str) else None
+            if fam is None and caps.family_from_name and isinstance(name, str) and "/" in name:
+                fam = name.split("/", 1)[0]
+            where = f"families.{fam or '<family>'}.{key}"
+            ctx.error(p + (key,), f"'{key}' is no longer an image field: move to {where}",
+                      f"declare it once per family under {where} (a gallery image definition holds it for "
+                      "every version in it) and remove it here", key=True)
             continue
         fields = ", ".join(sorted(caps.image_fields))
         ctx.error(p + (key,), f"field '{key}' is not supported by provider '{prov}'",
@@ -100,6 +127,15 @@ def _check_image(ctx: _Context, i: int, img: Mapping[str, Any], seen: dict[str, 
     if "vhd" in source and not caps.vhd_source:
         ctx.error(p + ("source", "vhd"), f"provider '{prov}' cannot capture from a VHD",
                   "use source.vm", key=True)
+    for kind in ("image", "snapshot", "disk"):
+        if kind in source and not caps.disk_sources:
+            noun = {"image": "a managed image", "snapshot": "a snapshot", "disk": "a managed disk"}[kind]
+            ctx.error(p + ("source", kind), f"provider '{prov}' cannot capture from {noun}",
+                      "use source.vm" + (" or source.vhd" if caps.vhd_source else ""), key=True)
+    if source.get("deprovision") is True and not caps.deprovision:
+        ctx.error(p + ("source", "deprovision"), f"provider '{prov}' cannot deprovision a guest itself",
+                  "deprovision the guest yourself (waagent -deprovision+user) and remove source.deprovision",
+                  key=True)
     if source.get("generalize") is True and not caps.generalize:
         ctx.error(p + ("source", "generalize"), f"provider '{prov}' cannot generalize a VM itself",
                   "generalize the VM first (sysprep / waagent -deprovision) and remove source.generalize")
@@ -140,6 +176,8 @@ def _text_kind(path: DataPath) -> str:
         return "description" if path[2] == "description" else "text"
     if len(path) == 4 and path[0] == "images" and path[2] == "tags":
         return "text"
+    if len(path) == 3 and path[0] == "families" and path[2] in ("description", "eula"):
+        return "description"
     return "identifier"
 
 
@@ -214,7 +252,8 @@ def _check_characters(ctx: _Context, data: Any, path: DataPath = ()) -> None:
 
 
 def _check_semantics(ctx: _Context, data: Mapping[str, Any]) -> None:
-    _check_characters(ctx, data)
+    if not ctx.printable:
+        _check_characters(ctx, data)
     catalog = data.get("catalog")
     if isinstance(catalog, dict):
         _check_catalog_settings(ctx, catalog)
@@ -229,6 +268,9 @@ def _check_semantics(ctx: _Context, data: Mapping[str, Any]) -> None:
                     families.add(img["family"])
                 elif ctx.caps is not None and ctx.caps.family_from_name and "/" in str(img.get("name", "")):
                     families.add(str(img["name"]).split("/", 1)[0])  # the family follows from the name
+    declared_families = data.get("families")
+    if isinstance(declared_families, dict):
+        _check_families(ctx, declared_families, families if isinstance(images, list) else None)
     policy = data.get("policy")
     retention = policy.get("retention") if isinstance(policy, dict) else None
     if isinstance(retention, dict) and isinstance(images, list):
@@ -239,10 +281,36 @@ def _check_semantics(ctx: _Context, data: Mapping[str, Any]) -> None:
 
 
 
+#: Image fields of old files that are family fields now (issue 10 §2): validate says where they went.
+MOVED_TO_FAMILIES = frozenset({"publisher", "offer", "sku", "hyper_v_generation"})
+
+
+def _check_families(ctx: _Context, declared: Mapping[str, Any], used: set[str] | None) -> None:
+    """Each family field must be one the provider takes (``Capabilities.family_fields``: every
+    provider takes ``description``, the rest are gallery capabilities); a declared family no image
+    uses is a warning (``used`` None: the images could not be read)."""
+    for fam, entry in declared.items():
+        if used is not None and fam not in used:
+            ctx.warning(("families", fam), f"no declared image has family '{fam}'",
+                        "check the spelling of the family, or remove the entry", key=True)
+        caps = ctx.caps
+        if caps is None or not isinstance(entry, dict):
+            continue
+        for key in entry:
+            if key in caps.family_fields or key not in validators().family_props:
+                continue
+            known = ", ".join(sorted(caps.family_fields)) or "none"
+            ctx.error(("families", fam, key),
+                      f"family field '{key}' is a gallery capability: provider '{ctx.provider}' does not support it",
+                      f"remove it (provider '{ctx.provider}' family fields: {known}); it describes an Azure "
+                      "Compute Gallery image definition (provider azure with catalog.gallery set)", key=True)
+
+
 def check_semantics(where: Locator, data: Mapping[str, Any], diags: list[Diagnostic], provider: str,
-                    caps: Capabilities | None) -> None:
-    """Append every semantic problem of the document ``data`` to ``diags``."""
-    _check_semantics(_Context(where, diags, provider, caps), data)
+                    caps: Capabilities | None, *, printable: bool = False) -> None:
+    """Append every semantic problem of the document ``data`` to ``diags``. ``printable``: the reader
+    saw only printable keys and strings (``reader.Document.printable``): the character walk is skipped."""
+    _check_semantics(_Context(where, diags, provider, caps, printable), data)
 
 
-__all__ = ["check_semantics"]
+__all__ = ["MOVED_TO_FAMILIES", "check_semantics"]

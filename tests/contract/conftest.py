@@ -91,7 +91,7 @@ def public_images(provider_factory: ProviderFactory) -> None:
     """Skip, with the harness's reason, a test that needs public images the provider cannot list.
 
     A harness declares ``HAS_PUBLIC_IMAGES = False`` and ``NO_PUBLIC_REASON`` when its catalog has
-    none (Resource Manager lists no Marketplace images as resources).
+    none (every harness here has some: azure's are community gallery images of the emulator).
     """
     harness = provider_factory.harness  # type: ignore[attr-defined]
     if not getattr(harness, "HAS_PUBLIC_IMAGES", True):

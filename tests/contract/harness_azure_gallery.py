@@ -9,7 +9,8 @@ emulator. Nothing is faked: every read, capture, update, remove and lock goes ov
 
 Seed conversion: a gallery ``gallery`` in the resource group; one image definition per seed family
 (or per image without one) with the seed image's OS and OS state; one version per seed image.
-Public images are left out, as in managed mode (see ``harness_azure_managed``).
+Public images become community gallery images, as in managed mode (``harness_azure_managed``:
+``public_state``); the name map shows them under their seed names.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from reconciler.providers import LockHandle, LockInfo, StepCallback, _no_step, a
 
 from .harness_azure_managed import (
     LOCATION,
-    PUBLIC_SKIP,
+    PUBLIC_SETTINGS,
     RP,
     FakeClock,
     marker_tags,
     open_managed,
+    public_names,
+    public_state,
     vm_resource,
 )
 
@@ -39,10 +42,6 @@ NAME = "azure-gallery"
 SKIP_REASON: str | None = None
 GALLERY = "contractgallery"
 GPATH = f"{RP}/galleries/{GALLERY}"
-
-#: ARM lists no Marketplace images: the contract suite skips its public-image tests here.
-HAS_PUBLIC_IMAGES = False
-NO_PUBLIC_REASON = PUBLIC_SKIP
 
 
 class NameMap:
@@ -65,6 +64,12 @@ class NameMap:
                 self._to_gallery[key] = g
                 self._to_contract[g.casefold()] = name
             return self._to_gallery[key]
+
+    def fixed(self, contract_name: str, provider_name: str) -> None:
+        """A name the provider gives itself (a public image's): mapped as it is, never allocated."""
+        with self._lock:
+            self._to_gallery[contract_name.casefold()] = provider_name
+            self._to_contract[provider_name.casefold()] = contract_name
 
     def contract(self, gallery_name: str) -> str:
         return self._to_contract.get(gallery_name.casefold(), gallery_name)
@@ -163,14 +168,14 @@ def gallery_state(seed: dict[str, Any], names: NameMap) -> dict[str, Any]:
                     "publishedDate": image.get("created") or "2026-01-01T00:00:00Z",
                 },
                 "storageProfile": storage,
-                "safetyProfile": {"allowDeletionOfReplicatedLocations": True, "reportedForPolicyViolation": False},
+                "safetyProfile": {"allowDeletionOfReplicatedLocations": False, "reportedForPolicyViolation": False},
                 "provisioningState": "Succeeded",
             },
         }
         if image.get("created"):
             res["systemData"] = {"createdAt": image["created"], "createdBy": "seed", "createdByType": "User"}
         resources.append(res)
-    return {"resources": resources}
+    return {"resources": resources, **public_state(seed)}
 
 
 @contextlib.contextmanager
@@ -178,8 +183,11 @@ def make(tmp_path: Path, seed: dict[str, Any]) -> Iterator[GalleryNames]:
     """A gallery-mode catalog in an ARM emulator seeded with ``seed``, opened as catalog 'platform'."""
     fake = FakeClock()
     names = NameMap()
+    spelled = {i["name"].casefold(): i["name"] for i in seed.get("images") or []}
+    for key, provider_name in public_names(seed).items():
+        names.fixed(spelled[key], provider_name)
     with ArmEmulator(gallery_state(seed, names), page_size=2, faults=Faults(lro_polls=1), clock=fake.clock) as emu:
-        provider = open_managed(emu, fake, gallery=GALLERY)
+        provider = open_managed(emu, fake, gallery=GALLERY, **PUBLIC_SETTINGS)
         try:
             yield GalleryNames(provider, names)
         finally:

@@ -5,9 +5,12 @@ Layer: test harness. The provider-neutral seed becomes ARM resources exactly as 
 served by ``reconciler.emulators.arm.ArmEmulator`` on 127.0.0.1 over real HTTP. Time is fake: the
 emulator and the provider share a clock that only moves when the provider "sleeps".
 
-Public images: ARM does not list Marketplace images as resources, so the azure snapshot holds no
-public image and the seed's public ones are left out. The contract tests that look one up
-(``Ubuntu-Public``) are skipped for this harness with that reason (``HAS_PUBLIC_IMAGES``).
+Public images (issue 14): Resource Manager serves them apart from the subscription's resources, so a
+seed's public image becomes a community gallery image in the emulator's ``public`` state
+(``public_state``: gallery ``PUBLIC_GALLERY``, one definition per family, version ``1.0.0``) and the
+catalog names that gallery in its ``public_images`` setting. The provider calls it
+``<gallery>/<definition>/1.0.0``; ``PublicNames`` shows it to the suite under its seed name, a pure
+renaming (every call goes over the wire to the real provider).
 
 The catalog lock is the blob-lease lock of ``providers/blob_lock/``; it runs against one Azurite
 per test session (started on first use, like ``tests/azurite.py`` does), one container per catalog.
@@ -22,6 +25,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +33,7 @@ import pytest
 
 from reconciler.emulators.arm import ArmEmulator, Faults
 from reconciler.model import CatalogConfig
-from reconciler.providers import azure
+from reconciler.providers import _no_step, azure
 
 NAME = "azure-managed"
 SKIP_REASON: str | None = None
@@ -39,10 +43,6 @@ RG = "rg-images"
 LOCATION = "westeurope"
 RP = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute"
 TOKEN = "contract-test-token"
-PUBLIC_SKIP = (
-    "ARM lists no Marketplace (public) images as resources: the azure snapshot holds none "
-    "(docs/azure.md, 'Public images')"
-)
 
 
 class FakeClock:
@@ -151,16 +151,95 @@ def managed_image_resource(image: dict[str, Any]) -> dict[str, Any]:
 def managed_state(seed: dict[str, Any]) -> dict[str, Any]:
     resources = [vm_resource(v) for v in seed.get("vms") or []]
     resources += [managed_image_resource(i) for i in seed.get("images") or [] if i.get("category") != "public"]
-    return {"resources": resources}
+    return {"resources": resources, **public_state(seed)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Public images: a community gallery of the emulator, seen under the seed's names
+
+#: The community gallery (public name) holding the seed's public images.
+PUBLIC_GALLERY = "contractpublic-5d3a1c9e-8b7f-4e2d-a6c0-91f4b2e8d7a3"
+#: The catalog setting that puts that gallery's images into the snapshot.
+PUBLIC_SETTINGS = {"public_images": [f"community:{PUBLIC_GALLERY}"]}
+
+
+def public_name(image: dict[str, Any]) -> str:
+    return f"{PUBLIC_GALLERY}/{image.get('family') or image['name']}/1.0.0"
+
+
+def public_names(seed: dict[str, Any]) -> dict[str, str]:
+    """Seed name (casefolded) -> the provider's name of each public image of the seed."""
+    return {i["name"].casefold(): public_name(i) for i in seed.get("images") or [] if i.get("category") == "public"}
+
+
+def public_state(seed: dict[str, Any]) -> dict[str, Any]:
+    """The emulator's ``public`` section for the seed's public images (docs/arm-emulator.md)."""
+    images = []
+    for image in seed.get("images") or []:
+        if image.get("category") != "public":
+            continue
+        definition = image.get("family") or image["name"]
+        images.append({"name": definition, "properties": {
+            "osType": image["os"].capitalize(), "osState": (image.get("os_state") or "generalized").capitalize(),
+            "hyperVGeneration": "V2", "architecture": "x64",
+            "identifier": {"publisher": "Canonical", "offer": definition, "sku": definition}},
+            "versions": [{"name": "1.0.0", "properties": {
+                "publishedDate": image.get("created") or "2026-01-01T00:00:00Z", "excludeFromLatest": False,
+                "storageProfile": {"osDiskImage": {"diskSizeGB": 30, "hostCaching": "ReadWrite"},
+                                   "dataDiskImages": [{"lun": n, "diskSizeGB": 32, "hostCaching": "None"}
+                                                      for n in range(int(image.get("data_disks") or 0))]}}}]})
+    if not images:
+        return {}
+    return {"public": {"communityGalleries": [{"name": PUBLIC_GALLERY, "images": images}]}}
+
+
+class PublicNames:
+    """The real provider, its public images seen under the seed's names (a pure renaming view)."""
+
+    def __init__(self, inner: Any, names: dict[str, str]) -> None:
+        self.inner = inner
+        self._to_provider = dict(names)
+        self._to_seed = {v.casefold(): k for k, v in names.items()}
+        self._seed_spelling: dict[str, str] = {}
+        self.name = inner.name
+        self.owner = inner.owner
+        self.capabilities = inner.capabilities
+
+    def remember(self, seed: dict[str, Any]) -> PublicNames:
+        self._seed_spelling = {i["name"].casefold(): i["name"] for i in seed.get("images") or []}
+        return self
+
+    def _out(self, image: Any) -> Any:
+        seed = self._to_seed.get(image.name.casefold())
+        return replace(image, name=self._seed_spelling.get(seed, seed)) if seed else image
+
+    def _in(self, image: Any) -> Any:
+        name = self._to_provider.get(image.name.casefold())
+        return replace(image, name=name) if name else image
+
+    def snapshot(self) -> Any:
+        snap = self.inner.snapshot()
+        return replace(snap, images=tuple(self._out(i) for i in snap.images))
+
+    def capture(self, spec: Any, on_step: Any = _no_step) -> Any:
+        return self._out(self.inner.capture(spec, on_step))
+
+    def update(self, image: Any, spec: Any, on_step: Any = _no_step) -> Any:
+        return self._out(self.inner.update(self._in(image), spec, on_step))
+
+    def remove(self, image: Any, on_step: Any = _no_step) -> None:
+        self.inner.remove(self._in(image), on_step)
+
+    def adopt(self, image: Any) -> Any:
+        return self._out(self.inner.adopt(self._in(image)))
+
+    def __getattr__(self, attr: str) -> Any:  # the lock and everything else: straight through
+        return getattr(self.__dict__["inner"], attr)
 
 
 # --------------------------------------------------------------------------------------------------
 # Skips and the lock service
 
-
-#: The contract suite skips its public-image tests for this harness, with this reason.
-HAS_PUBLIC_IMAGES = False
-NO_PUBLIC_REASON = PUBLIC_SKIP
 
 
 _AZURITE: dict[str, Any] = {}
@@ -206,13 +285,13 @@ def lock_settings() -> tuple[dict[str, Any], dict[str, str]]:
 
 
 @contextlib.contextmanager
-def make(tmp_path: Path, seed: dict[str, Any]) -> Iterator[azure.AzureProvider]:
+def make(tmp_path: Path, seed: dict[str, Any]) -> Iterator[PublicNames]:
     """A managed-image catalog in an ARM emulator seeded with ``seed``, opened as catalog 'platform'."""
     fake = FakeClock()
     with ArmEmulator(managed_state(seed), page_size=2, faults=Faults(lro_polls=1), clock=fake.clock) as emu:
-        provider = open_managed(emu, fake)
+        provider = open_managed(emu, fake, **PUBLIC_SETTINGS)
         try:
-            yield provider
+            yield PublicNames(provider, public_names(seed)).remember(seed)
         finally:
             provider.close()
 

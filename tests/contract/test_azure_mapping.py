@@ -60,12 +60,21 @@ def test_gallery_mode_capabilities() -> None:
             "extra.replica_count", "label", "tags", "protect"} <= caps.mutable_fields
     assert "extra.publisher" not in caps.mutable_fields
     assert caps.specialized_types == {ImageType.OS, ImageType.VM}
-    assert set(caps.image_fields) == {"end_of_life_date", "exclude_from_latest", "target_regions", "replica_count",
-                                      "publisher", "offer", "sku", "hyper_v_generation"}
+    assert {"end_of_life_date", "exclude_from_latest", "target_regions", "replica_count", "storage_account_type",
+            "replication_mode", "allow_deletion_of_replicated_locations",
+            "block_deletion_before_end_of_life"} <= set(caps.image_fields)
+    assert {"extra.allow_deletion_of_replicated_locations", "extra.block_deletion_before_end_of_life"} <= \
+        caps.mutable_fields
+    assert not {"extra.storage_account_type", "extra.replication_mode"} & caps.mutable_fields
+    assert caps.compare_extra is not None
     pattern = re.compile(caps.name_pattern or "")
-    assert pattern.match("web-base/1.0.3") and pattern.match("a/0.0.0")
-    for bad in ("web-base", "web-base/1.0", "web-base/v1.0.0", "/1.0.0"):
-        assert not pattern.match(bad), bad
+    # Azure's rule (BEHAVIOURS.md row 16): three integers, each within 32 bits.
+    for good in ("web-base/1.0.3", "a/0.0.0", "a/2147483647.2147483647.2147483647", "a/1234567890.0.1",
+                 "a/007.0.0"):
+        assert pattern.fullmatch(good), good
+    for bad in ("web-base", "web-base/1.0", "web-base/v1.0.0", "/1.0.0", "a/2147483648.0.0", "a/0.0.9999999999",
+                "a/1.0.0.0", "a/-1.0.0", "a/\u0661.0.0"):
+        assert not pattern.fullmatch(bad), bad
 
 
 def test_gallery_os_state_mismatch_with_definition_is_a_plan_error() -> None:

@@ -8,14 +8,9 @@ Time is fake everywhere (the emulator and the provider share a clock moved by th
 
 from __future__ import annotations
 
-import http.client
-import json
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -23,6 +18,7 @@ from reconciler.apply import apply_plan
 from reconciler.emulators.arm import ArmEmulator, Faults
 from reconciler.errors import NotFound, OperationFailed, OperationTimeout, ProviderError, ReconcilerError
 from reconciler.model import (
+    FAMILY_EXTRA,
     Action,
     CatalogConfig,
     DesiredState,
@@ -109,8 +105,9 @@ def test_snapshot_request_count_is_pages_not_images(fake: FakeClock) -> None:
             snap = p.snapshot()
             assert len(snap.images) == 250 and len(snap.vms) == 4
             gets = [r for r in emu.requests if r.method == "GET"]
-            # 3 pages of images + 1 page of VMs (with their instance views).
-            assert len(gets) == 4, [(r.path, r.query) for r in gets]
+            # 3 pages of images + 1 page of VMs (ARM ignores $expand without $filter: emulator default)
+            # + 1 instanceView per VM: images cost pages, VMs (few) one read each.
+            assert len(gets) == 3 + 1 + 4, [(r.path, r.query) for r in gets]
             assert all(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in gets)
         finally:
             p.close()
@@ -130,9 +127,13 @@ def test_gallery_snapshot_names_versions_by_definition(gallery: tuple[ArmEmulato
     index = p.snapshot().image_index()
     web = index["web-base/1.0.0"]
     assert web.family == "web-base" and web.owner == OWNER and web.label == "Web base"
-    assert web.facts == azure.GalleryDefinition("web-base", OSState.GENERALIZED, publisher=OWNER,
-                                                offer="web-base", sku="web-base", hyper_v_generation="V1")
-    assert "replica_count" not in web.extra, "undeclared provider fields are not read back"
+    assert web.facts == azure.GalleryVersionFacts("web-base", OSState.GENERALIZED, publisher=OWNER,
+                                                  offer="web-base", sku="web-base", hyper_v_generation="V1",
+                                                  provisioning_state="Succeeded",
+                                                  replication=(("westeurope", "completed"),))
+    # Every version field is read back (the planner compares only the declared ones), a value
+    # Azure fills in by default left out; the definition's fields only where declared.
+    assert web.extra == {"target_regions": [{"name": "westeurope"}], "storage_account_type": "Standard_LRS"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -206,14 +207,14 @@ def test_managed_vhd_capture(managed: tuple[ArmEmulator, Any]) -> None:
 def test_gallery_capture_creates_definition_with_identifier(gallery: tuple[ArmEmulator, Any]) -> None:
     emu, p = gallery
     s = spec("app/1.2.3", "vm-spec-data", type=ImageType.VM, os_state=OSState.SPECIALIZED,
-             extra={"publisher": "contoso", "replica_count": 2,
+             extra={FAMILY_EXTRA: {"publisher": "contoso"}, "replica_count": 2,
                     "target_regions": [{"name": "westeurope"}, {"name": "northeurope", "replicas": 3}]})
     steps: list[str] = []
     image = p.capture(s, steps.append)
-    assert "creating definition app" in steps
+    assert "creating definition app (V1, Standard, x64)" in steps
     assert (image.name, image.family, image.os_state, image.data_disks) == ("app/1.2.3", "app",
                                                                            OSState.SPECIALIZED, 2)
-    assert image.extra["publisher"] == "contoso" and image.extra["replica_count"] == 2
+    assert image.extra["replica_count"] == 2 and FAMILY_EXTRA not in image.extra
     assert image.extra["target_regions"] == [{"name": "westeurope"}, {"name": "northeurope", "replicas": 3}]
     d = next(r for r in emu.requests if r.method == "PUT" and r.path.endswith("/images/app"))
     assert d.body["properties"]["identifier"] == {"publisher": "contoso", "offer": "app", "sku": "app"}
@@ -360,76 +361,30 @@ def test_fifty_image_apply_converges_under_faults_capturing_each_once(fake: Fake
 
 
 # --------------------------------------------------------------------------------------------------
-# VMs where ARM refuses $expand=instanceView without $filter
+# VMs where ARM refuses $expand=instanceView without $filter, or ignores it (BEHAVIOURS.md row 9)
 
 
-@pytest.fixture
-def strict_vm_list(managed: tuple[ArmEmulator, Any]) -> Iterator[tuple[ArmEmulator, str]]:
-    """A loopback front of the emulator answering 400 to the VM list with ``$expand`` and no
-    ``$filter``, as ARM documents; everything else is forwarded unchanged."""
-    emu, _ = managed
-    target = urlsplit(emu.url)
-
-    class Front(BaseHTTPRequestHandler):
-        def log_message(self, *a: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            split = urlsplit(self.path)
-            query = dict(parse_qsl(split.query))
-            if split.path.endswith("/virtualMachines") and "$expand" in query and "$filter" not in query:
-                body = json.dumps({"error": {"code": "InvalidParameter", "target": "$expand",
-                                             "message": "$expand=instanceView needs a $filter."}}).encode()
-                self.send_response(400)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                return
-            conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
-            try:
-                conn.request("GET", self.path, headers={k: v for k, v in self.headers.items()})
-                resp = conn.getresponse()
-                data = resp.read()
-                self.send_response(resp.status)
-                for k, v in resp.getheaders():
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            finally:
-                conn.close()
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Front)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield emu, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def test_vm_read_falls_back_to_instance_view_per_vm(strict_vm_list: tuple[ArmEmulator, str],
-                                                     fake: FakeClock) -> None:
-    emu, front = strict_vm_list
-    config = CatalogConfig(name=OWNER, provider="azure", settings={**settings(emu), "endpoint": front})
-    p = azure.open_provider(config, env={"AZURE_ACCESS_TOKEN": TOKEN}, clock=fake.clock, sleep=fake.sleep)
-    try:
-        vms = p.snapshot().vm_index()
-        assert vms["vm-running"].power_state is PowerState.RUNNING
-        assert vms["vm-gen-os"].os_state is OSState.GENERALIZED
-        views = [r for r in emu.requests if r.path.endswith("/instanceView")]
-        assert len(views) == len(SEED["vms"])
-        # The provider remembers: a second snapshot does not try the refused list again.
-        before = len(emu.requests)
-        p.snapshot()
-        vm_lists = [r for r in emu.requests[before:] if r.path.endswith("/virtualMachines")]
-        assert all("$expand" not in r.query for r in vm_lists)
-    finally:
-        p.close()
+@pytest.mark.parametrize("mode", ["reject", "ignore"])
+def test_vm_read_falls_back_to_instance_view_per_vm(mode: str, fake: FakeClock) -> None:
+    with ArmEmulator(managed_state(SEED), page_size=2, clock=fake.clock,
+                     faults=Faults(vm_list_expand=mode)) as emu:
+        p = open_azure(emu, fake)
+        try:
+            vms = p.snapshot().vm_index()
+            assert vms["vm-running"].power_state is PowerState.RUNNING
+            assert vms["vm-gen-os"].os_state is OSState.GENERALIZED
+            views = [r for r in emu.requests if r.path.endswith("/instanceView")]
+            assert len(views) == len(SEED["vms"])
+            refused = [r for r in emu.requests if r.path.endswith("/virtualMachines") and r.status == 400]
+            assert len(refused) == (1 if mode == "reject" else 0)
+            # After a 400 the provider remembers: a second snapshot does not try the refused list again.
+            before = len(emu.requests)
+            p.snapshot()
+            vm_lists = [r for r in emu.requests[before:] if r.path.endswith("/virtualMachines")]
+            assert vm_lists and all(("$expand" in r.query) is (mode == "ignore") for r in vm_lists)
+            assert all(r.status == 200 for r in emu.requests[before:])
+        finally:
+            p.close()
 
 
 def test_gallery_update_keeps_undeclared_publishing_fields(gallery: tuple[ArmEmulator, Any]) -> None:
@@ -438,7 +393,7 @@ def test_gallery_update_keeps_undeclared_publishing_fields(gallery: tuple[ArmEmu
     image = p.capture(spec("app/1.0.0", "vm-gen-os", extra={"target_regions": regions}))
     # The file stops declaring target_regions: they become unmanaged, not reset to one region.
     after = p.update(image, spec("app/1.0.0", "vm-gen-os", label="relabelled"))
-    assert after.label == "relabelled" and "target_regions" not in after.extra
+    assert after.label == "relabelled" and after.extra["target_regions"] == regions
     version = next(r for r in emu.dump_state()["resources"] if r["id"].endswith("/app/versions/1.0.0"))
     names = [r["name"] for r in version["properties"]["publishingProfile"]["targetRegions"]]
     assert names == ["westeurope", "northeurope"]

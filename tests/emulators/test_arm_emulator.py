@@ -182,8 +182,17 @@ def test_vm_reads_actions_and_state_changes(emu: ArmEmulator, http: requests.Ses
     plain = http.get(u(emu, "/virtualMachines")).json()["value"]
     assert {v["name"] for v in plain} == {"build-01", "running-01", "special-01"}
     assert all("instanceView" not in v["properties"] for v in plain)
-    expanded = http.get(u(emu, "/virtualMachines", **{"$expand": "instanceView"})).json()["value"]
-    assert all(v["properties"]["instanceView"]["statuses"] for v in expanded)
+    # $expand=instanceView without $filter (BEHAVIOURS.md row 9): ignored by default, 400 when switched.
+    ignored = http.get(u(emu, "/virtualMachines", **{"$expand": "instanceView"}))
+    assert ignored.status_code == 200
+    assert all("instanceView" not in v["properties"] for v in ignored.json()["value"])
+    emu.faults.vm_list_expand = "reject"
+    rejected = http.get(u(emu, "/virtualMachines", **{"$expand": "instanceView"}))
+    assert rejected.status_code == 400 and rejected.json()["error"]["target"] == "$expand"
+    emu.faults.vm_list_expand = "ignore"
+    one = http.get(u(emu, "/virtualMachines/build-01", **{"$expand": "instanceView"})).json()
+    assert one["properties"]["instanceView"]["statuses"]
+    assert one["properties"]["instanceView"]["hyperVGeneration"] == "V1"
     bad_filter = http.get(u(emu, "/virtualMachines", **{"$filter": "name eq 'x'"}))
     assert bad_filter.status_code == 400 and bad_filter.json()["error"]["target"] == "$filter"
 

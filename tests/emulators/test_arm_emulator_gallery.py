@@ -19,7 +19,8 @@ def make_definition(emu: ArmEmulator, http: requests.Session, name: str = "web-b
     assert gallery.status_code in (200, 201)
     finish(http, gallery)
     definition = http.put(g(emu, f"/images/{name}"), json={"location": "westus", "properties": {
-        "osType": "Linux", "osState": os_state, "hyperVGeneration": "V2",
+        # V1: the seeded VMs are Gen1 (a Gen2 definition refuses them: BEHAVIOURS.md row 3).
+        "osType": "Linux", "osState": os_state, "hyperVGeneration": "V1",
         "identifier": {"publisher": "contoso", "offer": "web", "sku": name}}})
     assert definition.status_code == 201
     assert definition.json()["properties"]["provisioningState"] == "Creating"

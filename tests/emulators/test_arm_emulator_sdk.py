@@ -83,7 +83,7 @@ def test_sdk_gallery_image_version_list_capture_update_delete(sdk) -> None:
     client, emu = sdk
     client.galleries.begin_create_or_update(RG, "gal", m.Gallery(location="westus")).result()
     client.gallery_images.begin_create_or_update(RG, "gal", "web-base", m.GalleryImage(
-        location="westus", os_type="Linux", os_state="Generalized", hyper_v_generation="V2",
+        location="westus", os_type="Linux", os_state="Generalized", hyper_v_generation="V1",  # build-01 is Gen1
         identifier=m.GalleryImageIdentifier(publisher="contoso", offer="web", sku="base"))).result()
     version = client.gallery_image_versions.begin_create_or_update(
         RG, "gal", "web-base", "1.0.0", m.GalleryImageVersion(

@@ -112,8 +112,10 @@ def version_image() -> Image:
 
 def test_a_version_carries_its_definition_as_typed_facts_not_in_extra() -> None:
     image = version_image()
-    assert image.facts == azure.GalleryDefinition("web", OSState.SPECIALIZED, publisher="p", offer="o", sku="s",
-                                                  hyper_v_generation="V2")
+    assert isinstance(image.facts, azure.GalleryVersionFacts)
+    assert image.facts.definition() == azure.GalleryDefinition("web", OSState.SPECIALIZED, publisher="p", offer="o",
+                                                               sku="s", hyper_v_generation="V2")
+    assert (image.facts.provisioning_state, image.facts.replication, image.failed) == ("Succeeded", (), None)
     assert dict(image.extra) == {"replica_count": 2}
     # The facts are what the gallery checks read: a generalized capture into the definition is refused.
     spec = ImageSpec(name="web/2.0.0", type=ImageType.OS, os="linux", os_state=OSState.GENERALIZED,
@@ -128,7 +130,8 @@ def test_documents_show_the_facts_in_extra_as_before_and_a_saved_plan_still_matc
     shown = to_dict(image)
     assert "facts" not in shown
     assert list(shown["extra"]) == ["replica_count", "definition_os_state", "definition_publisher",
-                                    "definition_offer", "definition_sku", "definition_hyper_v_generation"]
+                                    "definition_offer", "definition_sku", "definition_hyper_v_generation",
+                                    "provisioning_state", "replication"]
     assert shown["extra"]["definition_hyper_v_generation"] == "V2"
     change = Change(name=image.name, action=Action.REMOVE, reason="not declared", before=image, destructive=True)
     plan = Plan(catalog="platform", provider="azure", changes=(change,), fingerprints={}, desired_digest="d",

@@ -216,7 +216,7 @@ def test_snapshot_of_ten_thousand_images(tmp_path: Path) -> None:
         for n in range(10_000)
     )
     p = _provider(tmp_path, Snapshot(images=images))
-    snap = p.snapshot()  # speed: benchmarks/plan_scale.py
+    snap = p.snapshot()  # speed: benchmarks/bench.py
     assert len(snap.images) == 10_000
     assert snap.images[1234].tags == {"n": "1234", "team": "web"}
 

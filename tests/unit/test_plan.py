@@ -283,6 +283,8 @@ def worlds(draw):
             category=draw(st.sampled_from([Category.USER, Category.USER, Category.PUBLIC])),
             protected=draw(st.booleans()),
             created=draw(st.sampled_from(["2026-01", "2026-02", "2026-03"])),
+            # A live image that failed (Azure provisioningState Failed): replaced when declared and ours.
+            failed=draw(st.sampled_from([None, None, None, "provisioning failed"])),
         )
         if img.category is Category.PUBLIC:
             img = replace(img, owner=None)

@@ -11,6 +11,7 @@ from test_render_plans import empty_plan, errored_plan, full_plan, image, plans
 
 from reconciler.errors import PlanFileError, StalePlanError
 from reconciler.model import VM, Action, Change, FieldDiff, Plan, PowerState, Snapshot
+from reconciler.plandoc import compact
 from reconciler.planfile import (
     MAX_PLAN_DEPTH,
     checksum,
@@ -43,10 +44,10 @@ def _reseal(doc: dict) -> bytes:
 def test_round_trip_is_exact(make: object) -> None:
     plan: Plan = make()  # type: ignore[operator]
     back = load_plan(dump_plan(plan, created=CREATED), "plan.json")
-    assert back == plan
+    assert back == compact(plan)  # an unchanged image comes back as its name (and fingerprint)
     # compare=False fields too: the spec's line survives (messages point at the file)
     assert [c.after.line if c.after else None for c in back.changes] == [
-        c.after.line if c.after else None for c in plan.changes
+        c.after.line if c.after else None for c in compact(plan).changes
     ]
 
 
@@ -54,7 +55,8 @@ def test_round_trip_is_exact(make: object) -> None:
 @given(plans)
 def test_round_trip_property(plan: Plan) -> None:
     data = dump_plan(plan, created=CREATED)
-    assert load_plan(data, "p.json") == plan
+    assert load_plan(data, "p.json") == compact(plan)
+    assert compact(compact(plan)) == compact(plan)
     assert dump_plan(load_plan(data, "p.json"), created=CREATED) == data  # stable bytes
 
 
@@ -64,7 +66,7 @@ def test_file_shape() -> None:
     assert data.endswith(b"\n") and data.decode("ascii")
     assert list(doc) == sorted(doc)  # sorted keys
     assert doc["plan_file"]["format"] == "reconciler-plan"
-    assert doc["plan_file"]["version"] == 1
+    assert doc["plan_file"]["version"] == 2
     assert doc["plan_file"]["created"] == CREATED
     assert doc["plan_file"]["checksum"].startswith("sha256:") and len(doc["plan_file"]["checksum"]) == 71
     body = {k: v for k, v in doc.items() if k != "plan_file"}
@@ -74,7 +76,7 @@ def test_file_shape() -> None:
 def test_non_ascii_and_surrogates_survive() -> None:
     base = full_plan()
     plan = Plan(**{**base.__dict__, "catalog": "plätform-\ud800-☃"})
-    assert load_plan(dump_plan(plan, created=CREATED), "p.json") == plan
+    assert load_plan(dump_plan(plan, created=CREATED), "p.json") == compact(plan)
 
 
 def test_nan_cannot_be_saved() -> None:
@@ -129,16 +131,30 @@ def test_another_format() -> None:
 
 def test_another_version() -> None:
     doc = json.loads(dump_plan(full_plan(), created=CREATED))
-    doc["plan_file"]["version"] = 2
+    doc["plan_file"]["version"] = 3
     with pytest.raises(PlanFileError) as e:
         load_plan(_reseal(doc), "plan.json")
-    assert "plan file version 2" in e.value.message and "reads version 1" in e.value.message
+    assert "plan file version 3" in e.value.message and "reads version 2" in e.value.message
+
+
+def test_a_version_1_plan_gets_its_own_message() -> None:
+    """Plans saved before issue 13 (version 1: every no-op in full, indented) are refused with the
+    reason, not as edited or misshapen files."""
+    doc = json.loads(dump_plan(full_plan(), created=CREATED))
+    doc["plan_file"]["version"] = 1
+    with pytest.raises(PlanFileError) as e:
+        load_plan(_reseal(doc), "plan.json")
+    assert e.value.message == (
+        "plan.json is a version 1 plan file, written by an older reconciler; this one reads version 2 "
+        "(unchanged images are saved as fingerprints since)"
+    )
+    assert "run `reconciler plan --out FILE` again" in e.value.hint
 
 
 @pytest.mark.parametrize(
     "edit",
     [
-        lambda d: d["resource_changes"][4].__setitem__("action", "no-op"),
+        lambda d: d["resource_changes"][-1].__setitem__("action", "no-op"),
         lambda d: d["resource_changes"][0]["errors"].append(d["diagnostics"][0]),
         lambda d: d.__setitem__("applyable", False),
         lambda d: d["plan_file"].__setitem__("created", "1999-01-01T00:00:00Z"),
@@ -156,7 +172,7 @@ def test_edited_file_is_refused(edit: object) -> None:
 
 def test_whitespace_changes_are_not_edits() -> None:
     doc = json.loads(dump_plan(full_plan(), created=CREATED))
-    assert load_plan(json.dumps(doc, separators=(",", ":")).encode(), "plan.json") == full_plan()
+    assert load_plan(json.dumps(doc, indent=2).encode(), "plan.json") == compact(full_plan())
 
 
 def test_shape_errors_name_the_path() -> None:
@@ -256,13 +272,13 @@ def test_golden_saved_plan_bytes_and_checksum_are_pinned():
     data = dump_plan(full_plan(), created="2026-11-30T12:00:00Z")
     check_golden("saved-plan.json", data.decode("ascii"))
     doc = json.loads(data)
-    assert doc["plan_file"]["version"] == 1
+    assert doc["plan_file"]["version"] == 2
     assert doc["plan_file"]["checksum"] == GOLDEN_CHECKSUM
-    assert load_plan(data, "saved-plan.json") == full_plan()
+    assert load_plan(data, "saved-plan.json") == compact(full_plan())
 
 
 #: The checksum of golden/saved-plan.json; changes only with a deliberate format change.
-GOLDEN_CHECKSUM = "sha256:c764ac0b5d48d224ea22ffd6a5c660da21eeea80c0bc1ba4624d645a3b667498"
+GOLDEN_CHECKSUM = "sha256:d79fc089f03ecde731d39be52919538bce440bc923eb34607e619fd8fdf5930c"
 
 
 def test_canonical_json_form_is_pinned():
@@ -273,14 +289,31 @@ def test_canonical_json_form_is_pinned():
     assert canonical_json(doc) == b'{"a":{"y":"","z":"\\u00e9\\u202e"},"b":[1,2.5,null,true]}'
 
 
-def test_saved_plan_layout_is_two_space_indented_sorted_and_newline_terminated():
+def test_saved_plan_layout_is_canonical_json_and_newline_terminated():
+    """Version 2: the file is the canonical JSON (the checksum's own byte form), not indented."""
+    from reconciler.planfile import canonical_json
+
     data = dump_plan(full_plan(), created="2026-11-30T12:00:00Z")
     text = data.decode("ascii")
-    assert text.endswith("}\n") and not text.endswith("\n\n")
-    assert text.startswith('{\n  "')
+    assert text.endswith("}\n") and not text.endswith("\n\n") and text.count("\n") == 1
+    assert text.startswith('{"applyable":')
     doc = json.loads(text)
     assert list(doc) == sorted(doc)
-    assert text == json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=True) + "\n"
+    assert data == canonical_json(doc) + b"\n"
+    assert doc["plan_file"]["checksum"] == checksum(doc)
+
+
+def test_an_unchanged_image_costs_its_name_and_fingerprint():
+    """A no-op is an ``unchanged`` entry, not a change, and its fingerprint is not written twice."""
+    plan = full_plan()
+    noops = [c for c in plan.changes if c.action is Action.NOOP and not c.errors and not c.warnings]
+    assert noops
+    doc = json.loads(dump_plan(plan, created=CREATED))
+    assert doc["unchanged"] == {c.name: c.before.fingerprint for c in noops if c.before}
+    assert all(c["action"] != "no-op" or c["errors"] or c["warnings"] for c in doc["resource_changes"])
+    for c in noops:
+        assert f"image:{c.key}" not in doc["fingerprints"]
+    assert doc["summary"]["no_op"] == sum(1 for c in plan.changes if c.action is Action.NOOP)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -421,7 +454,7 @@ def test_a_fresh_plan_with_errors_is_a_difference() -> None:
 
 def test_bom_is_accepted() -> None:
     data = dump_plan(full_plan(), created=CREATED)
-    assert load_plan(b"\xef\xbb\xbf" + data, "plan.json") == full_plan()
+    assert load_plan(b"\xef\xbb\xbf" + data, "plan.json") == compact(full_plan())
 
 
 @pytest.mark.parametrize(

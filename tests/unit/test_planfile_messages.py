@@ -86,7 +86,8 @@ def _unreadable() -> Iterator[tuple[str, bytes]]:
     yield "an envelope that is not an object", b'{"plan_file": 3}'
     yield "an envelope without a format", b'{"plan_file": {"version": 1}}'
     yield "another format", b'{"plan_file": {"format": "terraform-plan", "version": 1}}'
-    yield "another version", _sealed(lambda d: d["plan_file"].__setitem__("version", 2))
+    yield "another version", _sealed(lambda d: d["plan_file"].__setitem__("version", 3))
+    yield "a version 1 plan (before issue 13)", _sealed(lambda d: d["plan_file"].__setitem__("version", 1))
     yield "a version that is a string", _sealed(lambda d: d["plan_file"].__setitem__("version", "1"))
     yield "no version", _sealed(lambda d: d["plan_file"].pop("version"))
     yield "edited", json.dumps(dict(_doc(), catalog="someone-else")).encode()
@@ -331,11 +332,12 @@ def _not_defaults(obj: object) -> list[str]:
 
 def test_every_field_of_a_saved_plan_survives_the_round_trip_with_a_non_default_value():
     where = Location(file="images.yaml", line=4, col=7, json_path="$.images[0]")
-    source = Source(vm="build", vhd="https://store/d.vhd", generalize=True, storage_account="store")
+    source = Source(vm="build", vhd="https://store/d.vhd", generalize=True, storage_account="store", image="img",
+                    snapshot="snap", disk="disk", data_snapshots=("d0",), deprovision=True, sysprepped=True)
     live = Image("web", ImageType.OS, "windows", OSState.SPECIALIZED, category=Category.PUBLIC, family="f",
                  label="L", description="D", recommended_vm_size="big", tags={"t": "1"}, owner="platform",
                  protected=True, source=source, data_disks=2, extra={"zone": [1, {"a": None}]}, id="/images/web",
-                 fingerprint="fp", created="2026-01-01T00:00:00Z")
+                 fingerprint="fp", created="2026-01-01T00:00:00Z", failed="provisioning failed")
     declared = ImageSpec("web", ImageType.OS, "windows", OSState.SPECIALIZED, source, family="f", label="L",
                          description="D", recommended_vm_size="big", tags={"t": "1"}, protect=True,
                          extra={"zone": [1, {"a": None}]}, line=4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from importlib import resources
 
@@ -11,7 +12,8 @@ from jsonschema import Draft202012Validator
 from test_render_plans import check_golden, empty_plan, errored_plan, full_plan, plans
 
 from reconciler import __version__
-from reconciler.model import Plan
+from reconciler.errors import Diagnostic
+from reconciler.model import Action, Plan
 from reconciler.planfile import plan_schema, validate_plan_document
 from reconciler.render import render_plan_json
 
@@ -61,7 +63,7 @@ def test_golden_json() -> None:
 
 def test_top_level_fields() -> None:
     doc = render_plan_json(full_plan())
-    assert doc["format_version"] == "1.0"
+    assert doc["format_version"] == "2.0"
     assert doc["reconciler_version"] == __version__
     assert (doc["catalog"], doc["provider"]) == ("platform", "local")
     assert doc["applyable"] is True and doc["errored"] is False and doc["prune"] is True
@@ -74,8 +76,17 @@ def test_top_level_fields() -> None:
 def test_resource_changes_keep_plan_order_and_terraform_actions() -> None:
     doc = render_plan_json(full_plan())
     rc = doc["resource_changes"]
-    assert [c["name"] for c in rc] == [c.name for c in full_plan().changes]
+    noops = [c for c in full_plan().changes if c.action is Action.NOOP]
+    assert [c["name"] for c in rc] == [c.name for c in full_plan().changes if c not in noops]
+    # An unchanged image is its name and fingerprint (format 2.0), not a change; one that carries an
+    # error or a warning stays a change.
+    assert doc["unchanged"] == {c.name: c.before.fingerprint for c in noops if c.before}
+    assert all(c["action"] != "no-op" for c in rc)
+    noisy = dataclasses.replace(noops[0], warnings=(Diagnostic.warning("w", "h"),))
+    plan = dataclasses.replace(full_plan(), changes=(*[c for c in full_plan().changes if c not in noops], noisy))
+    rc = render_plan_json(plan)["resource_changes"]
     by_action = {c["action"]: c for c in rc}
+    assert render_plan_json(plan)["unchanged"] == {}
     assert by_action["capture"]["actions"] == ["create"] and by_action["capture"]["symbol"] == "+"
     assert by_action["update"]["actions"] == ["update"]
     assert by_action["replace"]["actions"] == ["delete", "create"] and by_action["replace"]["symbol"] == "-/+"
@@ -98,7 +109,7 @@ def test_capture_change_details() -> None:
 
 
 def test_remove_change_has_before_and_no_after() -> None:
-    rm = render_plan_json(full_plan())["resource_changes"][4]
+    rm = render_plan_json(full_plan())["resource_changes"][3]
     assert rm["action"] == "remove" and rm["after"] is None
     assert rm["before"]["owner"] == "platform" and rm["before"]["fingerprint"] == "fp-web-base-2026-08"
 

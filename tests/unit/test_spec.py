@@ -493,8 +493,6 @@ _extra = st.fixed_dictionaries(
             min_size=1,
             max_size=3,
         ),
-        "publisher": st.text(_printable, min_size=1, max_size=10),
-        "hyper_v_generation": st.sampled_from(["V1", "V2"]),
     },
 )
 
@@ -579,7 +577,7 @@ def test_dump_spec_of_the_example_reads_back_equal() -> None:
 
 
 def test_ten_thousand_images_parse_and_validate() -> None:
-    """About 120,000 lines: every image, with its line. Speed is measured by benchmarks/plan_scale.py."""
+    """About 120,000 lines: every image, with its line. Speed is measured by benchmarks/bench.py."""
     parts = ["version: 1\ncatalog:\n  name: platform\n  path: c.db\npolicy:\n  prune: true\nimages:\n"]
     for i in range(10_000):
         parts.append(

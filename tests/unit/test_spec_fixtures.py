@@ -47,12 +47,11 @@ _GALLERY_FIELDS = {
         "exclude_from_latest",
         "replica_count",
         "target_regions",
-        "publisher",
-        "offer",
-        "sku",
-        "hyper_v_generation",
     )
 }
+#: Gallery mode's family fields (issue 10 §2): publisher, offer, sku, hyper_v_generation moved there.
+_GALLERY_FAMILY_FIELDS = {k: k for k in ("description", "publisher", "offer", "sku", "hyper_v_generation",
+                                         "security_type", "architecture", "disk_controllers", "end_of_life_date")}
 
 #: Capability records shaped like the real providers' (local: as the brief specifies it).
 CAPS: dict[str, Capabilities] = {
@@ -78,7 +77,12 @@ CAPS: dict[str, Capabilities] = {
         specialized_types=frozenset({ImageType.VM}),
         generalize=True,
         vhd_source=True,
+        disk_sources=True,
+        deprovision=True,
         image_fields=_GALLERY_FIELDS,
+        family_fields=_GALLERY_FAMILY_FIELDS,
+        family_mutable=frozenset({"description", "end_of_life_date"}),
+        family_from_name=True,
         settings=_AZURE_SETTINGS,
         name_pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*/\d+\.\d+\.\d+",
         name_hint="in gallery mode a name is DEFINITION/MAJOR.MINOR.PATCH, for example web-base/2026.11.0",

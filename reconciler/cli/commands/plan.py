@@ -174,7 +174,8 @@ def plan(
     with provider_for(desired) as provider:
         the_plan = operations.make_plan(desired, provider, prune=prune, targets=target or [],
                                          replace=replace or [])
-    emit_plan(the_plan, format)
+    with operations.read_path():
+        emit_plan(the_plan, format)
     _step_summary(the_plan)
     if the_plan.errored:
         if env.github_actions():
@@ -188,7 +189,9 @@ def plan(
     if out is not None:
         from ...planfile import dump_plan
 
-        write_atomic(out, dump_plan(the_plan, created=_now()))
+        with operations.read_path():
+            saved = dump_plan(the_plan, created=_now())
+        write_atomic(out, saved)
         echo_err(f"Saved the plan to {out}. Apply exactly this plan with: reconciler apply {out}")
     exit_with(EXIT_CHANGES if detailed_exitcode and the_plan.has_changes else EXIT_OK)
 

@@ -21,21 +21,50 @@ import json
 import random
 import re
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
-from . import crud, gallery, images, vms
+from . import crud, gallery, images, marketplace, vms
 from .model import API_VERSIONS, ArmError, Call, Operation, Reply, norm_location, now_iso, type_of
 from .schema import deep_copy, spec_schemas
+from .store import ResourceStore
 
 Handler = Callable[["ArmBackend", Call], Reply]
 
+#: Operation status resources: Compute's ``/operations/{id}``, and GalleryRP's ``/capsOperations/{id}``
+#: (BEHAVIOURS.md row 7; the 202 examples ``Gallery_Delete``, ``GalleryImage_Delete`` and
+#: ``GalleryImageVersion_Delete`` in shared/azure-rest/2025-03-03/gallery/examples/galleryExamples).
 _OPERATION_PATH = re.compile(
     r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)"
-    r"/operations/(?P<op>[^/]+)",
+    r"/(?P<collection>operations|capsOperations)/(?P<op>[^/]+)",
     re.IGNORECASE,
 )
+#: Types whose operations GalleryRP runs (their status lives under ``capsOperations``).
+_GALLERY_TYPE_PREFIX = "microsoft.compute/galleries"
+
+
+def _jwt_exp(token: str) -> float | None:
+    """The ``exp`` claim of a JWT (unverified), None for any other token."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+
+
+def _arm_time(epoch: float) -> str:
+    """ARM's (.NET's) UTC time in messages: ``6/15/2026 8:22:51 AM``."""
+    t = datetime.fromtimestamp(epoch, UTC)
+    half = "AM" if t.hour < 12 else "PM"
+    return f"{t.month}/{t.day}/{t.year} {(t.hour % 12) or 12}:{t.minute:02d}:{t.second:02d} {half}"
 
 
 class ArmBackend:
@@ -56,13 +85,29 @@ class ArmBackend:
         self.clock = clock
         self.rng = random.Random(seed)
         self.lock = threading.RLock()
-        self.resources: dict[str, dict[str, Any]] = {}  # lower-cased id -> resource as GET returns it
+        #: lower-cased id -> resource as GET returns it, with a sorted id index per type (``store.py``).
+        self.resources: ResourceStore = ResourceStore()
         self.operations: dict[str, Operation] = {}
+        self._pending: dict[str, Operation] = {}  # the operations still running, by id
         self._lro_polls, self._lro_seconds = lro_polls, lro_seconds
         self._retry_after, self._take_failure = retry_after, take_failure
         self.schemas = spec_schemas()
         #: operation id -> handler: the table-driven CRUD first, then the per-type behaviour.
-        self.handlers: dict[str, Handler] = {**crud.handlers(), **images.HANDLERS, **vms.HANDLERS, **gallery.HANDLERS}
+        self.handlers: dict[str, Handler] = {**crud.handlers(), **images.HANDLERS, **vms.HANDLERS, **gallery.HANDLERS,
+                                             **marketplace.HANDLERS}
+        #: Marketplace, community and shared galleries: the state's read-only ``public`` section.
+        self.public = marketplace.PublicCatalog()
+        self.handlers["VirtualMachines_List"] = vms.list_expand_switch(self.handlers["VirtualMachines_List"])
+        #: ``vms.LIST_EXPAND_MODES``: how a VM list with ``$expand=instanceView`` and no ``$filter`` is
+        #: answered (the server binds it to ``Faults.vm_list_expand``).
+        self.vm_list_expand: Callable[[], str] = lambda: "ignore"
+        #: Gallery version behaviours and faults (``gallery.py``), bound by the server to ``Faults``:
+        #: regions whose next replication fails, what that leaves the version in, region removal.
+        self.gallery_faults: Callable[[], Any] = lambda: None
+        #: "allow" | "deny": GETs of ``/capsOperations/`` status (``Faults.caps_operations_read``).
+        self.caps_operations_read: Callable[[], str] = lambda: "allow"
+        #: Epoch seconds; a bearer token that is a JWT whose ``exp`` is past is refused (401).
+        self.wall: Callable[[], float] = time.time
 
     # ---- state -----------------------------------------------------------------------------------
     def load(self, state: Mapping[str, Any]) -> None:
@@ -70,6 +115,7 @@ class ArmBackend:
         items = state.get("resources") if isinstance(state, Mapping) else None
         if not isinstance(items, list):
             raise ValueError('state must be an object {"resources": [...]}')
+        public = marketplace.load(state.get("public"))
         loaded: dict[str, dict[str, Any]] = {}
         for index, item in enumerate(items):
             if not isinstance(item, dict) or not isinstance(item.get("id"), str):
@@ -83,13 +129,15 @@ class ArmBackend:
             resource.setdefault("properties", {})
             loaded[resource["id"].lower()] = resource
         with self.lock:
-            self.resources = loaded
+            self.resources = ResourceStore(loaded.items())
+            self.public = public
             self.operations = {}
+            self._pending = {}
 
     def dump(self) -> dict[str, Any]:
         with self.lock:
             self._tick()
-            return {"resources": [deep_copy(r) for _, r in sorted(self.resources.items())]}
+            return {"resources": [deep_copy(r) for _, r in self.resources.sorted_items()], **self.public.dump()}
 
     # ---- entry point -----------------------------------------------------------------------------
     def handle(
@@ -131,6 +179,21 @@ class ArmBackend:
                 "The access token is invalid.",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
+        # Any token is taken (the emulator checks no signature), but a JWT past its ``exp`` is
+        # refused as ARM refuses it: 401 ExpiredAuthenticationToken, "The access token expiry UTC
+        # time '6/15/2026 8:22:51 AM' is earlier than current UTC time '6/15/2026 9:27:25 AM'."
+        # (microsoft/foundry-dev-tools#461, microsoft/vscode-azureappservice#2483).
+        exp = _jwt_exp(token.strip())
+        now = self.wall()
+        if exp is not None and exp <= now:
+            raise ArmError(
+                401,
+                "ExpiredAuthenticationToken",
+                f"The access token expiry UTC time '{_arm_time(exp)}' is earlier than current UTC time "
+                f"'{_arm_time(now)}'.",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token", '
+                         'error_description="The access token has expired."'},
+            )
 
     def _check_api_version(self, family: str, query: Mapping[str, str], resource_type: str) -> str:
         version = query.get("api-version")
@@ -155,9 +218,20 @@ class ArmBackend:
         if m:
             if method != "GET":
                 raise ArmError(405, "MethodNotAllowed", f"The HTTP method '{method}' is not supported.")
-            self._check_api_version("operations", query, "Microsoft.Compute/locations/operations")
-            return self._operation_status(m.group("op"), query, base)
-        matched = self.schemas.match(method, path)
+            collection = m.group("collection")
+            self._check_api_version("operations", query, f"Microsoft.Compute/locations/{collection}")
+            if collection.lower() == "capsoperations" and self.caps_operations_read() == "deny":
+                # ARM's RBAC refusal wording (the "AuthorizationFailed" answer of every RP).
+                raise ArmError(
+                    403,
+                    "AuthorizationFailed",
+                    "The client 'emulator-client' with object id '00000000-0000-0000-0000-000000000000' does "
+                    "not have authorization to perform action 'Microsoft.Compute/locations/capsOperations/read' "
+                    f"over scope '/subscriptions/{m.group('sub')}' or the scope is invalid. If access was "
+                    "recently granted, please refresh your credentials.",
+                )
+            return self._operation_status(m.group("op"), collection, query, base)
+        matched = self.schemas.match(method, path, query)
         if matched is None:
             if self.schemas.path_exists(path):
                 raise ArmError(
@@ -232,17 +306,13 @@ class ArmBackend:
             "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
         )
 
-    def children(self, prefix_id: str, rtype: str) -> list[dict[str, Any]]:
-        """Resources of ``rtype`` below ``prefix_id``, sorted by id."""
-        prefix = prefix_id.lower() + "/"
-        return [
-            r
-            for k, r in sorted(self.resources.items())
-            if k.startswith(prefix) and r.get("type", "").lower() == rtype.lower()
-        ]
+    def children(self, prefix_id: str, rtype: str, after: str | None = None) -> Iterator[dict[str, Any]]:
+        """Resources of ``rtype`` below ``prefix_id``, in id order (lazy: O(log n) to the first one),
+        only those whose lower-cased id sorts after ``after`` when given."""
+        return self.resources.scan(rtype, prefix_id.lower() + "/", after)
 
     def in_flight(self, key: str) -> Operation | None:
-        for op in self.operations.values():
+        for op in self._pending.values():
             if op.resource_key == key and not op.done:
                 return op
         return None
@@ -250,15 +320,20 @@ class ArmBackend:
     # ---- pagination ------------------------------------------------------------------------------
     def page(
         self,
-        items: list[dict[str, Any]],
+        items: Callable[[str | None], Iterable[dict[str, Any]]] | list[dict[str, Any]],
         query: Mapping[str, str],
         path: str,
         base: str,
         render: Callable[[dict[str, Any]], dict[str, Any]],
         definition: str,
     ) -> Reply:
-        """One page of ``items`` (sorted by id). ``$skiptoken`` is the last id of the previous page."""
+        """One page of a list sorted by id. ``$skiptoken`` is the (encoded) last id of the previous page.
+
+        ``items(after)`` yields the items whose lower-cased id sorts after ``after`` (None: from the
+        first), lazily: a page costs O(page size) however many resources there are (issue 13). A
+        plain sorted list is accepted too (filtered here, O(n))."""
         token = query.get("$skiptoken")
+        after: str | None = None
         if token:
             try:
                 after = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
@@ -266,8 +341,12 @@ class ArmBackend:
                     raise ValueError(after)
             except ValueError as exc:
                 raise ArmError(400, "InvalidParameter", "The $skiptoken is invalid.", target="$skiptoken") from exc
-            items = [r for r in items if r["id"].lower() > after]
-        page, rest = items[: self.page_size], items[self.page_size :]
+        if callable(items):
+            source: Iterable[dict[str, Any]] = items(after)
+        else:
+            source = (r for r in items if after is None or r["id"].lower() > after)
+        taken = list(islice(source, self.page_size + 1))
+        page, rest = taken[: self.page_size], taken[self.page_size :]
         body: dict[str, Any] = {"value": [render(r) for r in page]}
         if rest:
             next_token = base64.urlsafe_b64encode(page[-1]["id"].lower().encode()).decode()
@@ -291,14 +370,17 @@ class ArmBackend:
             started=self.clock(),
             start_time=now_iso(),
             fail=self._take_failure(resource["name"]),
+            collection="capsOperations" if str(resource.get("type", "")).lower().startswith(_GALLERY_TYPE_PREFIX)
+            else "operations",
         )
         self.operations[op_id] = op
+        self._pending[op_id] = op
         return op
 
     def lro_headers(self, op: Operation, base: str) -> dict[str, str]:
         url = (
             f"{base}/subscriptions/{op.subscription}/providers/Microsoft.Compute/locations/{op.location}"
-            f"/operations/{op.op_id}?api-version={op.api_version}"
+            f"/{op.collection}/{op.op_id}?api-version={op.api_version}"
         )
         return {"Azure-AsyncOperation": url, "Location": url + "&monitor=true", "Retry-After": str(self._retry_after())}
 
@@ -307,7 +389,7 @@ class ArmBackend:
 
     def _tick(self) -> None:
         """Finish every operation whose polls and duration are both used up."""
-        for op in list(self.operations.values()):
+        for op in list(self._pending.values()):
             if not op.done and self._ready(op):
                 self._finish(op)
 
@@ -322,6 +404,7 @@ class ArmBackend:
 
     def _finish(self, op: Operation) -> None:
         op.end_time = now_iso()
+        self._pending.pop(op.op_id, None)
         resource = self.resources.get(op.resource_key)
         if op.fail:
             op.status = "Failed"
@@ -348,9 +431,10 @@ class ArmBackend:
         else:
             resource["properties"]["provisioningState"] = "Succeeded"
 
-    def _operation_status(self, op_id: str, query: Mapping[str, str], base: str) -> Reply:
+    def _operation_status(self, op_id: str, collection: str, query: Mapping[str, str], base: str) -> Reply:
         op = self.operations.get(op_id.lower()) or self.operations.get(op_id)
-        if op is None:
+        if op is None or op.collection.lower() != collection.lower():
+            # A gallery operation is not found under Compute's /operations/, nor the reverse.
             raise ArmError(404, "NotFound", f"The operation '{op_id}' was not found.")
         self._observe(op)
         monitor = query.get("monitor", "").lower() == "true"
@@ -452,7 +536,7 @@ class ArmBackend:
         resource = self.get(resource_id)
         if resource is None:
             return Reply(204)
-        if child_type and self.children(resource_id, child_type):
+        if child_type and next(iter(self.children(resource_id, child_type)), None) is not None:
             raise ArmError(409, "CannotDeleteResource", "Can not delete resource before nested resources are deleted.")
         op = self.in_flight(resource_id.lower())
         if op is None or op.kind != "delete":

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import regions, vms
 from .images import profile_from_vm
 from .model import (
     TYPE_GALLERY,
@@ -37,7 +38,7 @@ GALLERY_PATH = (("galleries", "galleryName"),)
 DEFINITION_PATH = (*GALLERY_PATH, ("images", "galleryImageName"))
 VERSION_PATH = (*DEFINITION_PATH, ("versions", "galleryImageVersionName"))
 
-_VERSION_NAME = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+_VERSION_NAME = re.compile(r"^([0-9]+)\.([0-9]+)\.([0-9]+)$")  # ASCII digits (\d takes any Unicode digit)
 _INT32_MAX = 2**31 - 1
 
 
@@ -116,12 +117,25 @@ def _update_definition(b: ArmBackend, existing: dict[str, Any], call: Call) -> R
             diff = first_difference(props[key], existing["properties"].get(key), key)
             if diff:
                 raise immutable(f"properties.{diff}")
+    if "features" in props and _feature_set(props["features"]) != _feature_set(existing["properties"].get("features")):
+        # GalleryRP 2025-03-03 ``allowUpdateImage``: "Must be set to true if the gallery image
+        # features are being updated." What Azure answers without it is not documented: the
+        # emulator refuses as it refuses every other fixed property (PropertyChangeNotAllowed, 409).
+        if props.get("allowUpdateImage") is not True:
+            raise immutable("properties.features")
     for key in _DEFINITION_MUTABLE:
         if key in props:
             existing["properties"][key] = deep_copy(props[key])
+    existing["properties"].pop("allowUpdateImage", None)  # a request flag, not a stored property
     if "tags" in call.body:
         existing["tags"] = dict(call.body.get("tags") or {})
     return b.updated(existing, call)
+
+
+def _feature_set(features: Any) -> frozenset[tuple[str, str]]:
+    """Features as Azure compares them: by name without case, in any order (``startsAtVersion`` aside)."""
+    return frozenset((str(f.get("name", "")).lower(), str(f.get("value", "")).lower())
+                     for f in features or [] if isinstance(f, Mapping))
 
 
 # ---- gallery image versions -------------------------------------------------------------------------
@@ -132,25 +146,76 @@ def check_version_query(query: Mapping[str, str]) -> None:
 
 
 def render_version(out: dict[str, Any], expand: str) -> None:
-    """``$expand=replicationStatus``: every target region Completed once the version is provisioned."""
+    """A version as GET answers it: target regions by display name whatever was sent (every GalleryRP
+    example; BEHAVIOURS.md row 6), and with ``$expand=replicationStatus`` the state of each region:
+    Completed once the version is provisioned, Replicating while it is not, Failed where a
+    replication failed (``Faults.fail_replication``; stored as the failed entries of
+    ``replicationStatus``) and everywhere when the version itself failed."""
+    props = out["properties"]
+    stored = props.pop("replicationStatus", None) or {}
+    regions_in = props.get("publishingProfile", {}).get("targetRegions", [])
+    for t in regions_in:
+        t["name"] = regions.display(t.get("name", ""))
     if expand != "replicationstatus":
         return
-    done = out["properties"].get("provisioningState") == "Succeeded"
-    regions = [
-        t.get("name") for t in out["properties"].get("publishingProfile", {}).get("targetRegions", [])
-    ] or [out.get("location")]
-    out["properties"]["replicationStatus"] = {
-        "aggregatedState": "Completed" if done else "InProgress",
-        "summary": [
-            {
-                "region": r,
-                "state": "Completed" if done else "Replicating",
-                "details": "",
-                "progress": 100 if done else 0,
-            }
-            for r in regions
-        ],
-    }
+    state = props.get("provisioningState")
+    failed = {regions.canonical(e.get("region", "")): e for e in stored.get("summary") or []}
+    summary = []
+    for name in [t.get("name", "") for t in regions_in] or [regions.display(out.get("location", ""))]:
+        entry = failed.get(regions.canonical(name))
+        if entry is not None or (state == "Failed" and not failed):
+            summary.append({"region": name, "state": "Failed", "progress": 0,
+                            "details": (entry or {}).get("details", "The version failed to provision.")})
+        elif state in ("Succeeded", "Failed"):  # Failed: only its failed regions did not complete
+            summary.append({"region": name, "state": "Completed", "details": "", "progress": 100})
+        else:
+            summary.append({"region": name, "state": "Replicating", "details": "", "progress": 0})
+    states = {e["state"] for e in summary}
+    aggregated = "Failed" if "Failed" in states else "InProgress" if "Replicating" in states else "Completed"
+    props["replicationStatus"] = {"aggregatedState": aggregated, "summary": summary}
+
+
+_STORAGE_TYPES = ("Standard_LRS", "Standard_ZRS", "Premium_LRS", "PremiumV2_LRS")
+_REPLICATION_MODES = ("Full", "Shallow")
+
+
+def _check_publishing(publishing: Mapping[str, Any]) -> None:
+    """Enum values of the publishing profile (GalleryRP ``StorageAccountType``, ``ReplicationMode``)."""
+    types = [("storageAccountType", publishing.get("storageAccountType"))] + [
+        ("targetRegions.storageAccountType", r.get("storageAccountType"))
+        for r in publishing.get("targetRegions") or []]
+    for where, value in types:
+        if value is not None and value not in _STORAGE_TYPES:
+            raise ArmError(400, "InvalidParameter",
+                           f"The value '{value}' of parameter 'publishingProfile.{where}' is invalid. "
+                           f"Allowed values: {', '.join(_STORAGE_TYPES)}.",
+                           target=f"properties.publishingProfile.{where}")
+    mode = publishing.get("replicationMode")
+    if mode is not None and mode not in _REPLICATION_MODES:
+        raise ArmError(400, "InvalidParameter",
+                       f"The value '{mode}' of parameter 'publishingProfile.replicationMode' is invalid.",
+                       target="properties.publishingProfile.replicationMode")
+
+
+def _replicate(b: ArmBackend, resource: dict[str, Any], names: list[str]) -> None:
+    """Replicate ``resource`` to ``names`` (canonical): a region in ``Faults.fail_replication``
+    fails (once); the others succeed with the version's operation. With ``replication_failure``
+    ``Failed`` the version's operation fails too."""
+    faults = b.gallery_faults()
+    props = resource["properties"]
+    stored = props.setdefault("replicationStatus", {"summary": []})
+    summary = [e for e in stored.get("summary") or [] if regions.canonical(e.get("region", "")) not in names]
+    wanted = set(getattr(faults, "fail_replication", set()) or set())
+    hit = [n for n in names if n in wanted]
+    for n in hit:
+        summary.append({"region": n, "state": "Failed",
+                        "details": f"Replication to region '{regions.display(n)}' failed "
+                                   "(fault injected by the emulator)."})
+    if faults is not None and hit:
+        faults.fail_replication = wanted - set(hit)
+        if faults.replication_failure == "Failed":
+            faults.fail_operations = set(faults.fail_operations) | {resource["name"]}
+    stored["summary"] = summary
 
 
 def create_version(b: ArmBackend, call: Call) -> Reply:
@@ -179,7 +244,7 @@ def create_version(b: ArmBackend, call: Call) -> Reply:
             )
             if diff:
                 raise immutable(f"properties.{diff}")
-        _apply_version_changes(existing, body)
+        _apply_version_changes(b, existing, body)
         return b.updated(existing, call)
     storage, os_state = _version_source(b, props.get("storageProfile") or {}, params)
     want_state = definition["properties"].get("osState", "Generalized")
@@ -195,26 +260,98 @@ def create_version(b: ArmBackend, call: Call) -> Reply:
             f"The resource with id '{source_id}' has a different OS state ['{os_state}'] than "
             f"the parent gallery image OS state ['{want_state}'].",
         )
+    refuse_source_mismatch(b, props.get("storageProfile") or {}, definition)
     resource = b.new(version_id, TYPE_VERSION, body, name)
     out = resource["properties"]
     publishing = deep_copy(props.get("publishingProfile") or {})
+    _check_publishing(publishing)
     replica_count = publishing.setdefault("replicaCount", 1)
     publishing.setdefault("excludeFromLatest", False)
     publishing.setdefault("storageAccountType", "Standard_LRS")
     publishing["publishedDate"] = now_iso()
-    regions = publishing.get("targetRegions") or [{"name": body["location"]}]
-    for region in regions:
+    targets = publishing.get("targetRegions") or [{"name": body["location"]}]
+    for region in targets:
+        region["name"] = regions.canonical(region.get("name", ""))  # stored canonical, answered by display name
         region.setdefault("regionalReplicaCount", replica_count)
         region.setdefault("storageAccountType", publishing["storageAccountType"])
         region.setdefault("excludeFromLatest", False)
-    publishing["targetRegions"] = regions
+    publishing["targetRegions"] = targets
     out["publishingProfile"] = publishing
     out["storageProfile"] = storage
     safety = deep_copy(props.get("safetyProfile") or {})
-    safety.setdefault("allowDeletionOfReplicatedLocations", True)
+    # azurerm documents deletion_of_replicated_locations_enabled as false by default (BEHAVIOURS.md row 8).
+    safety.setdefault("allowDeletionOfReplicatedLocations", False)
     safety.setdefault("reportedForPolicyViolation", False)
+    safety.setdefault("blockDeletionBeforeEndOfLife", False)
     out["safetyProfile"] = safety
+    _replicate(b, resource, [t["name"] for t in targets])
     return b.created(resource, call)
+
+
+# ---- a VM source must match its definition (issue 10 §1) ----------------------------------------------
+#: Security types a VM (or its disk) may not be captured into: "Currently only Vhd Blob, User Image and
+#: Gallery Image Version sources are supported" (BEHAVIOURS.md row 4).
+_SUPPORTED_ONLY = ("trustedlaunchsupported", "confidentialvmsupported", "trustedlaunchandconfidentialvmsupported")
+
+
+def definition_security_type(definition: Mapping[str, Any]) -> str:
+    """The definition's feature ``SecurityType``; Standard when it has none (azurerm writes
+    ``trusted_launch_*`` / ``confidential_vm_*`` as this feature: BEHAVIOURS.md row 5)."""
+    for feature in (definition.get("properties") or {}).get("features") or []:
+        if str(feature.get("name", "")).lower() == "securitytype":
+            return str(feature.get("value") or "Standard")
+    return "Standard"
+
+
+def refuse_source_mismatch(b: ArmBackend, storage_in: Mapping[str, Any], definition: Mapping[str, Any]) -> None:
+    """Refuse a version whose source VM (``source.virtualMachineId``, or a VM's OS disk as
+    ``osDiskImage.source.id``) differs from ``definition`` in Hyper-V generation, security type or
+    architecture, with Azure's code and message where they are public (BEHAVIOURS.md rows 3, 4);
+    the others' wording is the emulator's (no public source quotes it), their codes plausible."""
+    source = storage_in.get("source") or {}
+    vm_id = source.get("virtualMachineId")
+    vm = b.get(vm_id) if vm_id else vms.vm_of_os_disk(b, ((storage_in.get("osDiskImage") or {}).get("source")
+                                                         or {}).get("id"))
+    if vm is None or not is_type(vm, TYPE_VM):
+        return
+    source_id = str(vm_id or storage_in["osDiskImage"]["source"]["id"])
+    props = definition.get("properties") or {}
+    have_gen, want_gen = vms.hyper_v_generation(vm), str(props.get("hyperVGeneration") or "V1")
+    if have_gen.upper() != want_gen.upper():
+        raise ArmError(
+            409,
+            "Conflict",
+            f"The resource with id '{source_id}' has a different Hypervisor generation ['{have_gen}'] than the "
+            f"parent gallery image Hypervisor generation ['{want_gen}'].",
+        )
+    have_sec, want_sec = vms.security_type(vm), definition_security_type(definition)
+    if want_sec.lower() in _SUPPORTED_ONLY:
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            f"The security type '{want_sec}' is not supported for the source id '{source_id}'. Currently only "
+            "Vhd Blob, User Image and Gallery Image Version sources are supported",
+        )
+    if have_sec.lower() != want_sec.lower():
+        # Unverified wording (Azure refuses both directions; the message is not quoted publicly).
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            f"The source '{source_id}' has security type '{have_sec}', but the parent gallery image "
+            f"'{definition.get('name', '')}' has security type '{want_sec}'. Use a gallery image whose feature "
+            f"'SecurityType' is '{have_sec}'." if have_sec != "Standard" else
+            f"The source '{source_id}' has security type 'Standard', which is not supported by the parent "
+            f"gallery image '{definition.get('name', '')}' with security type '{want_sec}'.",
+        )
+    have_arch, want_arch = vms.architecture(vm), str(props.get("architecture") or "x64")
+    if have_arch.lower() != want_arch.lower():
+        # Unverified wording, as above.
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            f"The architecture '{have_arch}' of the source '{source_id}' does not match the architecture "
+            f"'{want_arch}' of the parent gallery image.",
+        )
 
 
 def _definition_os_state(b: ArmBackend, params: Mapping[str, str]) -> str:
@@ -278,22 +415,12 @@ def _version_source(
         # A VHD carries no OS state of its own: it takes the definition's (emulator behaviour).
         return _copied_disk_source(storage_in), _definition_os_state(b, params)
     if vhd.get("id"):
-        # GalleryDiskImageSource.id: a managed disk (or snapshot). The emulator knows disks only
-        # as the OS disks of its VMs; like a VHD, a disk takes the definition's OS state.
-        disk_id = str(vhd["id"]).lower()
-        known = any(
-            str(((r.get("properties", {}).get("storageProfile", {}).get("osDisk") or {}).get("managedDisk")
-                 or {}).get("id", "")).lower() == disk_id
-            for r in b.resources.values()
-            if is_type(r, TYPE_VM)
-        )
-        if not known:
-            raise ArmError(
-                404,
-                "NotFound",
-                f"The source '{vhd['id']}' was not found.",
-                target="properties.storageProfile.osDiskImage.source.id",
-            )
+        # GalleryDiskImageSource.id: a managed disk or a snapshot: the OS disk of a VM, or a disk or
+        # snapshot seeded in the state (vms.disk_source); like a VHD, it takes the definition's OS state.
+        vms.disk_source(b, vhd["id"], "properties.storageProfile.osDiskImage.source.id")
+        for i, data in enumerate(storage_in.get("dataDiskImages") or []):
+            if (data.get("source") or {}).get("id"):
+                vms.disk_source(b, data["source"]["id"], f"properties.storageProfile.dataDiskImages[{i}].source.id")
         return _copied_disk_source(storage_in), _definition_os_state(b, params)
     raise ArmError(
         400,
@@ -321,18 +448,33 @@ _VERSION_UPDATABLE = (
 )
 
 
-def _apply_version_changes(existing: dict[str, Any], body: dict[str, Any]) -> None:
-    """PATCH (and PUT on an existing version) may change tags and these publishing fields only."""
+#: The safety profile's updatable flags (issue 10 §3: both readable and updatable).
+_SAFETY_UPDATABLE = ("allowDeletionOfReplicatedLocations", "blockDeletionBeforeEndOfLife")
+
+
+def _apply_version_changes(b: ArmBackend, existing: dict[str, Any], body: dict[str, Any]) -> None:
+    """PATCH (and PUT on an existing version) may change tags, these publishing fields and the
+    safety flags only ("Update an image version": BEHAVIOURS.md row 15). A region's storage type
+    cannot change; a region removed while ``allowDeletionOfReplicatedLocations`` is false is
+    refused (``Faults.region_removal``); a region sent again that failed to replicate replicates again."""
     props = body.get("properties") or {}
     for key, value in props.items():
-        if key == "publishingProfile":
+        if key in ("publishingProfile", "safetyProfile"):
             continue
         if key in ("provisioningState", "replicationStatus", "validationsProfile"):
             continue
         diff = first_difference(value, existing["properties"].get(key), key)
         if diff:
             raise immutable(f"properties.{diff}")
+    safety_in = props.get("safetyProfile") or {}
+    safety = existing["properties"].setdefault("safetyProfile", {})
+    for key, value in safety_in.items():
+        if key not in _SAFETY_UPDATABLE and key not in ("reportedForPolicyViolation", "policyViolations"):
+            diff = first_difference(value, safety.get(key), key)
+            if diff:
+                raise immutable(f"properties.safetyProfile.{diff}")
     publishing = props.get("publishingProfile") or {}
+    _check_publishing(publishing)
     have = existing["properties"].setdefault("publishingProfile", {})
     for key, value in publishing.items():
         if key == "publishedDate":
@@ -342,22 +484,52 @@ def _apply_version_changes(existing: dict[str, Any], body: dict[str, Any]) -> No
         diff = first_difference(value, have.get(key), key)
         if diff:
             raise immutable(f"properties.publishingProfile.{diff}")
+    replicate: list[str] = []
+    if "targetRegions" in publishing:
+        before = {regions.canonical(r.get("name", "")): r for r in have.get("targetRegions") or []}
+        count = publishing.get("replicaCount", have.get("replicaCount", 1))
+        targets = deep_copy(publishing["targetRegions"])
+        for region in targets:
+            region["name"] = regions.canonical(region.get("name", ""))
+            old = before.get(region["name"])
+            if old is not None and region.get("storageAccountType") not in (None, old.get("storageAccountType")):
+                raise immutable("properties.publishingProfile.targetRegions.storageAccountType")
+            region.setdefault("regionalReplicaCount", count)
+            region.setdefault("storageAccountType",
+                              (old or {}).get("storageAccountType") or have.get("storageAccountType", "Standard_LRS"))
+            region.setdefault("excludeFromLatest", False)
+            replicate.append(region["name"])
+        removed = sorted(set(before) - {r["name"] for r in targets})
+        faults = b.gallery_faults()
+        allowed = safety.get("allowDeletionOfReplicatedLocations", False)
+        if removed and not allowed and getattr(faults, "region_removal", "refuse") == "refuse":
+            # Unverified wording and code (BEHAVIOURS.md row 8); the emulator's choice.
+            raise ArmError(
+                409,
+                "OperationNotAllowed",
+                f"Removing target regions ({', '.join(regions.display(r) for r in removed)}) from gallery image "
+                f"version '{existing['name']}' is not allowed: its safetyProfile.allowDeletionOfReplicatedLocations "
+                "is false.",
+                target="properties.publishingProfile.targetRegions",
+            )
+    for key in _SAFETY_UPDATABLE:
+        if key in safety_in:
+            safety[key] = bool(safety_in[key])
     for key in _VERSION_UPDATABLE:
         if key in publishing:
             value = deep_copy(publishing[key])
             if key == "targetRegions":
-                for region in value:
-                    region.setdefault("regionalReplicaCount", have.get("replicaCount", 1))
-                    region.setdefault("storageAccountType", have.get("storageAccountType", "Standard_LRS"))
-                    region.setdefault("excludeFromLatest", False)
+                value = targets
             have[key] = value
+    if replicate:
+        _replicate(b, existing, replicate)
     if "tags" in body:
         existing["tags"] = dict(body.get("tags") or {})
 
 
 def update_version(b: ArmBackend, call: Call) -> Reply:
     existing = b.patched(_id(b, call.params, VERSION_PATH), call)
-    _apply_version_changes(existing, call.body)
+    _apply_version_changes(b, existing, call.body)
     return b.updated(existing, call)
 
 

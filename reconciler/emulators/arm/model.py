@@ -17,6 +17,7 @@ GALLERY_API_VERSIONS = ("2024-03-03", "2025-03-03", "2026-03-03")
 API_VERSIONS: dict[str, tuple[str, ...]] = {
     "compute": COMPUTE_API_VERSIONS,
     "gallery": GALLERY_API_VERSIONS,
+    "marketplace": COMPUTE_API_VERSIONS,  # ComputeRP's Marketplace paths (issue 14)
     "operations": tuple(sorted(set(COMPUTE_API_VERSIONS + GALLERY_API_VERSIONS))),
 }
 
@@ -92,6 +93,8 @@ class Operation:
     answered: int = 0
     end_time: str | None = None
     error: dict[str, str] | None = None
+    #: Where its status resource lives: ``operations`` (ComputeRP) or ``capsOperations`` (GalleryRP).
+    collection: str = "operations"
 
     @property
     def done(self) -> bool:

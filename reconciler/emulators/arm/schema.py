@@ -17,11 +17,12 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
@@ -33,6 +34,8 @@ SPEC_FILES = {
     "compute": "compute-2025-11-01.extract.json",
     "gallery": "gallery-2025-03-03.json",
     "common": "compute-common-v1.json",
+    # Marketplace browsing, Run Command and scale-set lists (issue 14; Run Command is issue 10's).
+    "marketplace": "compute-2025-11-01.marketplace.extract.json",
 }
 
 _STRING_ENUM = "string"
@@ -216,6 +219,9 @@ class SpecOperation:
     responses: dict[str, str | None] = field(default_factory=dict)  # status -> definition or None
     lro: bool = False
     pageable: bool = False
+    #: Query parameters the operation is declared with in its ``x-ms-paths`` key (``?$expand=Properties``):
+    #: it serves the path only when the request carries them (lower-cased names and values).
+    query: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -240,7 +246,10 @@ class SpecSchemas:
             for name, schema in doc.get("definitions", {}).items():
                 definitions[f"{prefix}.{name}"] = _rewrite_refs(schema, prefix)
             if prefix != "common":
-                self.operations.extend(_operations(prefix, doc))
+                for op, inline in _operations(prefix, doc):
+                    self.operations.append(op)
+                    # A response declared inline (Marketplace lists are bare arrays) gets a name of its own.
+                    definitions.update(inline)
         for name, schema in _STUBS.items():
             definitions.setdefault(name, schema)
         self._response_defs = definitions
@@ -277,16 +286,28 @@ class SpecSchemas:
         target = _dotted(path) or "parameters"
         return BodyProblem(target, f"The value of parameter '{target}' is invalid: {error.message}", False)
 
-    def match(self, method: str, path: str) -> tuple[SpecOperation, dict[str, str]] | None:
-        """The operation serving ``method path`` (ARM matches paths case-insensitively) and its params."""
+    def match(self, method: str, path: str,
+              query: Mapping[str, str] | None = None) -> tuple[SpecOperation, dict[str, str]] | None:
+        """The operation serving ``method path`` (ARM matches paths case-insensitively) and its params.
+
+        An ``x-ms-paths`` operation (same path, told apart by a query parameter such as
+        ``$expand=Properties``) wins when ``query`` carries its parameters."""
         method = method.lower()
+        given = {k.lower(): str(v).lower() for k, v in (query or {}).items()}
+        found: tuple[SpecOperation, dict[str, str]] | None = None
         for op in self.operations:
             if op.method != method:
                 continue
             m = op.pattern.fullmatch(path)
-            if m:
-                return op, m.groupdict()
-        return None
+            if not m:
+                continue
+            if op.query:
+                if all(given.get(k) == v for k, v in op.query):
+                    return op, m.groupdict()
+                continue
+            if found is None:
+                found = op, m.groupdict()
+        return found
 
     def path_exists(self, path: str) -> bool:
         """True when some operation serves this path with another method (ARM then says 405)."""
@@ -308,10 +329,26 @@ def _dotted(path: Any) -> str:
     return out
 
 
-def _operations(prefix: str, doc: dict[str, Any]) -> Iterator[SpecOperation]:
-    for template, item in doc.get("paths", {}).items():
-        if "Microsoft.Compute" not in template:
+def _response_definition(prefix: str, operation_id: str, status: str, response: dict[str, Any],
+                         inline: dict[str, Any]) -> str | None:
+    """The definition a response declares; an inline schema is added to ``inline`` under a new name."""
+    schema = response.get("schema")
+    if not isinstance(schema, dict):
+        return None
+    if "$ref" in schema:
+        return _rename_ref(schema["$ref"], prefix).removeprefix("#/definitions/")
+    name = f"{prefix}.{operation_id}.{status}"
+    inline[name] = _rewrite_refs(schema, prefix)
+    return name
+
+
+def _operations(prefix: str, doc: dict[str, Any]) -> Iterator[tuple[SpecOperation, dict[str, Any]]]:
+    paths = [*doc.get("paths", {}).items(), *doc.get("x-ms-paths", {}).items()]
+    for key, item in paths:
+        if "Microsoft.Compute" not in key:
             continue
+        template, _, declared = key.partition("?")
+        query = tuple((k.lower(), v.lower()) for k, v in parse_qsl(declared))
         regex = "".join(
             f"(?P<{_group(part[1:-1])}>[^/]+)" if part.startswith("{") else re.escape(part)
             for part in re.split(r"(\{[^}]+\})", template)
@@ -324,12 +361,9 @@ def _operations(prefix: str, doc: dict[str, Any]) -> Iterator[SpecOperation]:
             body_def = None
             if body and "$ref" in body.get("schema", {}):
                 body_def = _rename_ref(body["schema"]["$ref"], prefix).removeprefix("#/definitions/")
+            inline: dict[str, Any] = {}
             responses = {
-                status: (
-                    _rename_ref(r["schema"]["$ref"], prefix).removeprefix("#/definitions/")
-                    if "$ref" in r.get("schema", {})
-                    else None
-                )
+                status: _response_definition(prefix, op["operationId"], status, r, inline)
                 for status, r in op.get("responses", {}).items()
             }
             yield SpecOperation(
@@ -342,7 +376,8 @@ def _operations(prefix: str, doc: dict[str, Any]) -> Iterator[SpecOperation]:
                 responses=responses,
                 lro=bool(op.get("x-ms-long-running-operation")),
                 pageable="x-ms-pageable" in op,
-            )
+                query=query,
+            ), inline
 
 
 def _group(name: str) -> str:
@@ -356,5 +391,18 @@ def spec_schemas() -> SpecSchemas:
 
 
 def deep_copy(value: Any) -> Any:
-    """Deep copy for JSON-like data (kept here so callers need not import ``copy`` for it)."""
+    """Deep copy for JSON-like data (kept here so callers need not import ``copy`` for it).
+
+    Dicts, lists and scalars are copied here, several times faster than ``copy.deepcopy`` (every
+    list page renders a copy of each of its resources: issue 13); anything else goes to it."""
+    kind = type(value)
+    if kind is dict:
+        return {k: deep_copy(v) for k, v in value.items()}
+    if kind is list:
+        return [deep_copy(v) for v in value]
+    if kind in _SCALARS:
+        return value
     return copy.deepcopy(value)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})

@@ -43,6 +43,7 @@ from ..base import (
 )
 from .backend import ArmBackend
 from .model import API_VERSIONS, Reply
+from .vms import LIST_EXPAND_MODES
 
 __all__ = ["API_VERSIONS", "ArmEmulator", "Faults", "Recorded", "serve"]
 
@@ -64,10 +65,31 @@ class Faults:
     lro_seconds: float = 0.0  # minimum operation duration on the injected clock
     fail_operations: set[str] = field(default_factory=set)  # names whose next operation ends Failed
     retry_after: int = 1  # Retry-After seconds on 429 and on long-running-operation answers
+    #: The next N API requests answer 429 with ``Retry-After: retry_after`` (Compute's throttling
+    #: asks for up to 1200 s, BEHAVIOURS.md row 13), whatever ``throttle`` draws; counts down.
+    throttle_next: int = 0
+    throttle_only: str = ""  # with throttle_next: only requests of this HTTP method ("": any) count
+    #: GETs of gallery operation status (``/capsOperations/``): "allow", or "deny" (403
+    #: ``AuthorizationFailed``, as for an identity whose role lacks
+    #: ``Microsoft.Compute/locations/capsOperations/read``, BEHAVIOURS.md row 7).
+    caps_operations_read: str = "allow"
+    #: VM list with $expand=instanceView and no $filter: "ignore" (200 without instance views) or
+    #: "reject" (400); Azure's answer is unverified (BEHAVIOURS.md row 9, ``vms.LIST_EXPAND_MODES``).
+    vm_list_expand: str = "ignore"
+    #: Regions (canonical names) whose next gallery-version replication ends Failed (issue 10 §3).
+    fail_replication: set[str] = field(default_factory=set)
+    #: What a failed region replication leaves the version in: "Succeeded" (the version stays
+    #: Succeeded, the region Failed: Azure/AgentBaker#8373 saw Succeeded before regions completed)
+    #: or "Failed" (its operation fails too). Azure's answer is not documented: both are offered.
+    replication_failure: str = "Succeeded"
+    #: Removing a target region from a version whose safetyProfile.allowDeletionOfReplicatedLocations
+    #: is false: "refuse" (409) or "allow"; the refusal is unverified (BEHAVIOURS.md row 8).
+    region_removal: str = "refuse"
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["fail_operations"] = sorted(self.fail_operations)
+        data["fail_replication"] = sorted(self.fail_replication)
         return data
 
     def update(self, data: dict[str, Any]) -> None:
@@ -79,7 +101,17 @@ class Faults:
                 raise ValueError(f"unknown fault {key!r}; known: {', '.join(known)}")
             if key == "fail_operations":
                 staged[key] = names_value(value, "resource")
-            elif key in ("lro_polls", "retry_after"):
+            elif key == "fail_replication":
+                staged[key] = {str(n).replace(" ", "").lower() for n in names_value(value, "region")}
+            elif key in _CHOICES:
+                if value not in _CHOICES[key]:
+                    raise ValueError(f"{key} must be one of {', '.join(_CHOICES[key])}")
+                staged[key] = value
+            elif key == "vm_list_expand":
+                if value not in LIST_EXPAND_MODES:
+                    raise ValueError(f"vm_list_expand must be one of {', '.join(LIST_EXPAND_MODES)}")
+                staged[key] = value
+            elif key in ("lro_polls", "retry_after", "throttle_next"):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise ValueError(f"{key} must be a non-negative integer")
                 staged[key] = value
@@ -90,6 +122,15 @@ class Faults:
 
     def rates(self) -> dict[str, float]:
         return {"drop": self.drop, "throttle": self.throttle, "server_error": self.server_error}
+
+
+#: The switches that take one of a few words.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "replication_failure": ("Succeeded", "Failed"),
+    "region_removal": ("refuse", "allow"),
+    "caps_operations_read": ("allow", "deny"),
+    "throttle_only": ("", "GET", "PUT", "PATCH", "DELETE", "POST"),
+}
 
 
 def _throttled(retry_after: int) -> Reply:
@@ -115,6 +156,7 @@ class ArmEmulator(LoopbackEmulator[Recorded]):
     :param clock: monotonic seconds, injected so tests drive operation durations without sleeping.
     :param seed: seeds fault draws and operation ids, so a run with faults is reproducible.
     :param sleep: how ``Faults.latency`` waits (injected like the clock).
+    :param wall: epoch seconds, against which a bearer token's JWT ``exp`` is checked (injected).
     """
 
     thread_name = "arm-emulator"
@@ -122,7 +164,7 @@ class ArmEmulator(LoopbackEmulator[Recorded]):
     def __init__(
         self, state: dict[str, Any] | None = None, *, host: str = "127.0.0.1", port: int = 0,
         page_size: int = 100, faults: Faults | None = None, clock: Callable[[], float] = time.monotonic,
-        seed: int = 0, sleep: Callable[[float], None] = time.sleep,
+        seed: int = 0, sleep: Callable[[float], None] = time.sleep, wall: Callable[[], float] = time.time,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -138,6 +180,10 @@ class ArmEmulator(LoopbackEmulator[Recorded]):
             lro_polls=lambda: self.faults.lro_polls, lro_seconds=lambda: self.faults.lro_seconds,
             retry_after=lambda: self.faults.retry_after, take_failure=self._take_failure,
         )
+        self.backend.vm_list_expand = lambda: self.faults.vm_list_expand
+        self.backend.caps_operations_read = lambda: self.faults.caps_operations_read
+        self.backend.wall = wall
+        self.backend.gallery_faults = lambda: self.faults
         self.backend.load(state or {"resources": []})
 
     # ---- state -----------------------------------------------------------------------------------
@@ -165,8 +211,11 @@ class ArmEmulator(LoopbackEmulator[Recorded]):
         self.faults.fail_operations = {n for n in self.faults.fail_operations if n.lower() != name.lower()}
         return True
 
-    def _fault_reply(self) -> Reply | str | None:
+    def _fault_reply(self, method: str) -> Reply | str | None:
         """A fault for this request: a Reply (429/5xx), "drop-before"/"drop-after", or None."""
+        if self.faults.throttle_next > 0 and self.faults.throttle_only in ("", method):
+            self.faults.throttle_next -= 1
+            return _throttled(self.faults.retry_after)
         kind = self._dice.first(self.faults.rates())
         if kind == "drop":
             return "drop-before" if self._dice.draw() < 0.5 else "drop-after"
@@ -194,7 +243,7 @@ class ArmEmulator(LoopbackEmulator[Recorded]):
             body = raw.decode("utf-8", "replace")
         if self.faults.latency:
             self.sleep(self.faults.latency)
-        fault = self._fault_reply()
+        fault = self._fault_reply(method)
         if fault == "drop-before" or (fault == "drop-after" and method not in _WRITE_METHODS):
             self.record(Recorded(method, path, query, headers, body, 0))
             return DROP

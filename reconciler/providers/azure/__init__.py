@@ -25,6 +25,7 @@ The package:
 ``scope.py``    ``Scope``: one small object per mode (paths, api-version, bodies, fields); ``Arm``
 ``managed.py``  the managed-image scope and the mapping of its resource
 ``gallery.py``  the gallery scope, its mapping and checks, ``GalleryDefinition`` facts
+``versions.py`` gallery versions: replication, safety profile, state, declared vs live (pure)
 ``modes.py``    which scope the settings select
 ``auth.py``     the bearer token and where it may be sent
 ``backend.py``  the raw primitives over the scope and the VM power steps; ``AzureProvider``
@@ -98,10 +99,12 @@ def open_provider(
     sleep: Callable[[float], None] = time.sleep,
     rand: Callable[[], float] | None = None,
     retry: RetryPolicy | None = None,
+    wall: Callable[[], float] = time.time,
 ) -> AzureProvider:
     """Open the azure catalog ``config`` describes. No request is sent until the first operation.
 
-    ``clock``/``sleep``/``rand``/``retry`` exist for tests and benchmarks; the CLI passes only
+    ``clock``/``sleep``/``rand``/``retry``/``wall`` (epoch seconds, for token expiry) exist for
+    tests and benchmarks; the CLI passes only
     ``env`` (for ``AZURE_ACCESS_TOKEN``; azure-identity reads its own variables).
     """
     from ..http.transport import Transport  # noqa: PLC0415 (requests: only once a catalog is opened)
@@ -114,7 +117,7 @@ def open_provider(
     if config.settings.get("lock_endpoint"):
         check_target(str(config.settings["lock_endpoint"]), setting="catalog.lock_endpoint", cloud=cloud,
                      trusted_hosts=trusted, kind="blob")
-    token = token_provider(env, cloud=cloud)
+    token = token_provider(env, cloud=cloud, wall=wall)
     kw: dict[str, Any] = {"sleep": sleep, "clock": clock}
     if rand is not None:
         kw["rand"] = rand

@@ -7,13 +7,17 @@ endpoint and asks the selected cloud's authority for a token of the cloud's scop
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from ...errors import ProviderError, ReconcilerError
 from ..clouds import Cloud, check_target, clean_token, get_cloud
+from ..http.lro import Response
 
 #: The public cloud's ARM endpoint and token scope; ``cloud`` selects another (``providers/clouds.py``).
 DEFAULT_ENDPOINT = "https://management.azure.com"
@@ -33,25 +37,152 @@ def _default_credential(authority: str) -> Any:
     return DefaultAzureCredential(authority=authority)
 
 
+#: ARM's codes for a bearer token it will not take (``ExpiredAuthenticationToken``: "The access token
+#: expiry UTC time '6/15/2026 8:22:51 AM' is earlier than current UTC time '6/15/2026 9:27:25 AM'.",
+#: microsoft/foundry-dev-tools#461, microsoft/vscode-azureappservice#2483).
+EXPIRED_CODE = "ExpiredAuthenticationToken"
+_TOKEN_CODES = frozenset({EXPIRED_CODE, "InvalidAuthenticationToken", "InvalidAuthenticationTokenTenant"})
+#: A cached token is renewed this long before it expires (azure-core's BearerTokenCredentialPolicy: 300 s).
+REFRESH_MARGIN = 300.0
+_RENEW_HINT = ("get a fresh one (AZURE_ACCESS_TOKEN=$(az account get-access-token --query accessToken -o tsv)); "
+               "a token lives 60-90 minutes, so for longer runs (multi-region replication) sign in with "
+               "az login, a service principal or workload identity instead and leave AZURE_ACCESS_TOKEN unset: "
+               "those are refreshed while the run goes on")
+
+
+def jwt_expiry(token: str) -> float | None:
+    """The ``exp`` claim (epoch seconds) of a JWT, None when ``token`` is not one or has none.
+    Only read, never verified: it dates an error message, it does not decide what is trusted."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    exp = payload.get("exp") if isinstance(payload, dict) else None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+
+
+def utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def refused_token(resp: Response) -> bool:
+    """A 401 that refuses the bearer token itself (expired or invalid), not some other 401."""
+    if resp.status != 401:
+        return False
+    return _error_field(resp, "code") in _TOKEN_CODES or "invalid_token" in (resp.header("www-authenticate") or "")
+
+
+def _error_field(resp: Response, key: str) -> str:
+    """``error.<key>`` of an ARM ``CloudError`` body ("" when the body is not one)."""
+    err = resp.body.get("error") if isinstance(resp.body, Mapping) else None
+    return str(err.get(key) or "") if isinstance(err, Mapping) else ""
+
+
+class StaticToken:
+    """``AZURE_ACCESS_TOKEN``: sent as given until it expires, then a clear error naming when it did,
+    before any request (JWT ``exp``) or on ARM's 401, never a loop of refused requests."""
+
+    def __init__(self, token: str, wall: Callable[[], float]) -> None:
+        self._token = token
+        self._wall = wall
+        self.expires = jwt_expiry(token)
+
+    def __call__(self) -> str:
+        if self.expires is not None and self.expires <= self._wall():
+            raise self._expired(f"expired at {utc(self.expires)}")
+        return self._token
+
+    def on_unauthorized(self, resp: Response) -> bool:
+        """A refused token cannot be renewed here: say so (with its expiry), never resend."""
+        if not refused_token(resp):
+            return False
+        lapsed = self.expires is not None and self.expires <= self._wall()
+        expired = lapsed or _error_field(resp, "code") == EXPIRED_CODE
+        if not expired:
+            return False  # refused for another reason (audience, tenant): the usual 401 error says it
+        when = f"expired at {utc(self.expires)}" if self.expires is not None else "has expired"
+        said = _error_field(resp, "message")
+        raise self._expired(when + (f" (Azure: {said})" if said else ""), request_id=resp.request_id)
+
+    @staticmethod
+    def _expired(when: str, request_id: str = "") -> ProviderError:
+        return ProviderError(f"the access token in AZURE_ACCESS_TOKEN {when}", status=401,
+                             code="AuthenticationFailed", request_id=request_id, hint=_RENEW_HINT)
+
+
+class CredentialToken:
+    """A token from an azure-identity credential: cached, and asked of ``get_token`` again
+    ``REFRESH_MARGIN`` before it expires (so a run longer than a token's life keeps going) or when
+    ARM refuses it as expired or invalid (once per token: the resend carries the new one)."""
+
+    def __init__(self, factory: Callable[[str], Any], cloud: Cloud, wall: Callable[[], float]) -> None:
+        self._factory = factory
+        self._cloud = cloud
+        self._wall = wall
+        self._lock = threading.Lock()
+        self._cred: Any = None
+        self._token: str | None = None
+        self._expires = 0.0
+
+    def __call__(self) -> str:
+        with self._lock:
+            if self._token is None or self._expires - REFRESH_MARGIN < self._wall():
+                self._renew()
+            assert self._token is not None
+            return self._token
+
+    def on_unauthorized(self, resp: Response) -> bool:
+        """ARM refused the token: drop it so the next request asks the credential; True (resend once)."""
+        if not refused_token(resp):
+            return False
+        with self._lock:
+            self._token = None
+        return True
+
+    def _renew(self) -> None:
+        try:
+            if self._cred is None:
+                self._cred = self._factory(self._cloud.authority)
+            tok = self._cred.get_token(self._cloud.scope)
+        except Exception as e:  # azure-identity raises several unrelated types; translate once
+            raise ProviderError(
+                "could not get an Azure access token: "
+                + ("no sign-in is available here" if "Unavailable" in type(e).__name__
+                   else "the sign-in was refused" if "Authentication" in type(e).__name__
+                   else "the sign-in failed"),
+                code="AuthenticationFailed",
+                hint="log in (az login), configure a service principal / workload identity, "
+                "or set AZURE_ACCESS_TOKEN",
+            ) from e
+        self._token, self._expires = str(tok.token), float(tok.expires_on)
+
+
 def token_provider(
     env: Mapping[str, str],
     *,
     cloud: Cloud | None = None,
     credential_factory: Callable[[str], Any] | None = None,
-) -> Callable[[], str]:
-    """A callable returning a bearer token for ARM, cached until close to expiry.
+    wall: Callable[[], float] = time.time,
+) -> StaticToken | CredentialToken:
+    """A callable returning a bearer token for ARM; its ``on_unauthorized(response)`` is the
+    transport's hook for a 401 (``Transport(token=...)``).
 
     ``AZURE_ACCESS_TOKEN`` wins (a ready token, e.g. from ``az account get-access-token``; the
     newline such commands leave is stripped, a control character inside is refused without
-    showing the token); else azure-identity's ``DefaultAzureCredential`` for the ``cloud``'s
-    authority host, asked for the cloud's ARM scope, created lazily on the first request (the
-    emulator wants a bearer token too: any value in ``AZURE_ACCESS_TOKEN`` will do there).
-    ``credential_factory(authority_host)`` replaces ``DefaultAzureCredential`` in tests.
+    showing the token): ``StaticToken``, which cannot be renewed and says when it expired. Else
+    azure-identity's ``DefaultAzureCredential`` for the ``cloud``'s authority host, asked for the
+    cloud's ARM scope, created lazily on the first request: ``CredentialToken`` (the emulator wants
+    a bearer token too: any value in ``AZURE_ACCESS_TOKEN`` will do there).
+    ``credential_factory(authority_host)`` replaces ``DefaultAzureCredential`` and ``wall`` (epoch
+    seconds) the clock in tests.
     """
     c = cloud or get_cloud(None)
     static = clean_token(env.get("AZURE_ACCESS_TOKEN"))
     if static:
-        return lambda: static
+        return StaticToken(static, wall)
     factory = credential_factory
     if factory is None:
         try:
@@ -62,30 +193,8 @@ def token_provider(
                 "pip install 'reconciler[azure]'",
             ) from e
         factory = _default_credential
-    lock = threading.Lock()
-    state: dict[str, Any] = {"cred": None, "token": None, "expires": 0.0}
-
-    def get() -> str:
-        with lock:
-            if state["token"] is None or state["expires"] - 300 < time.time():
-                try:
-                    if state["cred"] is None:
-                        state["cred"] = factory(c.authority)
-                    tok = state["cred"].get_token(c.scope)
-                except Exception as e:  # azure-identity raises several unrelated types; translate once
-                    raise ProviderError(
-                        "could not get an Azure access token: "
-                        + ("no sign-in is available here" if "Unavailable" in type(e).__name__
-                           else "the sign-in was refused" if "Authentication" in type(e).__name__
-                           else "the sign-in failed"),
-                        code="AuthenticationFailed",
-                        hint="log in (az login), configure a service principal / workload identity, "
-                        "or set AZURE_ACCESS_TOKEN",
-                    ) from e
-                state["token"], state["expires"] = tok.token, float(tok.expires_on)
-            return str(state["token"])
-
-    return get
+    return CredentialToken(factory, c, wall)
 
 
-__all__ = ["ARM_SCOPE", "DEFAULT_ENDPOINT", "check_endpoint", "token_provider"]
+__all__ = ["ARM_SCOPE", "DEFAULT_ENDPOINT", "CredentialToken", "StaticToken", "check_endpoint", "jwt_expiry",
+           "refused_token", "token_provider"]

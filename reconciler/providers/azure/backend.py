@@ -11,27 +11,39 @@ checks the rules, then calls these primitives.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, Unpack
 from urllib.parse import urlencode
 
 from ...errors import NotFound, OperationFailed, ProviderError, ReconcilerError
-from ...model import VM, CatalogConfig, Image, ImageSpec, ImageType, Snapshot
+from ...model import VM, CatalogConfig, Image, ImageSpec, ImageType, PublicListing, PublicQuery, Snapshot
 from ...rules import CaptureCheck
 from .. import LockHandle, LockInfo, LockWaits, StepCallback, _no_step
 from ..guard import GuardedProvider, Live, LiveVM
 from ..http.lro import PollPolicy, Response, wait
 from ..http.transport import Transport
 from .caps import NAME, capabilities
+from .families import live_families
 from .mapping import COMPUTE_API, build_tags, kept_markers, vm_from_resource
 from .markers import TAG_OWNER
 from .modes import open_scope
 from .scope import Scope, Target, api
 
 T = TypeVar("T")
+
+#: The RBAC action polling a gallery operation needs (BEHAVIOURS.md row 7; docs/azure.md's role).
+CAPS_OPERATIONS_READ = "Microsoft.Compute/locations/capsOperations/read"
+
+#: ``VirtualMachines_RunCommand`` body of ``source.deprovision`` (ComputeRP ``RunCommandInput``):
+#: the Linux agent's deprovision, ``+user`` also deleting the last provisioned account, ``-force``
+#: without asking (learn.microsoft.com, "Deprovision or generalize a VM before creating an image").
+DEPROVISION_COMMAND: dict[str, Any] = {"commandId": "RunShellScript",
+                                       "script": ["waagent -deprovision+user -force"]}
 
 
 class ArmClient:
@@ -53,14 +65,72 @@ class ArmClient:
             return None
         return body if isinstance(body, dict) else None
 
+    def get_text(self, path: str, params: Mapping[str, str], what: str) -> tuple[dict[str, Any], str] | None:
+        try:
+            _, text = self.t.request_text("GET", path, params=params, what=what)
+        except NotFound:
+            return None
+        try:
+            body = json.loads(text)
+        except ValueError:
+            raise ProviderError(f"{what}: the service answered with a body that is not JSON",
+                                code="BadResponse") from None
+        return (body, text) if isinstance(body, dict) else None
+
     def paged(self, path: str, params: Mapping[str, str], what: str) -> list[Any]:
         return self.t.paged(path, params=params, what=what)
 
+    def pages(self, path: str, params: Mapping[str, str], what: str) -> Iterator[list[tuple[Any, str]]]:
+        return self.t.pages(path, params=params, what=what)
+
     def call(self, method: str, path: str, params: Mapping[str, str], body: Any, what: str,
              on_step: StepCallback, deadline: PollPolicy) -> Response:
-        initial = self.t.request(method, path, params=params, body=body, what=what)
-        return wait(method, initial, lambda url: self.t.get(url, ok=(200, 201, 202, 204), what=what),
-                    deadline, on_step=on_step, what=what)
+        """Send a write and follow its long-running operation (``Azure-AsyncOperation``: Compute's
+        ``/operations/`` or GalleryRP's ``/capsOperations/``, BEHAVIOURS.md row 7) to the end, all
+        within ``deadline``; a throttled request or poll waits out a long ``Retry-After`` there."""
+        begun = deadline.clock()
+
+        def poll(url: str) -> Response:
+            try:
+                return self._patient(lambda: self.t.get(url, ok=(200, 201, 202, 204), what=what), what, on_step,
+                                     deadline, begun)
+            except ProviderError as e:
+                if e.status == 403 and "/capsoperations/" in url.lower():
+                    e.hint = (f"the identity may write gallery resources but not read their operations: grant "
+                              f"'{CAPS_OPERATIONS_READ}' (see the custom role in docs/azure.md)")
+                raise
+
+        initial = self._patient(lambda: self.t.request(method, path, params=params, body=body, what=what), what,
+                                on_step, deadline, begun)
+        left = dataclasses.replace(deadline, deadline=max(0.0, deadline.deadline - (deadline.clock() - begun)))
+        return wait(method, initial, poll, left, on_step=on_step, what=what)
+
+    def _patient(self, send: Callable[[], Response], what: str, on_step: StepCallback, deadline: PollPolicy,
+                 begun: float) -> Response:
+        """``send()``, waiting out a throttled answer's ``Retry-After`` when it is longer than the
+        transport waits on its own (``RetryPolicy.max_retry_after``, 120 s) but fits in what is left
+        of the change's deadline: Compute's throttling asks for up to 1200 s (BEHAVIOURS.md row 13).
+        Each wait is one progress line saying why; a wait past the deadline is a clear error."""
+        while True:
+            try:
+                return send()
+            except ProviderError as e:
+                wait_s = e.retry_after
+                if e.status not in (429, 503) or wait_s is None or wait_s <= self.t.retry.max_retry_after:
+                    raise
+                left = deadline.deadline - (deadline.clock() - begun)
+                if wait_s > left:
+                    raise ProviderError(
+                        f"{what}: Azure throttled the request and asks to wait {_duration(wait_s)} (Retry-After: "
+                        f"{wait_s:g} s), more than the {_duration(max(0.0, left))} left of this change's deadline",
+                        status=e.status, code=e.code, request_id=e.request_id, retryable=True,
+                        retry_after=wait_s,
+                        hint="apply again after the wait (the subscription's request quota refills), or raise "
+                        "the catalog's 'timeout' setting above it",
+                    ) from e
+                on_step(f"throttled by Azure ({e.code}): waiting {_duration(wait_s)} as its Retry-After asks, "
+                        "then sending the request again")
+                deadline.sleep(wait_s)
 
     def remaining(self, started: float) -> PollPolicy:
         left = self.poll.deadline - (self.clock() - started)
@@ -72,6 +142,14 @@ class ArmClient:
             return [fn(i) for i in items]
         with ThreadPoolExecutor(max_workers=min(self.read_workers, len(items))) as pool:
             return list(pool.map(fn, items))
+
+
+def _duration(seconds: float) -> str:
+    """``1200`` -> ``20 min``, ``90`` -> ``90 s``, ``5400`` -> ``1 h 30 min``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
 class AzureBackend:
@@ -133,33 +211,62 @@ class AzureBackend:
     # ---- reading
 
     def snapshot(self) -> Snapshot:
-        """Every image of the scope and every VM of the resource group; O(items / page size) lists."""
+        """Every image of the scope and every VM of the resource group; O(items / page size) lists.
+        Plus the public images the ``public_images`` setting names (``public.py``), read-only."""
         images = self.scope.list_images(self.arm)
+        if self.settings.get("public_images"):
+            images = [*images, *self._public().snapshot_images(self.arm.parallel)]
         vms = self._read_vms()
         return Snapshot(images=tuple(sorted(images, key=lambda i: i.key)),
-                        vms=tuple(sorted(vms, key=lambda v: v.key)))
+                        vms=tuple(sorted(vms, key=lambda v: v.key)), families=live_families(images))
 
     def _read_vms(self) -> list[VM]:
+        """Every VM of the resource group with its instance view (power and OS state, generation).
+
+        ``$expand=instanceView`` on this list is allowed "only if a valid $filter option is
+        specified" (ComputeRP spec; BEHAVIOURS.md row 9): ARM may answer 400, or 200 without
+        instance views. Either way each VM listed without ``properties.instanceView`` gets one
+        ``instanceView`` GET, with bounded parallelism (``read_workers``), as ``az vm list -d`` does.
+        After a 400 the expand is not sent again on this backend.
+        """
         path = f"{self.target.rp}/virtualMachines"
+        items: list[Any] | None = None
         if self._vm_expand_ok is not False:
             try:
                 items = self.t.paged(path, params={**api(COMPUTE_API), "$expand": "instanceView"}, what="list VMs")
                 self._vm_expand_ok = True
-                return [vm_from_resource(r, None) for r in items]
             except ProviderError as e:
-                # ARM allows $expand=instanceView on this list only together with a $filter; fall
-                # back to one instanceView GET per VM (source VMs are few, images are many).
                 if e.status != 400:
                     raise
                 self._vm_expand_ok = False
-        items = self.t.paged(path, params=api(COMPUTE_API), what="list VMs")
+        if items is None:
+            items = self.t.paged(path, params=api(COMPUTE_API), what="list VMs")
 
         def one(r: Mapping[str, Any]) -> VM:
-            view = self.t.get(f"{self.target.vm_path(str(r['name']))}/instanceView", params=api(COMPUTE_API),
-                              ok=(200,), what=f"read VM {r['name']}").body
-            return vm_from_resource(r, view if isinstance(view, Mapping) else {})
+            view = (r.get("properties") or {}).get("instanceView")
+            if isinstance(view, Mapping):
+                return vm_from_resource(r, view)
+            got = self.t.get(f"{self.target.vm_path(str(r['name']))}/instanceView", params=api(COMPUTE_API),
+                             ok=(200,), what=f"read VM {r['name']}").body
+            return vm_from_resource(r, got if isinstance(got, Mapping) else {})
 
+        missing = [r for r in items if not isinstance((r.get("properties") or {}).get("instanceView"), Mapping)]
+        if not missing:
+            return [vm_from_resource(r, None) for r in items]
         return self.arm.parallel(one, items)
+
+    def _public(self) -> Any:
+        """The reader of public images (Marketplace, community and shared galleries) for this location."""
+        from .public import PublicReader, parse_sources  # noqa: PLC0415
+
+        return PublicReader(self.arm, self.target.subscription, self.target.location,
+                            sources=parse_sources(self.settings.get("public_images")))
+
+    def browse_public(self, query: PublicQuery) -> PublicListing:
+        """``images list --category public`` beyond the snapshot: the Marketplace under
+        ``query.publisher`` (offer, sku), a community or shared gallery, or the publishers."""
+        listing: PublicListing = self._public().browse(query, self.arm.parallel)
+        return listing
 
     def _read_image(self, name: str) -> Image | None:
         found = self.scope.read_image(self.arm, name)
@@ -186,6 +293,12 @@ class AzureBackend:
 
     def read_image(self, name: str, type_: ImageType) -> Live | None:
         del type_  # one name space for both image types
+        from .public import is_public_name  # noqa: PLC0415 (public images: only when asked about)
+
+        if is_public_name(name):
+            # A URN or a gallery/definition/version path: a public image (never one of the scope's).
+            public = self._public().read(name)
+            return Live(public) if public is not None else None
         found = self.scope.read_image(self.arm, name)
         return Live(found[1], found[0]) if found is not None else None
 
@@ -198,6 +311,8 @@ class AzureBackend:
         if not isinstance(view, Mapping):
             view = self.t.get(f"{path}/instanceView", params=api(COMPUTE_API), ok=(200,),
                               what=f"read VM {name}").body or {}
+            # The raw resource carries its instance view either way (a capture reads its generation).
+            res = {**res, "properties": {**(res.get("properties") or {}), "instanceView": view}}
         return LiveVM(vm_from_resource(res, view), res)
 
     # ---- capture
@@ -215,7 +330,7 @@ class AzureBackend:
             raise ReconcilerError("the azure provider needs a location to create images",
                                   "set catalog.location (or RECONCILER_LOCATION), e.g. westeurope")
         vm_res = self._prepare_vm(vm, check, on_step, started) if vm is not None else None
-        self.scope.prepare_capture(self.arm, spec, on_step, started)
+        self.scope.prepare_capture(self.arm, spec, on_step, started, vm_res)
         body = self.scope.capture_body(spec, vm_res, self._tags(spec))
         on_step("capturing")
         final = self.arm.call("PUT", self.scope.image_path(spec.name), api(self.scope.api_version), body,
@@ -231,6 +346,12 @@ class AzureBackend:
         name = vm.vm.name
         path = self.target.vm_path(name)
         if check.generalize:
+            if check.deprovision:
+                # The in-guest step ARM's generalize does not do (BEHAVIOURS.md row 11): the Linux
+                # agent removes users, keys and machine identity while the VM still runs.
+                on_step(f"deprovisioning the guest of {name} (Run Command)")
+                self.arm.call("POST", f"{path}/runCommand", api(COMPUTE_API), DEPROVISION_COMMAND,
+                              f"deprovision VM {name}", on_step, self.arm.remaining(started))
             if check.deallocate:
                 on_step(f"deallocating {name}")
                 self.arm.call("POST", f"{path}/deallocate", api(COMPUTE_API), None, f"deallocate VM {name}",
@@ -249,7 +370,15 @@ class AzureBackend:
         started = self.clock()
         # Markers that describe how the image was made stay as they were.
         tags = kept_markers(self._tags(spec), res.get("tags"))
+        self.scope.prepare_update(self.arm, spec, on_step, started)
         body = self.scope.update_body(spec, res, tags)
+        # Gallery versions: a safety flag to set before the update can remove a region (gallery.py).
+        first: Callable[[ImageSpec, Mapping[str, Any]], list[tuple[str, dict[str, Any]]]] | None = getattr(
+            self.scope, "update_first", None)
+        for step, pre in first(spec, res) if first is not None else []:
+            on_step(step)
+            self.arm.call("PATCH", self.scope.image_path(name), api(self.scope.api_version), pre,
+                          f"update {name}", on_step, self.arm.remaining(started))
         on_step("updating")
         self.arm.call("PATCH", self.scope.image_path(name), api(self.scope.api_version), body, f"update {name}",
                       on_step, self.arm.remaining(started))
@@ -273,6 +402,7 @@ class AzureBackend:
         body = self.scope.owner_body(res, tags)
         self.arm.call("PATCH", self.scope.image_path(name), api(self.scope.api_version), body, f"import {name}",
                       _no_step, self.arm.remaining(self.clock()))
+        self.scope.adopt_parent(self.arm, name, _no_step, self.clock())
         return self._read_image(name) or live.image
 
     # ---- lock: a lease on a blob (providers/blob_lock/, docs/locking.md)
@@ -313,4 +443,4 @@ class AzureProvider(GuardedProvider):
         super().__init__(AzureBackend(config, transport, **options))
 
 
-__all__ = ["ArmClient", "AzureBackend", "AzureProvider"]
+__all__ = ["DEPROVISION_COMMAND", "ArmClient", "AzureBackend", "AzureProvider"]

@@ -12,6 +12,7 @@ from typing import Any
 from ...model import Capabilities, PowerState, SettingProblem
 from ..clouds import Kind, cloud_problem, credential_target_problem, get_cloud, target_hint
 from ..registry import described
+from . import families
 from .checks import mode_checks
 from .modes import GalleryScope, scope_class
 
@@ -38,6 +39,8 @@ def capabilities(settings: Mapping[str, Any]) -> Capabilities:
         capture_power_states=frozenset({PowerState.STOPPED, PowerState.DEALLOCATED}),
         generalize=True,
         vhd_source=True,
+        disk_sources=True,
+        deprovision=True,
         image_fields=dict(mode.image_fields),
         settings=dict(SETTINGS),
         consumes_vm=CONSUMES_VM,
@@ -46,8 +49,20 @@ def capabilities(settings: Mapping[str, Any]) -> Capabilities:
         name_pattern=mode.name_pattern,
         name_hint=mode.name_hint,
         extra_checks=partial(mode_checks, mode, location=str(settings.get("location") or "")),
+        # Gallery versions: declared vs live in canonical form (versions.compare); managed images: plain.
+        compare_extra=getattr(mode, "compare_extra", None),
         check_settings=check_settings,
+        **_family_caps(mode is GalleryScope),
     )
+
+
+def _family_caps(gallery: bool) -> dict[str, Any]:
+    """Gallery mode keeps families as image definitions (``families.py``); managed images take a
+    family's ``description`` only, as documentation (the family is a tag there)."""
+    if not gallery:
+        return {}
+    return {"family_fields": dict(families.FIELDS), "family_mutable": families.MUTABLE, "family_noun": "definition",
+            "family_steps": families.capture_steps}
 
 
 def check_settings(settings: Mapping[str, Any], trusted_hosts: tuple[str, ...] = ()) -> list[SettingProblem]:

@@ -6,12 +6,15 @@ Layer: edge (provider), no I/O; the planner calls ``plan_checks`` through
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ...errors import Diagnostic
-from ...model import ImageSpec, Snapshot
+from ...model import FAMILY_EXTRA, ImageSpec, OSState, PowerState, Snapshot
+from .gallery import definition_of
 from .managed import MANAGED_FIELDS
 from .mapping import VHD_RE, build_tags, text_tags
 from .markers import MAX_TAG_NAME, MAX_TAG_VALUE, MAX_TAGS, PREFIX
-from .modes import ScopeClass, scope_class
+from .modes import GalleryScope, ScopeClass, scope_class
 
 
 def shared_checks(spec: ImageSpec) -> list[Diagnostic]:
@@ -55,6 +58,53 @@ def shared_checks(spec: ImageSpec) -> list[Diagnostic]:
     return out
 
 
+def source_checks(spec: ImageSpec, snapshot: Snapshot) -> list[Diagnostic]:
+    """What ``source.generalize`` needs of the guest (BEHAVIOURS.md row 11: ARM's generalize only
+    marks the VM): a Windows guest must have been sysprepped (``source.sysprepped: true``), no
+    provider runs Sysprep; ``source.deprovision`` runs the Linux agent through Run Command, which
+    needs the VM running."""
+    if spec.source.vm is None or not spec.source.generalize or spec.os_state is not OSState.GENERALIZED:
+        return []
+    vm = snapshot.vm_index().get(spec.source.vm.casefold())
+    if vm is None or vm.os_state is OSState.GENERALIZED:
+        return []
+    out: list[Diagnostic] = []
+    if vm.os == "windows" and not spec.source.sysprepped:
+        out.append(Diagnostic.error(
+            f"source.generalize of '{spec.name}' would generalize Windows VM '{vm.name}' without Sysprep: "
+            "ARM's generalize only marks the VM, and VMs made from the image would hang in provisioning",
+            "run `sysprep /generalize /oobe /shutdown` in the guest, then declare source.sysprepped: true",
+            code="azure-sysprep"))
+    if spec.source.deprovision and vm.power_state is not PowerState.RUNNING:
+        out.append(Diagnostic.error(
+            f"source.deprovision of '{spec.name}' runs waagent in VM '{vm.name}' through Run Command, "
+            f"but the VM is {vm.power_state.value}",
+            f"start the VM (az vm start -n {vm.name}), or deprovision it yourself and drop source.deprovision",
+            code="azure-deprovision-power"))
+    return out
+
+
+def disk_source_checks(mode: ScopeClass, spec: ImageSpec, snapshot: Snapshot) -> list[Diagnostic]:
+    """A managed image, snapshot or disk source carries a Hyper-V generation reconciler does not read.
+    In gallery mode the definition decides it: an existing one (the capture must match it, as Azure
+    checks), or a new one created as ``families:`` declares it, which must then say
+    ``hyper_v_generation`` (there is no source VM to infer it from). Managed mode: ``managed.py``."""
+    kind = spec.source.kind
+    if mode is not GalleryScope or kind not in ("image", "snapshot", "disk"):
+        return []
+    definition = spec.name.partition("/")[0]
+    if definition_of(snapshot, definition) is not None or definition.casefold() in snapshot.families:
+        return []
+    declared = spec.extra.get(FAMILY_EXTRA)
+    if isinstance(declared, Mapping) and declared.get("hyper_v_generation"):
+        return []
+    return [Diagnostic.error(
+        f"gallery definition '{definition}' would be created for '{spec.name}' without a known Hyper-V "
+        f"generation: source.{kind} has none reconciler reads, and Azure defaults to V1",
+        f"declare families.{definition}.hyper_v_generation (V1 or V2, the {kind}'s generation)",
+        code="azure-generation")]
+
+
 def mode_checks(
     mode: ScopeClass, spec: ImageSpec, snapshot: Snapshot, *, location: str | None = None
 ) -> list[Diagnostic]:
@@ -65,7 +115,8 @@ def mode_checks(
     ``catalog.location`` ("" when unset: a capture would fail in apply, so it is refused here;
     None: not known, not checked).
     """
-    out = shared_checks(spec) + mode.plan_checks(spec, snapshot)
+    out = (shared_checks(spec) + source_checks(spec, snapshot) + disk_source_checks(mode, spec, snapshot)
+           + mode.plan_checks(spec, snapshot))
     if location is not None and not location:
         out.insert(0, Diagnostic.error(
             f"cannot capture '{spec.name}': the azure provider needs a location to create images",
@@ -79,4 +130,4 @@ def plan_checks(spec: ImageSpec, snapshot: Snapshot, *, gallery: bool | None = N
     return mode_checks(scope_class({"gallery": "/" in spec.name if gallery is None else gallery}), spec, snapshot)
 
 
-__all__ = ["mode_checks", "plan_checks", "shared_checks"]
+__all__ = ["disk_source_checks", "mode_checks", "plan_checks", "shared_checks", "source_checks"]

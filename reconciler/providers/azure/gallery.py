@@ -13,28 +13,41 @@ checks a capture into the definition against them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 from urllib.parse import quote
 
 from ...errors import Diagnostic, NotFound, ProviderError
-from ...model import Image, ImageSpec, ImageType, OSState, Snapshot, Source
+from ...model import FAMILY_EXTRA, ExtraComparison, Image, ImageSpec, ImageType, OSState, Snapshot, Source
 from .. import StepCallback
 from ..registry import described
-from .mapping import VHD_RE, declared, image_of, itags, last, os_state, wire_os_state, wire_os_type
+from . import versions as v_
+from .families import GalleryDefinition, adopt_definition, capture_checks, ensure_definition, update_definition
+from .mapping import VHD_RE, declared, image_of, itags, last, source_from_ids, source_ref
 from .markers import TAG_OWNER, TAG_SOURCE_VM
 from .scope import Arm, Target, api
+from .vmfacts import VmFacts, check_source_against_definition, facts_from_resource
 
 GALLERY_API = "2025-03-03"
+#: A version GET with its replication status per region (GalleryRP ``$expand=ReplicationStatus``).
+REPLICATION_QUERY = {**api(GALLERY_API), "$expand": "ReplicationStatus"}
 
 #: Every image field of the fragment (``schema.json``, ``$defs.image``), with its description.
-GALLERY_FIELDS = described(__package__ or "", "image")
-GALLERY_MUTABLE_EXTRA = ("end_of_life_date", "exclude_from_latest", "target_regions", "replica_count")
+#: ``publisher``, ``offer``, ``sku`` and ``hyper_v_generation`` are family fields in this mode
+#: (``families.<f>``, ``families.py``): validate says where they moved.
+GALLERY_FIELDS = {k: v for k, v in described(__package__ or "", "image").items()
+                  if k not in ("publisher", "offer", "sku", "hyper_v_generation")}
+GALLERY_MUTABLE_EXTRA = v_.UPDATABLE
 DEFINITION_FIELDS = ("publisher", "offer", "sku", "hyper_v_generation")
 
 _DEFINITION_RE = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,78}[A-Za-z0-9])?"
-GALLERY_NAME_PATTERN = rf"^{_DEFINITION_RE}/\d{{1,9}}\.\d{{1,9}}\.\d{{1,9}}$"
-GALLERY_NAME_HINT = "in gallery mode an image is <definition>/<major>.<minor>.<patch>, e.g. web-base/1.0.3"
+#: A version name part: an integer within 32 bits (0..2147483647, leading zeros allowed), as
+#: GalleryRP's ``galleryImageVersionName`` describes it (BEHAVIOURS.md row 16).
+_INT32 = (r"0*(?:[0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}"
+          r"|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])")
+GALLERY_NAME_PATTERN = rf"^{_DEFINITION_RE}/{_INT32}\.{_INT32}\.{_INT32}$"  # ASCII digits only
+GALLERY_NAME_HINT = ("in gallery mode an image is <definition>/<major>.<minor>.<patch>, each an integer up to "
+                     "2147483647, e.g. web-base/1.0.3")
 
 
 def split_gallery_name(name: str) -> tuple[str, str]:
@@ -48,68 +61,46 @@ def split_gallery_name(name: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
-class GalleryDefinition:
-    """The gallery image definition a version belongs to, as read with the version.
+class GalleryVersionFacts(GalleryDefinition):
+    """The definition a version belongs to (``GalleryDefinition``) and the version's own state:
+    ``provisioning_state`` as ARM says it (``Succeeded``, ``Failed``, ...) and ``replication``,
+    canonical region -> replication state (``completed``, ``replicating``, ``failed``; read with
+    ``$expand=ReplicationStatus``, empty when not read)."""
 
-    Facts of the family, not fields of the image: none of them can change on an existing definition,
-    so a capture into it must agree with them (``GalleryScope.plan_checks``). ``publisher``,
-    ``offer``, ``sku``: its identifier (None when Azure returned none); ``hyper_v_generation``:
-    ``V1`` when the definition states none (Azure's default).
-    """
+    provisioning_state: str = "Succeeded"
+    replication: tuple[tuple[str, str], ...] = ()
 
-    name: str
-    os_state: OSState
-    publisher: str | None = None
-    offer: str | None = None
-    sku: str | None = None
-    hyper_v_generation: str = "V1"
+    def failures(self) -> dict[str, str]:
+        return {r: s for r, s in self.replication if s == "failed"}
 
-    @classmethod
-    def from_resource(cls, definition: Mapping[str, Any]) -> GalleryDefinition:
-        props = definition.get("properties") or {}
-        ident = props.get("identifier") or {}
-        return cls(
-            name=str(definition.get("name", "")),
-            os_state=os_state(props.get("osState")),
-            publisher=ident.get("publisher"),
-            offer=ident.get("offer"),
-            sku=ident.get("sku"),
-            hyper_v_generation=props.get("hyperVGeneration") or "V1",
-        )
+    def status(self) -> str:
+        """One line for ``images list``: provisioning when not Succeeded, then replication per region
+        (``replication failed: northeurope``, ``replicating: eastus``, ``replicated: westeurope``)."""
+        parts = [] if self.provisioning_state == "Succeeded" else [f"provisioning {self.provisioning_state.lower()}"]
+        by_state: dict[str, list[str]] = {}
+        for r, s in self.replication:
+            by_state.setdefault(s, []).append(r)
+        for state, word in (("failed", "replication failed"), ("replicating", "replicating"),
+                            ("completed", "replicated"), ("unknown", "replication unknown")):
+            if by_state.get(state):
+                parts.append(f"{word}: {', '.join(by_state[state])}")
+        return "; ".join(parts)
 
-    def fields(self) -> dict[str, Any]:
-        """The definition's values of the image fields that describe it (``DEFINITION_FIELDS``)."""
-        return {"publisher": self.publisher, "offer": self.offer, "sku": self.sku,
-                "hyper_v_generation": self.hyper_v_generation}
+    def definition(self) -> GalleryDefinition:
+        """The definition alone (what ``GalleryDefinition.from_resource`` read)."""
+        return GalleryDefinition(**{f.name: getattr(self, f.name) for f in fields(GalleryDefinition)})
 
     def document_fields(self) -> dict[str, Any]:
-        """``model.ProviderFacts``: the facts as documents show them, in the image's ``extra``."""
-        return {"definition_os_state": self.os_state.value,
-                **{f"definition_{k}": v for k, v in self.fields().items()}}
+        return {**super().document_fields(), "provisioning_state": self.provisioning_state,
+                "replication": dict(self.replication)}
 
 
-def _target_regions(profile: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """``targetRegions`` in the file's shape; a region's replicas only when they differ from the default."""
-    default = profile.get("replicaCount") or 1
-    out = []
-    for r in profile.get("targetRegions") or []:
-        item: dict[str, Any] = {"name": r.get("name")}
-        if r.get("regionalReplicaCount") not in (None, default):
-            item["replicas"] = r["regionalReplicaCount"]
-        out.append(item)
-    return out
-
-
-def _date(value: Any) -> str | None:
-    """ARM date-times (``2027-01-01T00:00:00+00:00``) back to the file's ``YYYY-MM-DD``."""
-    if not value:
-        return None
-    return str(value)[:10]
-
-
-def image_from_version(definition: Mapping[str, Any], version: Mapping[str, Any]) -> Image:
-    """A gallery image version (with its definition) as the model's ``Image``."""
-    facts = GalleryDefinition.from_resource(definition)
+def image_from_version(definition: Mapping[str, Any], version: Mapping[str, Any], text: str | None = None) -> Image:
+    """A gallery image version (with its definition) as the model's ``Image`` (``text``: the
+    version's JSON as ARM sent it, which the fingerprint hashes; ``mapping.fingerprint``)."""
+    state = v_.provisioning_state(version)
+    facts = GalleryVersionFacts(**asdict(GalleryDefinition.from_resource(definition)), provisioning_state=state,
+                                replication=tuple(sorted(v_.replication(version).items())))
     dprops = definition.get("properties") or {}
     props = version.get("properties") or {}
     storage = props.get("storageProfile") or {}
@@ -126,14 +117,17 @@ def image_from_version(definition: Mapping[str, Any], version: Mapping[str, Any]
         source = Source(vm=t[TAG_SOURCE_VM])
     elif os_src.get("uri"):
         source = Source(vhd=os_src["uri"], storage_account=last(os_src.get("storageAccountId")))
-    actual: dict[str, Any] = {
-        "end_of_life_date": _date(profile.get("endOfLifeDate")),
-        "exclude_from_latest": profile.get("excludeFromLatest"),
-        "target_regions": _target_regions(profile),
-        "replica_count": profile.get("replicaCount"),
-        **facts.fields(),
-    }
-    return image_of(
+    elif t.get(TAG_OWNER) and (src.get("id") or os_src.get("id")):
+        # Ours, from a managed image, a snapshot or a disk (issue 10 §3; mapping.source_from_ids).
+        data_refs = [str((d.get("source") or {}).get("id") or "")
+                     for d in sorted(storage.get("dataDiskImages") or [], key=lambda d: d.get("lun", 0))]
+        source = source_from_ids(str(version.get("id", "")), str(src.get("id") or os_src.get("id")),
+                                 [d for d in data_refs if d])
+    # The version's own fields, every one as it is live (a value Azure fills in by default left
+    # out: ``versions.compare`` takes it as the default); the definition's only where declared.
+    extra = {k: v for k, v in v_.live_fields(version).items() if v is not None and v_.DEFAULTS.get(k) != v}
+    extra.update({k: v for k, v in facts.fields().items() if k in declared(tags)})
+    image = image_of(
         version,
         name=f"{facts.name}/{version.get('name', '')}",
         os=dprops.get("osType"),
@@ -141,10 +135,14 @@ def image_from_version(definition: Mapping[str, Any], version: Mapping[str, Any]
         family=facts.name,
         source=source,
         data_disks=len(data),
-        extra={k: actual[k] for k in declared(tags) if k in actual},
+        extra=extra,
         published=profile.get("publishedDate"),
         facts=facts,
+        text=text,
     )
+    # A version whose create (or last update) failed exists but is not converged (BEHAVIOURS.md row 10).
+    failed = f"provisioning {state.lower()}" if state.lower() in ("failed", "canceled") else None
+    return replace(image, failed=failed) if failed else image
 
 
 def definition_of(snapshot: Snapshot, definition: str) -> GalleryDefinition | None:
@@ -211,48 +209,70 @@ class GalleryScope:
                 hint="create it (az sig create) or fix catalog.gallery",
             ) from e
 
-        def versions(d: Mapping[str, Any]) -> list[Image]:
-            vs = arm.paged(f"{self.definition_path(str(d['name']))}/versions", api(GALLERY_API),
-                           f"list versions of {d['name']}")
-            return [image_from_version(d, v) for v in vs]
+        def versions(d: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], Any, str]]:
+            pages = arm.pages(f"{self.definition_path(str(d['name']))}/versions", api(GALLERY_API),
+                              f"list versions of {d['name']}")
+            return [(d, v, text) for page in pages for v, text in page]
 
-        return [i for batch in arm.parallel(versions, definitions) for i in batch]
+        listed = [x for batch in arm.parallel(versions, definitions) for x in batch]
+        # The list has no $expand (GalleryRP): the replication status of each version this catalog
+        # owns (the ones a plan can repair) takes one GET ``$expand=ReplicationStatus``, with bounded
+        # parallelism. provisioningState Succeeded does not say every region completed
+        # (Azure/AgentBaker#8373), so it cannot be skipped for those.
+        owned = [x for x in listed if itags(x[1].get("tags")).get(TAG_OWNER) == self.target.owner]
+        others = [image_from_version(d, v, text) for d, v, text in listed
+                  if itags(v.get("tags")).get(TAG_OWNER) != self.target.owner]
+
+        def expanded(item: tuple[Mapping[str, Any], Any, str]) -> Image | None:
+            d, v, _ = item
+            found = arm.get_text(self._version_path(str(d["name"]), str(v.get("name", ""))), REPLICATION_QUERY,
+                                 f"read replication of {d['name']}/{v.get('name', '')}")
+            return image_from_version(d, *found) if found is not None else None  # None: deleted meanwhile
+
+        return others + [i for i in arm.parallel(expanded, owned) if i is not None]
+
+    def _version_path(self, definition: str, version: str) -> str:
+        return f"{self.definition_path(definition)}/versions/{quote(version, safe='')}"
 
     def read_image(self, arm: Arm, name: str) -> tuple[dict[str, Any], Image] | None:
         d, _ = split_gallery_name(name)
         definition = arm.get(self.definition_path(d), api(GALLERY_API), f"read definition {d}")
         if definition is None:
             return None
-        version = arm.get(self.image_path(name), api(GALLERY_API), f"read image {name}")
-        return (version, image_from_version(definition, version)) if version is not None else None
+        found = arm.get_text(self.image_path(name), REPLICATION_QUERY, f"read image {name}")
+        return (found[0], image_from_version(definition, *found)) if found is not None else None
 
     # ---- writing
 
-    def prepare_capture(self, arm: Arm, spec: ImageSpec, on_step: StepCallback, started: float) -> None:
-        """Create the definition when missing; refuse one of the other OS state."""
+    def prepare_capture(self, arm: Arm, spec: ImageSpec, on_step: StepCallback, started: float,
+                        vm: Mapping[str, Any] | None = None) -> None:
+        """Create the definition when missing, with the family's declared properties and the rest
+        inferred from the source VM ``vm`` (its raw resource, instance view included); refuse one of
+        the other OS state; update the declared mutable fields of an existing one
+        (``families.ensure_definition``)."""
+        d, _ = split_gallery_name(spec.name)
+        facts = facts_from_resource(vm, None) if vm is not None else None
+        ensure_definition(arm, self.definition_path(d), api(GALLERY_API), spec, location=self.target.location,
+                          owner=self.target.owner, facts=facts, on_step=on_step, deadline=arm.remaining(started))
+
+    def adopt_parent(self, arm: Arm, name: str, on_step: StepCallback, started: float) -> None:
+        """``import`` of a version adopts its definition too when nobody owns it (never one another
+        catalog owns): then the family's declared mutable fields can be updated (``families.py``)."""
+        d, _ = split_gallery_name(name)
+        adopt_definition(arm, self.definition_path(d), api(GALLERY_API), owner=self.target.owner, on_step=on_step,
+                         deadline=arm.remaining(started))
+
+    def prepare_update(self, arm: Arm, spec: ImageSpec, on_step: StepCallback, started: float) -> None:
+        """Before a version's update: the declared mutable fields of its definition that differ
+        (the plan shows them as ``families.<f>.<field>`` on the family's first image)."""
+        declared = spec.extra.get(FAMILY_EXTRA)
+        if not declared:
+            return
         d, _ = split_gallery_name(spec.name)
         existing = arm.get(self.definition_path(d), api(GALLERY_API), f"read definition {d}")
-        want_state = wire_os_state(spec)
         if existing is not None:
-            have = str(((existing.get("properties") or {}).get("osState")) or "")
-            if have.lower() != want_state.lower():
-                raise ProviderError(
-                    f"gallery definition '{d}' holds {have.lower()} images, '{spec.name}' is {want_state.lower()}",
-                    status=400, code="BadRequest", hint="run plan again: a definition's OS state cannot change")
-            return
-        x = spec.extra
-        props: dict[str, Any] = {
-            "osType": wire_os_type(spec),
-            "osState": want_state,
-            "identifier": {"publisher": x.get("publisher") or self.target.owner, "offer": x.get("offer") or d,
-                           "sku": x.get("sku") or d},
-        }
-        if x.get("hyper_v_generation"):
-            props["hyperVGeneration"] = x["hyper_v_generation"]
-        on_step(f"creating definition {d}")
-        body = {"location": self.target.location, "tags": {TAG_OWNER: self.target.owner}, "properties": props}
-        arm.call("PUT", self.definition_path(d), api(GALLERY_API), body, f"create definition {d}", on_step,
-                 arm.remaining(started))
+            update_definition(arm, self.definition_path(d), api(GALLERY_API), existing, declared,
+                              owner=self.target.owner, on_step=on_step, deadline=arm.remaining(started))
 
     def capture_body(self, spec: ImageSpec, vm: Mapping[str, Any] | None, tags: dict[str, str]) -> dict[str, Any]:
         storage: dict[str, Any]
@@ -265,15 +285,44 @@ class GalleryScope:
         elif spec.source.vm is not None:
             vm_id = str((vm or {}).get("id") or self.target.vm_id(spec.source.vm))
             storage = {"source": {"virtualMachineId": vm_id}}
+        elif spec.source.kind == "image":
+            storage = {"source": {"id": source_ref(self.target.rp, "image", str(spec.source.image))}}
+        elif spec.source.kind in ("snapshot", "disk"):
+            # GalleryDiskImageSource.id: a snapshot or a managed disk; data disks from their snapshots.
+            kind = spec.source.kind
+            storage = {"osDiskImage": {"source": {"id": source_ref(self.target.rp, kind,
+                                                                   str(getattr(spec.source, kind)))}}}
+            if spec.source.data_snapshots:
+                storage["dataDiskImages"] = [{"lun": lun, "source": {"id": source_ref(self.target.rp, "snapshot", d)}}
+                                             for lun, d in enumerate(spec.source.data_snapshots)]
         else:
             storage = {"osDiskImage": {"source": {"uri": spec.source.vhd,
                                                   "storageAccountId": self._account_id(spec.source)}}}
-        return {"location": self.target.location, "tags": tags,
-                "properties": {"storageProfile": storage, "publishingProfile": self._publishing(spec)}}
+        props: dict[str, Any] = {"storageProfile": storage, "publishingProfile": self._publishing(spec)}
+        safety = v_.declared_safety(spec.extra)
+        if safety:
+            props["safetyProfile"] = safety
+        return {"location": self.target.location, "tags": tags, "properties": props}
 
     def update_body(self, spec: ImageSpec, live: Mapping[str, Any], tags: dict[str, str]) -> dict[str, Any]:
-        return {"tags": tags, "properties": {"storageProfile": _source_only(live),
-                                             "publishingProfile": self._publishing(spec, existing=live)}}
+        props: dict[str, Any] = {"storageProfile": _source_only(live),
+                                 "publishingProfile": self._publishing(spec, existing=live)}
+        safety = v_.declared_safety(spec.extra)
+        if safety:
+            props["safetyProfile"] = safety
+        return {"tags": tags, "properties": props}
+
+    def update_first(self, spec: ImageSpec, live: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """PATCHes to send before ``update_body``'s: a declared removal of a region from a version
+        whose ``allowDeletionOfReplicatedLocations`` is false sets the flag first (Azure refuses the
+        removal otherwise, BEHAVIOURS.md row 8; the plan showed it, ``versions.compare``)."""
+        removed = v_.removed_regions(spec.extra, live)
+        allowed = ((live.get("properties") or {}).get("safetyProfile") or {}).get("allowDeletionOfReplicatedLocations")
+        if not removed or allowed or spec.extra.get("allow_deletion_of_replicated_locations") is False:
+            return []
+        body = {"properties": {"storageProfile": _source_only(live),
+                               "safetyProfile": {"allowDeletionOfReplicatedLocations": True}}}
+        return [(f"allowing deletion of replicated locations (to remove {', '.join(removed)})", body)]
 
     def owner_body(self, live: Mapping[str, Any], tags: dict[str, str]) -> dict[str, Any]:
         return {"tags": tags, "properties": {"storageProfile": _source_only(live)}}
@@ -289,13 +338,33 @@ class GalleryScope:
         declare keep their live values: undeclared means unmanaged, not "reset to default"."""
         if existing is not None:
             live = (existing.get("properties") or {}).get("publishingProfile") or {}
-            prof = {k: live[k] for k in ("targetRegions", "replicaCount", "excludeFromLatest", "endOfLifeDate")
-                    if k in live}
-            prof.update(_declared_publishing(spec))
+            prof = {k: live[k] for k in ("replicaCount", "excludeFromLatest", "endOfLifeDate") if k in live}
+            # Region names as ARM compares them (it answers display names, BEHAVIOURS.md row 6);
+            # sending a region again also retries its failed replication (the repair of that drift).
+            prof["targetRegions"] = [{k: v for k, v in {**r, "name": v_.region(r.get("name"))}.items()
+                                      if k in ("name", "regionalReplicaCount", "storageAccountType",
+                                               "excludeFromLatest", "encryption", "additionalReplicaSets")}
+                                     for r in live.get("targetRegions") or []]
+            if not prof["targetRegions"]:
+                del prof["targetRegions"]
+            prof.update(v_.declared_publishing(spec.extra, live))
             return prof
-        return {"targetRegions": [{"name": self.target.location}], **_declared_publishing(spec)}
+        return {"targetRegions": [{"name": v_.region(self.target.location)}], **v_.declared_publishing(spec.extra)}
 
     # ---- plan time (pure)
+
+    @staticmethod
+    def compare_extra(spec: ImageSpec, image: Image) -> ExtraComparison:
+        """``Capabilities.compare_extra``: declared vs live (``versions.compare``), the definition's
+        fields read from the version's facts (whatever the version declared when it was made)."""
+        facts = image.facts
+        live = dict(image.extra)
+        failures: dict[str, str] = {}
+        if isinstance(facts, GalleryDefinition):
+            live.update(facts.fields())
+        if isinstance(facts, GalleryVersionFacts) and image.failed is None:
+            failures = facts.failures()  # a failed version is replaced: its regions are not repaired
+        return v_.compare(spec, replace(image, extra=live), GALLERY_FIELDS, failures)
 
     @staticmethod
     def plan_checks(spec: ImageSpec, snapshot: Snapshot) -> list[Diagnostic]:
@@ -307,6 +376,10 @@ class GalleryScope:
             out.append(Diagnostic.error(
                 f"a gallery version from a VHD needs source.storage_account ('{spec.name}')",
                 "set source.storage_account to the account name or its resource id", code="azure-vhd-account"))
+        twice = v_.duplicate_regions(spec.extra)
+        if twice is not None:
+            out.append(Diagnostic.error(twice[0].replace("target_regions", f"target_regions of '{spec.name}'", 1),
+                                        twice[1], code=twice[2]))
         definition, _ = split_gallery_name(spec.name)
         if spec.family != definition:
             # Read back, a version's family is always its definition: any other value (None included)
@@ -344,24 +417,16 @@ class GalleryScope:
                         f"holds {target} images (Azure answers BadRequest)",
                         "capture from a VM in the definition's OS state, or into a definition of the VM's state",
                         code="azure-gallery-os-state"))
+                # Generation, security type, architecture of an existing definition (vmfacts.py), also
+                # of one without versions yet (known from the snapshot's families).
+                live = snapshot.families.get(definition.casefold())
+                against = known if known is not None else (live.spec if live is not None else None)
+                if against is not None and isinstance(vm.facts, VmFacts):
+                    out.extend(check_source_against_definition(vm.facts, against, vm=vm.name, image=spec.name))
+        if known is None:
+            # A definition still to create: as the file declares it, the rest inferred (families.py).
+            out.extend(capture_checks(spec, snapshot))
         return out
-
-
-def _declared_publishing(spec: ImageSpec) -> dict[str, Any]:
-    x = spec.extra
-    prof: dict[str, Any] = {}
-    if x.get("target_regions"):
-        prof["targetRegions"] = [
-            {"name": r["name"], **({"regionalReplicaCount": r["replicas"]} if r.get("replicas") else {})}
-            for r in x["target_regions"]
-        ]
-    if x.get("replica_count") is not None:
-        prof["replicaCount"] = x["replica_count"]
-    if x.get("exclude_from_latest") is not None:
-        prof["excludeFromLatest"] = bool(x["exclude_from_latest"])
-    if x.get("end_of_life_date"):
-        prof["endOfLifeDate"] = f"{x['end_of_life_date']}T00:00:00+00:00"
-    return prof
 
 
 __all__ = [
@@ -373,6 +438,8 @@ __all__ = [
     "GALLERY_NAME_PATTERN",
     "GalleryDefinition",
     "GalleryScope",
+    "GalleryVersionFacts",
+    "REPLICATION_QUERY",
     "definition_of",
     "image_from_version",
     "split_gallery_name",

@@ -9,6 +9,7 @@ recommended VM size, markers) is a tag.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -16,9 +17,21 @@ from ...errors import Diagnostic, ProviderError
 from ...model import Image, ImageSpec, ImageType, Snapshot, Source
 from .. import StepCallback
 from ..registry import described
-from .mapping import COMPUTE_API, declared, image_of, itags, last, os_state, wire_os_state, wire_os_type
-from .markers import TAG_FAMILY, TAG_SOURCE_VM
+from .mapping import (
+    COMPUTE_API,
+    declared,
+    image_of,
+    itags,
+    last,
+    os_state,
+    source_from_ids,
+    source_ref,
+    wire_os_state,
+    wire_os_type,
+)
+from .markers import TAG_FAMILY, TAG_OWNER, TAG_SOURCE_VM
 from .scope import Arm, Target, api
+from .vmfacts import VmFacts, managed_image_refusal
 
 #: The one image field of the fragment (``schema.json``) a managed image takes.
 MANAGED_FIELDS = {k: v for k, v in described(__package__ or "", "image").items() if k == "hyper_v_generation"}
@@ -26,8 +39,9 @@ MANAGED_NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,78}[A-Za-z0-9_])?$"
 MANAGED_NAME_HINT = "a managed image name: 1-80 letters, digits, '.', '_', '-'; no '/' outside gallery mode"
 
 
-def image_from_managed(resource: Mapping[str, Any]) -> Image:
-    """A ``Microsoft.Compute/images`` resource as the model's ``Image``."""
+def image_from_managed(resource: Mapping[str, Any], text: str | None = None) -> Image:
+    """A ``Microsoft.Compute/images`` resource as the model's ``Image`` (``text``: its JSON as ARM
+    sent it, which the fingerprint hashes; ``mapping.fingerprint``)."""
     props = resource.get("properties") or {}
     storage = props.get("storageProfile") or {}
     os_disk = storage.get("osDisk") or {}
@@ -40,10 +54,18 @@ def image_from_managed(resource: Mapping[str, Any]) -> Image:
         source = Source(vm=src_vm)
     elif os_disk.get("blobUri"):
         source = Source(vhd=os_disk["blobUri"])
+    elif (os_disk.get("snapshot") or {}).get("id") or (
+            t.get(TAG_OWNER) and (os_disk.get("managedDisk") or {}).get("id")):
+        # An image made from a snapshot or (one of ours without a source-VM marker) a disk (issue 10
+        # §3), its data disks from snapshots. Another tool's image of a VM's OS disk stays unknown.
+        os_ref = (os_disk.get("snapshot") or os_disk.get("managedDisk") or {})["id"]
+        data_refs = [str((d.get("snapshot") or d.get("managedDisk") or {}).get("id") or "")
+                     for d in sorted(data, key=lambda d: d.get("lun", 0))]
+        source = source_from_ids(str(resource.get("id", "")), str(os_ref), [d for d in data_refs if d])
     extra: dict[str, Any] = {}
     if "hyper_v_generation" in declared(tags) and props.get("hyperVGeneration"):
         extra["hyper_v_generation"] = props["hyperVGeneration"]
-    return image_of(
+    image = image_of(
         resource,
         name=str(resource.get("name", "")),
         os=os_disk.get("osType"),
@@ -52,7 +74,11 @@ def image_from_managed(resource: Mapping[str, Any]) -> Image:
         source=source,
         data_disks=len(data),
         extra=extra,
+        text=text,
     )
+    # A capture whose operation failed leaves the image Failed (BEHAVIOURS.md row 10): not converged.
+    state = str((resource.get("properties") or {}).get("provisioningState") or "").lower()
+    return replace(image, failed=f"provisioning {state}") if state in ("failed", "canceled") else image
 
 
 class ManagedScope:
@@ -79,19 +105,33 @@ class ManagedScope:
         return f"{self.target.rp}/images/{quote(name, safe='')}"
 
     def list_images(self, arm: Arm) -> list[Image]:
-        items = arm.paged(f"{self.target.rp}/images", api(COMPUTE_API), "list images")
-        return [image_from_managed(r) for r in items]
+        # Page by page as they arrive: mapping page k overlaps the request of page k+1.
+        pages = arm.pages(f"{self.target.rp}/images", api(COMPUTE_API), "list images")
+        return [image_from_managed(r, text) for page in pages for r, text in page]
 
     def read_image(self, arm: Arm, name: str) -> tuple[dict[str, Any], Image] | None:
-        res = arm.get(self.image_path(name), api(COMPUTE_API), f"read image {name}")
-        return (res, image_from_managed(res)) if res is not None else None
+        found = arm.get_text(self.image_path(name), api(COMPUTE_API), f"read image {name}")
+        return (found[0], image_from_managed(*found)) if found is not None else None
 
-    def prepare_capture(self, arm: Arm, spec: ImageSpec, on_step: StepCallback, started: float) -> None:
+    def prepare_capture(self, arm: Arm, spec: ImageSpec, on_step: StepCallback, started: float,
+                        vm: Mapping[str, Any] | None = None) -> None:
         """A managed image needs nothing but its source."""
+
+    def prepare_update(self, arm: Arm, spec: ImageSpec, on_step: StepCallback, started: float) -> None:
+        """A managed image has no family resource to update."""
 
     def capture_body(self, spec: ImageSpec, vm: Mapping[str, Any] | None, tags: dict[str, str]) -> dict[str, Any]:
         props: dict[str, Any] = {}
-        if spec.source.vhd is not None:
+        kind = spec.source.kind
+        if kind in ("snapshot", "disk"):
+            # ImageOSDisk.snapshot / .managedDisk; each data disk from its snapshot, LUN = position.
+            ref = source_ref(self.target.rp, kind, str(getattr(spec.source, kind)))
+            data = [{"lun": lun, "snapshot": {"id": source_ref(self.target.rp, "snapshot", d)}}
+                    for lun, d in enumerate(spec.source.data_snapshots)]
+            props["storageProfile"] = {"osDisk": {"osType": wire_os_type(spec), "osState": wire_os_state(spec),
+                                                  ("snapshot" if kind == "snapshot" else "managedDisk"): {"id": ref}},
+                                       "dataDisks": data}
+        elif spec.source.vhd is not None:
             props["storageProfile"] = {"osDisk": {"osType": wire_os_type(spec), "osState": wire_os_state(spec),
                                                   "blobUri": spec.source.vhd}, "dataDisks": []}
         elif spec.type is ImageType.OS:
@@ -107,8 +147,12 @@ class ManagedScope:
         else:
             vm_id = str((vm or {}).get("id") or self.target.vm_id(spec.source.vm or ""))
             props["sourceVirtualMachine"] = {"id": vm_id}
-        if spec.extra.get("hyper_v_generation"):
-            props["hyperVGeneration"] = spec.extra["hyper_v_generation"]
+        # The generation the file declares, else the source VM's (instance view): without it ARM
+        # records V1, and a Gen2 VM's image would not boot (issue 10 §1).
+        view = ((vm or {}).get("properties") or {}).get("instanceView") or {}
+        generation = spec.extra.get("hyper_v_generation") or (view.get("hyperVGeneration") if vm else None)
+        if generation:
+            props["hyperVGeneration"] = generation
         return {"location": self.target.location, "tags": tags, "properties": props}
 
     def update_body(self, spec: ImageSpec, live: Mapping[str, Any], tags: dict[str, str]) -> dict[str, Any]:
@@ -117,10 +161,42 @@ class ManagedScope:
     def owner_body(self, live: Mapping[str, Any], tags: dict[str, str]) -> dict[str, Any]:
         return {"tags": tags}
 
+    def adopt_parent(self, arm: Arm, name: str, on_step: StepCallback, started: float) -> None:
+        """A managed image has no parent resource."""
+
     @staticmethod
     def plan_checks(spec: ImageSpec, snapshot: Snapshot) -> list[Diagnostic]:
-        """Nothing beyond the checks both modes share (``checks.py``)."""
-        return []
+        """The source VM's facts (``vmfacts.VmFacts``): Azure makes no managed image from a Trusted
+        Launch or Confidential VM (BEHAVIOURS.md row 1), and a declared ``hyper_v_generation`` must
+        be the VM's (the image would not boot otherwise)."""
+        kind = spec.source.kind
+        if kind == "image":
+            return [Diagnostic.error(
+                f"a managed image cannot be made from another managed image ('{spec.name}' names "
+                f"source.image '{spec.source.image}')",
+                "capture it into an Azure Compute Gallery (catalog.gallery: a version's source may be a managed "
+                "image), or capture from the VM, a snapshot or a disk", code="azure-managed-source")]
+        if kind in ("snapshot", "disk") and not spec.extra.get("hyper_v_generation"):
+            # A snapshot's generation is not in the snapshot reconciler reads: without it ARM records V1.
+            return [Diagnostic.error(
+                f"the Hyper-V generation of source.{kind} of '{spec.name}' is not known to reconciler",
+                f"declare hyper_v_generation: V1 or V2 (the {kind}'s, as `az {kind} show` reports it): "
+                "ARM records V1 otherwise, and a Gen2 image would not boot", code="azure-generation")]
+        vm = snapshot.vm_index().get(spec.source.vm.casefold()) if spec.source.vm is not None else None
+        facts = vm.facts if vm is not None else None
+        if vm is None or not isinstance(facts, VmFacts):
+            return []
+        out: list[Diagnostic] = []
+        refusal = managed_image_refusal(facts, vm=vm.name, image=spec.name)
+        if refusal is not None:
+            out.append(refusal)
+        declared_gen = spec.extra.get("hyper_v_generation")
+        if declared_gen and facts.hyper_v_generation and declared_gen != facts.hyper_v_generation:
+            out.append(Diagnostic.error(
+                f"'{spec.name}' declares hyper_v_generation: {declared_gen}, but source VM '{vm.name}' is "
+                f"{facts.hyper_v_generation}", f"declare hyper_v_generation: {facts.hyper_v_generation}, or drop it "
+                "(the VM's generation is sent)", code="azure-generation"))
+        return out
 
 
 __all__ = ["MANAGED_FIELDS", "ManagedScope", "image_from_managed"]

@@ -29,6 +29,7 @@ from .markers import (
     TAG_SOURCE_VM,
     TAG_TYPE,
 )
+from .vmfacts import facts_from_resource
 
 COMPUTE_API = "2025-11-01"
 
@@ -88,11 +89,15 @@ def kept_markers(tags: dict[str, str], live: Mapping[str, str] | None) -> dict[s
     return tags
 
 
-def fingerprint(resource: Mapping[str, Any]) -> str:
-    """The resource's etag when ARM gives one, else a SHA-256 of its canonical JSON."""
+def fingerprint(resource: Mapping[str, Any], text: str | None = None) -> str:
+    """The resource's etag when ARM gives one, else a SHA-256 of ``text``, the resource's JSON as
+    ARM sent it (a list page's item or a GET's body: hashing it costs a fraction of serialising the
+    parsed resource again, issue 13), else of its canonical JSON."""
     etag = resource.get("etag")
     if isinstance(etag, str) and etag:
         return f"etag:{etag}"
+    if text is not None:
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
     canon = json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
 
@@ -160,6 +165,7 @@ def image_of(
     extra: dict[str, Any],
     published: Any = None,
     facts: ProviderFacts | None = None,
+    text: str | None = None,
 ) -> Image:
     """The model's ``Image`` of an image resource of either mode: the mode reads what is its own
     (name, OS, state, family, source, ``extra``, facts); the rest is read here, the same for both:
@@ -177,15 +183,53 @@ def image_of(
         data_disks=data_disks,
         extra=extra,
         id=str(resource.get("id", "")),
-        fingerprint=fingerprint(resource),
+        fingerprint=fingerprint(resource, text),
         created=created(resource) or str(published or ""),
         facts=facts,
         **common(tags),
     )
 
 
+#: ARM collections of the sources beyond VM and VHD (``Source.image`` / ``snapshot`` / ``disk``).
+SOURCE_COLLECTIONS = {"image": "images", "snapshot": "snapshots", "disk": "disks"}
+
+
+def source_ref(rp: str, kind: str, value: str) -> str:
+    """The ARM id of a source the file names: a resource id as it is, a name as one in the catalog's
+    resource group (``rp``: its ``.../providers/Microsoft.Compute``)."""
+    return value if value.startswith("/subscriptions/") else f"{rp}/{SOURCE_COLLECTIONS[kind]}/{value}"
+
+
+def source_kind(resource_id: str) -> str | None:
+    """``image``, ``snapshot`` or ``disk`` for the id of such a resource, else None."""
+    parts = resource_id.lower().rstrip("/").split("/")
+    kind = parts[-2] if len(parts) >= 2 else ""
+    return next((k for k, c in SOURCE_COLLECTIONS.items() if c == kind), None)
+
+
+def source_from_ids(own_id: str, os_id: str, data_ids: Collection[str] = ()) -> Source | None:
+    """The ``Source`` an image records when it was made from the resource ``os_id`` (and the data
+    disk snapshots ``data_ids``, LUN order): names where they are in the image's own resource
+    group (as a file names them), ids elsewhere; None when ``os_id`` is no such source."""
+    kind = source_kind(os_id)
+    if kind is None:
+        return None
+    rp = own_id.split("/providers/", 1)[0].lower() + "/providers/microsoft.compute/"
+
+    def name(ref: str) -> str:
+        return last(ref) or ref if ref.lower().startswith(rp) else ref
+
+    data = tuple(name(d) for d in data_ids)
+    if kind == "image":
+        return Source(image=name(os_id))
+    if kind == "snapshot":
+        return Source(snapshot=name(os_id), data_snapshots=data)
+    return Source(disk=name(os_id), data_snapshots=data)
+
+
 def vm_from_resource(resource: Mapping[str, Any], instance_view: Mapping[str, Any] | None) -> VM:
-    """A VM resource plus its instance view as the model's ``VM`` (power and OS state from statuses)."""
+    """A VM resource plus its instance view as the model's ``VM`` (power and OS state from statuses;
+    generation, security type, architecture and disk controller in ``facts``, ``vmfacts.VmFacts``)."""
     props = resource.get("properties") or {}
     storage = props.get("storageProfile") or {}
     os_disk = storage.get("osDisk") or {}
@@ -217,11 +261,13 @@ def vm_from_resource(resource: Mapping[str, Any], instance_view: Mapping[str, An
         data_disks=tuple(str(d.get("name") or last((d.get("managedDisk") or {}).get("id")) or "") for d in data),
         id=str(resource.get("id", "")),
         fingerprint=fp,
+        facts=facts_from_resource(resource, view),
     )
 
 
 __all__ = [
     "COMPUTE_API",
+    "SOURCE_COLLECTIONS",
     "VHD_RE",
     "build_tags",
     "common",
@@ -235,6 +281,9 @@ __all__ = [
     "last",
     "os_name",
     "os_state",
+    "source_from_ids",
+    "source_kind",
+    "source_ref",
     "text_tags",
     "user_tags",
     "vm_from_resource",

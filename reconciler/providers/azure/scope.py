@@ -14,7 +14,7 @@ A scope does no I/O of its own: it asks ARM through ``Arm``, which the backend s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import quote
@@ -70,8 +70,17 @@ class Arm(Protocol):
         """The resource at ``path``, or None when ARM answers 404."""
         ...
 
+    def get_text(self, path: str, params: Mapping[str, str], what: str) -> tuple[dict[str, Any], str] | None:
+        """The resource at ``path`` and its JSON text as ARM sent it, or None when ARM answers 404."""
+        ...
+
     def paged(self, path: str, params: Mapping[str, str], what: str) -> list[Any]:
         """Every item of a pageable list (``nextLink`` followed)."""
+        ...
+
+    def pages(self, path: str, params: Mapping[str, str], what: str) -> Iterator[list[tuple[Any, str]]]:
+        """The pages of a pageable list as they arrive, each item with its JSON text as sent
+        (the next page is already requested while the caller works on one)."""
         ...
 
     def call(self, method: str, path: str, params: Mapping[str, str], body: Any, what: str,
@@ -120,8 +129,14 @@ class Scope(Protocol):
         """The live resource of image ``name`` and its model view, or None when absent."""
         ...
 
-    def prepare_capture(self, arm: Arm, spec: ImageSpec, on_step: StepCallback, started: float) -> None:
-        """What must exist before ``spec``'s image can be PUT (a gallery definition)."""
+    def prepare_capture(self, arm: Arm, spec: ImageSpec, on_step: StepCallback, started: float,
+                        vm: Mapping[str, Any] | None = None) -> None:
+        """What must exist before ``spec``'s image can be PUT (a gallery definition; ``vm``: the
+        source VM resource, whose facts a new definition infers from)."""
+        ...
+
+    def prepare_update(self, arm: Arm, spec: ImageSpec, on_step: StepCallback, started: float) -> None:
+        """What changes before ``spec``'s image is updated (a gallery definition's mutable fields)."""
         ...
 
     def capture_body(self, spec: ImageSpec, vm: Mapping[str, Any] | None, tags: dict[str, str]) -> dict[str, Any]:
@@ -134,6 +149,10 @@ class Scope(Protocol):
 
     def owner_body(self, live: Mapping[str, Any], tags: dict[str, str]) -> dict[str, Any]:
         """The PATCH body writing ``tags`` (the ownership marker added) on the ``live`` resource."""
+        ...
+
+    def adopt_parent(self, arm: Arm, name: str, on_step: StepCallback, started: float) -> None:
+        """``import`` of image ``name``: adopt what holds it too (a gallery definition nobody owns)."""
         ...
 
     def plan_checks(self, spec: ImageSpec, snapshot: Snapshot) -> list[Diagnostic]:

@@ -7,7 +7,9 @@ clock and a sleep through ``PollPolicy`` so tests script responses and time.
 The shape follows azure-core's ARM polling: an ordered list of strategies, the first whose
 ``can_poll`` accepts the initial response wins. Azure Resource Manager (``DEFAULT_STRATEGIES``):
 
-1. ``Azure-AsyncOperation`` header: poll that status resource until ``status`` is terminal.
+1. ``Azure-AsyncOperation`` header: poll that status resource until ``status`` is terminal (Compute's
+   ``/locations/{loc}/operations/{id}``, Compute Gallery's ``/locations/{loc}/capsOperations/{id}``:
+   the URL is used as given, api-version included).
 2. ``Location`` header: 202 while running, 200/201/204 when done (the body is the result).
 3. ``properties.provisioningState`` of a PUT/PATCH body: GET the resource until terminal.
 4. Immediate: the initial response is already the result.

@@ -16,18 +16,23 @@ Logging goes to the ``reconciler.http`` logger: each request at DEBUG (the CLI t
 from __future__ import annotations
 
 import json
+import json.scanner
 import logging
+import queue
 import random
+import re
+import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
 import requests
 
 from ...errors import NotFound, ProviderError
-from .lro import Response
+from .lro import Response, retry_after
 from .retry import RETRY_STATUSES, RetryPolicy
 from .session import attempts_of, new_session, origin, redact, send
 
@@ -38,6 +43,8 @@ log = logging.getLogger("reconciler.http")
 #: generalize) leave the same state when repeated, and a capture PUT repeated after it took effect
 #: is recognised by the guard as our own capture (``rules``), not captured twice.
 ARM_RESEND = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "POST"})
+#: How many list pages the paging helper may fetch ahead of the caller (memory: ~100 items each).
+PAGES_AHEAD = 4
 _DEFAULT_RETRY = RetryPolicy()
 
 
@@ -71,16 +78,22 @@ def error_from_response(resp: Response, *, retryable: bool | None = None, what: 
         hint = "the access token was refused: log in again (az login / AZURE_ACCESS_TOKEN) or check the tenant"
     elif resp.status == 403:
         hint = "the identity lacks an RBAC permission: see docs/azure.md for the actions the provider needs"
+    elif resp.status == 429 and (wait := retry_after(resp.headers)) is not None:
+        hint = (f"Azure is throttling this subscription's requests and asks to wait {wait:g} s (Retry-After): "
+                "run again after that")
     return cls(message, status=resp.status, code=code or f"HTTP{resp.status}", request_id=resp.request_id,
-               retryable=retryable, hint=hint)
+               retryable=retryable, hint=hint, retry_after=retry_after(resp.headers))
 
 
 class Transport:
     """One ``requests.Session`` against one base URL, JSON in and out; retries on its adapter.
 
     ``token`` is called before every request for a bearer token (None: no auth header); it is
-    expected to cache. ``default_params`` (for example ``api-version``) are added to relative
-    paths only: absolute URLs from the service (``nextLink``, polling URLs) already carry theirs.
+    expected to cache. When it has an ``on_unauthorized(response)`` method, a 401 is shown to it
+    once per request: it may raise a clearer error, or return True to have the request sent again
+    with a fresh token (``providers/azure/auth.py``). ``default_params`` (for example
+    ``api-version``) are added to relative paths only: absolute URLs from the service (``nextLink``,
+    polling URLs) already carry theirs.
     ``resend``: methods sent again when an answer is lost after the request went out (the API
     knows which of its calls are idempotent; see ``retry.py``), by default ``ARM_RESEND``. An
     injected ``session`` brings its own policy (build it with ``session.new_session``); ``retries``
@@ -158,65 +171,257 @@ class Transport:
         The same ``x-ms-client-request-id`` goes with every attempt so a support ticket can
         follow the retries of one call.
         """
-        method = method.upper()
-        url = self.url(path_or_url)
+        data = None if body is None else json.dumps(body, separators=(",", ":"))
+        status, head, content, sent_url = self._exchange(method.upper(), self.url(path_or_url), params, data, what)
+        resp = _to_response_from(status, head, content, sent_url)
+        if resp.status in frozenset(ok):
+            return resp
+        raise error_from_response(resp, what=what)
+
+    def _exchange(self, method: str, url: str, params: Mapping[str, str] | None, data: str | None,
+                  what: str) -> tuple[int, dict[str, str], bytes, str]:
+        """One logical request: (status, lower-cased headers, body bytes, the URL as sent).
+
+        A 401 refusing the token goes to the token's ``on_unauthorized(response)`` hook
+        (``providers/azure/auth.py``): it may raise a clear error (an expired static token), or
+        return True once it dropped its cached token, and the request is sent once more with a
+        fresh one (tokens expire in 60-90 minutes; a long replication outlives them)."""
+        reauth: Callable[[Response], bool] | None = getattr(self._token, "on_unauthorized", None)
+        for attempt in (1, 2):
+            headers = self._headers()
+            if data is not None:
+                headers["Content-Type"] = "application/json"
+            started = self.clock()
+            self.sent += 1
+            raw = send(self.session, method, url, what=what, params=params, data=data, headers=headers,
+                       timeout=self.timeout)
+            with raw:
+                content = raw.content
+                status = raw.status_code
+                head = {k.lower(): v for k, v in raw.headers.items()}
+                tries = attempts_of(raw)
+                sent_url = raw.url or url  # query included: a poll of the resource itself reuses it
+            log.debug("%s %s -> %d in %.0f ms (attempts %d) request headers %s request id %s", method, url, status,
+                      (self.clock() - started) * 1000, tries, redact(headers),
+                      head.get("x-ms-request-id") or head.get("x-ms-correlation-request-id", ""))
+            if status == 401 and attempt == 1 and reauth is not None:
+                if reauth(_to_response_from(status, head, content, sent_url)):
+                    continue
+            break
+        return status, head, content, sent_url
+
+    def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": self.user_agent,
                    "x-ms-client-request-id": str(uuid.uuid4())}
         if self._token is not None:
             headers["Authorization"] = f"Bearer {self._token()}"
-        data = None
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-            data = json.dumps(body, separators=(",", ":"))
-        started = self.clock()
-        self.sent += 1
-        raw = send(self.session, method, url, what=what, params=params, data=data, headers=headers,
-                   timeout=self.timeout)
-        with raw:
-            resp = _to_response(raw, url)
-            tries = attempts_of(raw)
-        log.debug("%s %s -> %d in %.0f ms (attempts %d) request headers %s request id %s", method, url,
-                  resp.status, (self.clock() - started) * 1000, tries, redact(headers), resp.request_id)
-        if resp.status in frozenset(ok):
-            return resp
-        raise error_from_response(resp, what=what)
+        return headers
 
     def get(self, path_or_url: str, **kw: Any) -> Response:
         return self.request("GET", path_or_url, **kw)
 
     def paged(self, path: str, *, params: Mapping[str, str] | None = None, what: str = "") -> list[Any]:
-        """Every item of a pageable ARM list, following ``nextLink`` to the end."""
-        items: list[Any] = []
-        resp = self.request("GET", path, params=params, ok=(200,), what=what)
-        seen: set[str] = set()
-        while True:
-            body = resp.body if isinstance(resp.body, Mapping) else {}
-            value = body.get("value")
-            if not isinstance(value, list):
-                raise ProviderError(f"{what or 'list'}: the service answered without a 'value' list",
-                                    status=resp.status, code="BadResponse", request_id=resp.request_id)
-            items.extend(value)
-            nxt = body.get("nextLink")
-            if not nxt:
-                return items
-            if nxt in seen:
-                raise ProviderError(f"{what or 'list'}: the service returned the same nextLink twice",
-                                    code="BadResponse", request_id=resp.request_id)
-            seen.add(nxt)
-            resp = self.request("GET", nxt, ok=(200,), what=what)
+        """Every item of a pageable ARM list, following ``nextLink`` to the end (pipelined, ``pages``)."""
+        return [item for page in self.pages(path, params=params, what=what) for item, _ in page]
+
+    def pages(self, path: str, *, params: Mapping[str, str] | None = None,
+              what: str = "") -> Iterator[list[tuple[Any, str]]]:
+        """The pages of a pageable ARM list, each a list of ``(item, the item's JSON text as sent)``.
+
+        Pipelined (issue 13): one helper thread requests page k+1 as soon as page k's ``nextLink``
+        is read (from the page's tail, ``tail_next_link``), up to ``PAGES_AHEAD`` pages ahead of the
+        caller, while the caller's thread parses page k (``split_page``) and works on it. The item
+        text lets a caller fingerprint what the service sent without serialising the item again.
+        Closing the iterator early stops the helper; it waits for the one request in flight.
+        """
+        label = what or "list"
+        ready: queue.SimpleQueue[_Fetched | BaseException] = queue.SimpleQueue()
+        slots = threading.Semaphore(PAGES_AHEAD)
+        stop = threading.Event()
+
+        def parse(got: _Fetched) -> tuple[list[tuple[Any, str]], str | None]:
+            try:
+                return split_page(got.text)
+            except ValueError:
+                raise ProviderError(f"{label}: the service answered without a 'value' list", status=got.status,
+                                    code="BadResponse", request_id=got.request_id) from None
+
+        def produce() -> None:
+            url, query = path, params
+            seen: set[str] = set()
+            try:
+                while True:
+                    slots.acquire()
+                    if stop.is_set():
+                        return
+                    resp, text = self.request_text("GET", url, params=query, what=what)
+                    got = _Fetched(text, None, tail_next_link(text), resp.request_id, resp.status)
+                    if got.next_link is None:  # not last in the page (or absent): parse it here
+                        items, link = parse(got)
+                        got = _Fetched(text, items, link, resp.request_id, resp.status)
+                    ready.put(got)
+                    if not got.next_link:
+                        return
+                    if got.next_link in seen:
+                        ready.put(ProviderError(f"{label}: the service returned the same nextLink twice",
+                                                code="BadResponse", request_id=got.request_id))
+                        return
+                    seen.add(got.next_link)
+                    url, query = got.next_link, None
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread, raised there
+                ready.put(e)
+
+        helper = threading.Thread(target=produce, name="reconciler-pages", daemon=True)
+        helper.start()
+        interrupted = False
+        try:
+            while True:
+                got = ready.get()
+                slots.release()
+                if isinstance(got, BaseException):
+                    raise got
+                items = got.items
+                if items is None:
+                    items, link = parse(got)
+                    if link != got.next_link:  # cannot happen with valid JSON; never follow a guess
+                        raise ProviderError(f"{label}: the page's nextLink could not be read unambiguously",
+                                            code="BadResponse", request_id=got.request_id)
+                yield items
+                if not got.next_link:
+                    return
+        except (KeyboardInterrupt, SystemExit):
+            interrupted = True
+            raise
+        finally:
+            stop.set()
+            slots.release()
+            if not interrupted:  # Ctrl-C does not wait for the request in flight (a daemon thread)
+                helper.join()
+
+    def request_text(self, method: str, path_or_url: str, *, params: Mapping[str, str] | None,
+                      what: str) -> tuple[Response, str]:
+        """A 200 answer as (its head, its body text), for callers that parse the text themselves."""
+        status, head, content, sent_url = self._exchange(method.upper(), self.url(path_or_url), params, None, what)
+        if status != 200:
+            raise error_from_response(_to_response_from(status, head, content, sent_url), what=what)
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            text = content.decode("utf-8", "replace")
+        return Response(status=status, headers=head, body=None, url=sent_url), text
 
 
-def _to_response(raw: requests.Response, url: str) -> Response:
-    headers = {k.lower(): v for k, v in raw.headers.items()}
+@dataclass(frozen=True)
+class _Fetched:
+    """One page as the helper thread hands it over: parsed already (``items``) or not yet."""
+
+    text: str
+    items: list[tuple[Any, str]] | None
+    next_link: str | None
+    request_id: str
+    status: int
+
+
+#: ``, "nextLink": "<url>" }`` closing the page: only the top-level object can end the text so
+#: (inside a string every quote is escaped; a nested object is followed by ``]`` or more members).
+_TAIL_NEXT_LINK = re.compile(r',\s*"nextLink"\s*:\s*("(?:[^"\\]|\\.)*")\s*\}\s*\Z')
+
+
+def tail_next_link(text: str) -> str | None:
+    """The page's ``nextLink`` when it is the last member (ARM's order), else None (not there, null,
+    or elsewhere: ``split_page`` finds it). Looks at the last 4 KiB only."""
+    m = _TAIL_NEXT_LINK.search(text, max(0, len(text) - 4096))
+    if m is None:
+        return None
+    link = json.loads(m.group(1))
+    return link if isinstance(link, str) and link else None
+
+
+def split_page(text: str) -> tuple[list[tuple[Any, str]], str | None]:
+    """A list page's items, each with its JSON text as sent, and its ``nextLink`` (None at the end).
+
+    One pass of the C JSON scanner over the page, stopping at each top-level item of ``value`` to
+    note where it starts and ends: what ``json.loads`` would do, plus the item spans. Raises
+    ValueError when the text is not a JSON object with a ``value`` list.
+    """
+    scan = _scan
+    i = _ws(text, 0)
+    if text[i : i + 1] != "{":
+        raise ValueError("not a JSON object")
+    i = _ws(text, i + 1)
+    items: list[tuple[Any, str]] | None = None
+    next_link: Any = None
+    if text[i : i + 1] == "}":
+        raise ValueError("no 'value'")
+    while True:
+        if text[i : i + 1] != '"':
+            raise ValueError(f"expected a key at {i}")
+        key, i = scan(text, i)
+        i = _ws(text, i)
+        if text[i : i + 1] != ":":
+            raise ValueError(f"expected ':' at {i}")
+        i = _ws(text, i + 1)
+        if key == "value" and text[i : i + 1] == "[":
+            items = []
+            i = _ws(text, i + 1)
+            if text[i : i + 1] == "]":
+                i += 1
+            else:
+                while True:
+                    start = i
+                    item, i = scan(text, i)
+                    items.append((item, text[start:i]))
+                    i = _ws(text, i)
+                    c = text[i : i + 1]
+                    i += 1
+                    if c == "]":
+                        break
+                    if c != ",":
+                        raise ValueError(f"expected ',' or ']' at {i - 1}")
+                    i = _ws(text, i)
+        else:
+            value, i = scan(text, i)
+            if key == "nextLink":
+                next_link = value
+        i = _ws(text, i)
+        c = text[i : i + 1]
+        i = _ws(text, i + 1)
+        if c == "}":
+            break
+        if c != ",":
+            raise ValueError(f"expected ',' or '}}' at {i}")
+    if i != len(text):
+        raise ValueError("extra data after the page")
+    if items is None:
+        raise ValueError("no 'value' list")
+    return items, next_link if isinstance(next_link, str) and next_link else None
+
+
+#: The C scanner ``json.loads`` runs on, called at each value's start: (value, where it ends).
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _scan(text: str, i: int) -> tuple[Any, int]:
+    try:
+        return _SCAN(text, i)
+    except StopIteration as e:  # the scanner's way of saying "no JSON value starts here"
+        raise ValueError(f"expected a JSON value at {e.value}") from None
+
+
+def _ws(text: str, i: int) -> int:
+    m = _WS.match(text, i)
+    return m.end() if m else i
+
+
+def _to_response_from(status: int, headers: dict[str, str], content: bytes, url: str) -> Response:
     body: Any = None
-    content = raw.content
     if content:
         try:
             body = json.loads(content)
         except ValueError:
             body = content.decode("utf-8", "replace")
-    # The URL as sent (query included): a poll of the resource itself reuses it.
-    return Response(status=raw.status_code, headers=headers, body=body, url=raw.url or url)
+    return Response(status=status, headers=headers, body=body, url=url)
 
 
-__all__ = ["ARM_RESEND", "RETRY_STATUSES", "RetryPolicy", "Transport", "error_from_response"]
+__all__ = ["ARM_RESEND", "RETRY_STATUSES", "RetryPolicy", "Transport", "error_from_response", "split_page"]

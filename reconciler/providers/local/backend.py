@@ -103,12 +103,45 @@ class LocalBackend:
         self._now = now or (lambda: datetime.now(UTC))
         self._busy_timeout = busy_timeout
         self._tx = threading.local()  # the connection of this thread's transaction(), if any
+        # One connection per thread, opened on its first call and kept (issue 13: a connection per
+        # call cost more than the write itself); ``close`` closes them all.
+        self._local = threading.local()
+        self._open: list[sqlite3.Connection] = []
+        self._open_lock = threading.Lock()
         self._check_file()
 
     # ---------------------------------------------------------------------------------------------
     # Connections and transactions
 
     def _connect(self) -> sqlite3.Connection:
+        """This thread's connection: the one it opened before, while the file is the same file
+        (``catalog init --force`` renames a new one into place), else a new one."""
+        try:
+            st = os.stat(self.path)
+            identity: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        except OSError:
+            identity = None
+        cached: tuple[sqlite3.Connection, tuple[int, int]] | None = getattr(self._local, "conn", None)
+        if cached is not None and cached[1] == identity:
+            return cached[0]
+        if cached is not None:
+            self._local.conn = None
+            self._forget(cached[0])
+        conn = self._new_connection()
+        if identity is not None:
+            self._local.conn = (conn, identity)
+            with self._open_lock:
+                self._open.append(conn)
+        return conn
+
+    def _forget(self, conn: sqlite3.Connection) -> None:
+        with self._open_lock:
+            if conn in self._open:
+                self._open.remove(conn)
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+
+    def _new_connection(self) -> sqlite3.Connection:
         if not self.path.exists():
             raise ProviderError(
                 f"no catalog at {self.path.absolute()}",
@@ -122,12 +155,17 @@ class LocalBackend:
                 uri=True,
                 timeout=self._busy_timeout,
                 isolation_level=None,
-                check_same_thread=True,
+                # Used by the thread that opened it only; ``close`` (any thread) closes them all.
+                check_same_thread=False,
             )
         except sqlite3.Error as e:
             raise self._translate(e, "open") from e
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            # WAL with synchronous=NORMAL: a commit is not fsynced, the WAL is at checkpoints. A
+            # killed process loses nothing it committed; a power loss may roll back the last commits,
+            # never corrupt the file (docs/local-provider.md, "Transactions and concurrency").
+            conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as e:
             conn.close()
             raise self._translate(e, "open") from e
@@ -146,9 +184,10 @@ class LocalBackend:
                     conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as e:
+            if not _usable(conn):
+                self._local.conn = None
+                self._forget(conn)
             raise self._translate(e, what) from e
-        finally:
-            conn.close()
 
     def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """One write transaction: taken up front (``BEGIN IMMEDIATE``) so checks and writes agree."""
@@ -368,7 +407,21 @@ class LocalBackend:
         return holder
 
     def close(self) -> None:
-        """Nothing to close: every call opened and closed its own connection."""
+        """Close every thread's connection (the provider is not used after this)."""
+        with self._open_lock:
+            conns, self._open = self._open, []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
+
+
+def _usable(conn: sqlite3.Connection) -> bool:
+    """Whether a connection that just failed can serve the next call (not closed, no transaction left)."""
+    try:
+        return not conn.in_transaction
+    except sqlite3.ProgrammingError:  # closed
+        return False
 
 
 class LocalProvider(GuardedProvider):
