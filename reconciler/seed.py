@@ -122,7 +122,9 @@ SEED_FORMAT = Codec(
         VM: Shape(exclude=frozenset({"id", "fingerprint", "facts"}),
                   defaults={"os_disk": lambda d: f"{d['name']}-osdisk"}),
         Image: Shape(
-            exclude=frozenset({"extra", "facts", "id", "fingerprint"}), defaults={"os_state": OSState.GENERALIZED.value}
+            # ``failed`` is a provider's reading of a live image (Azure provisioningState), never seeded.
+            exclude=frozenset({"extra", "facts", "id", "fingerprint", "failed"}),
+            defaults={"os_state": OSState.GENERALIZED.value}
         ),
         Source: Shape(exclude=frozenset({"generalize"}), omit_defaults=True),
     }

@@ -193,6 +193,29 @@ def test_a_long_retry_after_is_waited_out_within_the_deadline(fake: FakeClock) -
             p.close()
 
 
+def test_the_reads_of_a_change_wait_too_but_not_the_plans(fake: FakeClock) -> None:
+    """Compute throttles reads (``HighCostGet30Min``): the guard's re-read opening a change waits
+    like its write; a snapshot outside any change fails at once, its hint naming the wait."""
+    with ArmEmulator(managed_state(SEED), clock=fake.clock, faults=Faults(retry_after=0)) as emu:
+        p = open_azure(emu, fake, timeout=3600)
+        try:
+            emu.faults.update({"throttle_next": 1, "throttle_only": "GET", "retry_after": 1200})
+            emu.requests.clear()
+            steps: list[str] = []
+            with pytest.raises(ProviderError) as e:
+                p.snapshot()
+            assert e.value.status == 429 and "asks to wait 1200 s (Retry-After)" in e.value.hint
+            emu.faults.update({"throttle_next": 1, "throttle_only": "GET"})
+            started = fake.now
+            image = p.capture(spec("patient-read", "vm-gen-os"), steps.append)
+            assert image.name == "patient-read" and fake.now - started >= 1200
+            assert steps[0].startswith("throttled by Azure (OperationNotAllowed): waiting 20 min")
+            first_get = next(r for r in emu.requests if r.method == "GET" and r.path.endswith("/patient-read"))
+            assert first_get.status == 429
+        finally:
+            p.close()
+
+
 def test_a_retry_after_past_the_deadline_is_a_clear_error(fake: FakeClock) -> None:
     with ArmEmulator(managed_state(SEED), clock=fake.clock, faults=Faults(retry_after=0)) as emu:
         p = open_azure(emu, fake, timeout=600)

@@ -57,17 +57,36 @@ class ArmClient:
         self.clock = clock
         self.sleep = sleep
         self.read_workers = read_workers
+        self._local = threading.local()  # .change: (on_step, deadline, begun) of this thread's change
+
+    @contextlib.contextmanager
+    def change(self, on_step: StepCallback) -> Iterator[None]:
+        """While this thread carries out one change (``AzureProvider``): its reads (the guard's
+        re-read, the source VM) wait out a long ``Retry-After`` within the change's deadline too."""
+        deadline = self.remaining(self.clock())
+        self._local.change = (on_step, deadline, deadline.clock())
+        try:
+            yield
+        finally:
+            self._local.change = None
+
+    def _read(self, send: Callable[[], T], what: str) -> T:
+        change = getattr(self._local, "change", None)
+        if change is None:
+            return send()
+        on_step, deadline, begun = change
+        return self._patient(send, what, on_step, deadline, begun)
 
     def get(self, path: str, params: Mapping[str, str], what: str) -> dict[str, Any] | None:
         try:
-            body = self.t.get(path, params=params, ok=(200,), what=what).body
+            body = self._read(lambda: self.t.get(path, params=params, ok=(200,), what=what), what).body
         except NotFound:
             return None
         return body if isinstance(body, dict) else None
 
     def get_text(self, path: str, params: Mapping[str, str], what: str) -> tuple[dict[str, Any], str] | None:
         try:
-            _, text = self.t.request_text("GET", path, params=params, what=what)
+            _, text = self._read(lambda: self.t.request_text("GET", path, params=params, what=what), what)
         except NotFound:
             return None
         try:
@@ -105,8 +124,8 @@ class ArmClient:
         left = dataclasses.replace(deadline, deadline=max(0.0, deadline.deadline - (deadline.clock() - begun)))
         return wait(method, initial, poll, left, on_step=on_step, what=what)
 
-    def _patient(self, send: Callable[[], Response], what: str, on_step: StepCallback, deadline: PollPolicy,
-                 begun: float) -> Response:
+    def _patient(self, send: Callable[[], T], what: str, on_step: StepCallback, deadline: PollPolicy,
+                 begun: float) -> T:
         """``send()``, waiting out a throttled answer's ``Retry-After`` when it is longer than the
         transport waits on its own (``RetryPolicy.max_retry_after``, 120 s) but fits in what is left
         of the change's deadline: Compute's throttling asks for up to 1200 s (BEHAVIOURS.md row 13).
@@ -441,6 +460,23 @@ class AzureProvider(GuardedProvider):
 
     def __init__(self, config: CatalogConfig, transport: Transport, **options: Any) -> None:
         super().__init__(AzureBackend(config, transport, **options))
+
+    # Each change runs in ``ArmClient.change``: its reads are as patient with throttling as its writes.
+    def capture(self, spec: ImageSpec, on_step: StepCallback = _no_step) -> Image:
+        with self.backend.arm.change(on_step):
+            return super().capture(spec, on_step)
+
+    def update(self, image: Image, spec: ImageSpec, on_step: StepCallback = _no_step) -> Image:
+        with self.backend.arm.change(on_step):
+            return super().update(image, spec, on_step)
+
+    def remove(self, image: Image, on_step: StepCallback = _no_step) -> None:
+        with self.backend.arm.change(on_step):
+            super().remove(image, on_step)
+
+    def adopt(self, image: Image) -> Image:
+        with self.backend.arm.change(_no_step):
+            return super().adopt(image)
 
 
 __all__ = ["DEPROVISION_COMMAND", "ArmClient", "AzureBackend", "AzureProvider"]

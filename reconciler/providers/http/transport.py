@@ -305,7 +305,7 @@ class Transport:
         if status != 200:
             raise error_from_response(_to_response_from(status, head, content, sent_url), what=what)
         try:
-            text = content.decode("utf-8")
+            text = content.decode("utf-8-sig")  # as json.loads(bytes) would, a BOM is dropped
         except UnicodeDecodeError:
             text = content.decode("utf-8", "replace")
         return Response(status=status, headers=head, body=None, url=sent_url), text
