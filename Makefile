@@ -5,6 +5,7 @@
 #   make lint  - ruff check . (reconciler, tests, benchmarks, tools)
 #   make typecheck - mypy --strict over reconciler/ (configured in pyproject.toml)
 #   make mutation - mutation score of the pure core (rules, planner, saved plans); ~2-3 minutes, not in .ci/run
+#   make bench - benchmarks/bench.py: the performance table of issue 13 (100,000 images; not in .ci/run)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -51,8 +52,9 @@ mutation: $(VENV)/.test-installed
 	$(BIN)/mutmut run
 	$(BIN)/python tools/mutation_score.py --min 0.95
 
+# The issue 13 table: every row with the floor measured in the same run, median of 3 (several minutes).
 bench: $(VENV)/.test-installed
-	$(BIN)/python benchmarks/plan_scale.py
+	$(BIN)/python benchmarks/bench.py
 
 clean:
 	rm -rf $(VENV) .reconciler

@@ -90,8 +90,8 @@ def test_one_hundred_unchanged_images_cost_their_names_and_fingerprints() -> Non
     base = _plan(update_label())
     many = _plan(update_label(), *(noop(f"img-{i:06d}") for i in range(100)))
     grown = len(dump_plan(many, created=CREATED)) - len(dump_plan(base, created=CREATED))
-    # each: its entry in ``unchanged``; and the summary's no_op count went from 0 to 100
-    assert grown == 100 * len('"img-000000":"fp-img-000000",') + len("100") - len("0")
+    # each: its entry in ``unchanged`` (99 commas between them); the summary's no_op went from 0 to 100
+    assert grown == 100 * len('"img-000000":"fp-img-000000"') + 99 + len("100") - len("0")
 
 
 def test_two_noops_are_the_same_whatever_they_hold() -> None:
