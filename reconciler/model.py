@@ -144,11 +144,32 @@ class CatalogConfig:
 
 
 @dataclass(frozen=True)
+class ConsumersPolicy:
+    """``policy.consumers`` (issue 11 §4; docs/lifecycle.md): who may still use an image.
+
+    ``block_if_in_use``: a remove of an image something still uses is *held* (shown, not applied).
+    Issue 11 puts it under ``policy.lifecycle.<family>``; until lifecycle exists it is one setting
+    for every family here, and ``Policy.blocks_if_in_use`` is the one place that asks, so a
+    per-family lifecycle entry can take precedence there later. ``subscriptions``: where the azure
+    provider looks for consumers (empty: the catalog's own subscription); other providers ignore it.
+    """
+
+    block_if_in_use: bool = False
+    subscriptions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Policy:
-    """``prune``: remove owned images no longer declared. ``retention``: family -> keep N newest."""
+    """``prune``: remove owned images no longer declared. ``retention``: family -> keep N newest.
+    ``consumers``: ``ConsumersPolicy``."""
 
     prune: bool = False
     retention: Mapping[str, int] = field(default_factory=dict)
+    consumers: ConsumersPolicy = field(default_factory=ConsumersPolicy)
+
+    def blocks_if_in_use(self, family: str | None) -> bool:
+        """Whether a remove of an image of ``family`` that is in use is held rather than applied."""
+        return self.consumers.block_if_in_use
 
 
 @dataclass(frozen=True)
@@ -267,6 +288,8 @@ class Image:
     never compared by the planner, not stored by any catalog.
     ``failed``: why the live image is not converged although it exists (``"provisioning failed"``:
     Azure's ``provisioningState: Failed``), None when it is fine; the planner replaces such an image.
+    ``footprint``: the storage the image holds, GiB by storage type (``Standard_LRS``; ``local``),
+    every replica in every region counted (issue 11 §5); empty when the provider does not know it.
     """
 
     name: str
@@ -289,6 +312,7 @@ class Image:
     created: str = ""
     facts: ProviderFacts | None = None
     failed: str | None = None
+    footprint: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -303,6 +327,9 @@ class VM:
     Azure VM its Hyper-V generation, security type, architecture, disk controller:
     ``providers/azure/vmfacts.py``), None when nothing; the planner never reads them, the
     provider's plan-time checks do.
+    ``image``: the catalog image the VM was created from, when the provider records it (local);
+    ``disk_gib``: its disks' sizes in GiB, OS disk first then data disks in LUN order, when known
+    (what a capture of it will store, issue 11 §5); empty: unknown.
     """
 
     name: str
@@ -314,10 +341,33 @@ class VM:
     id: str = ""
     fingerprint: str = ""
     facts: ProviderFacts | None = None
+    image: str | None = None
+    disk_gib: tuple[float, ...] = ()
 
     @property
     def key(self) -> str:
         return self.name.casefold()
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """Something that runs on an image (issue 11 §4): a VM, a VM scale set, a classic role.
+
+    ``kind``: ``vm`` / ``vmss`` / ``role``. ``image``: the name of the catalog image it uses.
+    ``via``: what its image reference names: ``image`` (the image itself: a managed image, a
+    gallery version, a local or classic image) or ``definition`` (an Azure gallery image
+    definition: it uses whatever ``latest`` resolves to, counted for every version of the family).
+    ``instances``: how many machines (a scale set's capacity; 1 for a VM). ``scope``: where it is,
+    for messages (a subscription, a cloud service). ``id``: the provider's id of it.
+    """
+
+    kind: str
+    name: str
+    image: str
+    via: str = "image"
+    instances: int = 1
+    scope: str = ""
+    id: str = ""
 
 
 @dataclass(frozen=True)
@@ -348,12 +398,16 @@ class Snapshot:
     ``service/deployment/role``. Only unambiguous aliases are listed.
     ``families``: the live families (casefolded name -> ``Family``) of a provider that keeps them
     (``Capabilities.family_mutable``); empty elsewhere.
+    ``consumers``: what uses each image (casefolded image name -> its ``Consumer``s; an image
+    nothing uses may be absent), read only when a plan could hold a remove
+    (``operations.saved.read_snapshot``); None: not read.
     """
 
     images: tuple[Image, ...] = ()
     vms: tuple[VM, ...] = ()
     vm_aliases: Mapping[str, str] = field(default_factory=dict)
     families: Mapping[str, Family] = field(default_factory=dict)
+    consumers: Mapping[str, tuple[Consumer, ...]] | None = None
 
     def image_index(self) -> dict[str, Image]:
         return {i.key: i for i in self.images}
@@ -504,6 +558,9 @@ class Capabilities:
     ``family_noun``: what a family is called in plan steps (``definition``). ``family_steps``: a
     pure function giving the steps a capture adds before ``capture image`` (creating the
     definition it goes into, with the properties declared or inferred).
+    ``footprint``: a pure function giving what a capture of ``spec`` from the VM will store (GiB by
+    storage type, every copy counted: ``Image.footprint``), empty when unknown; None: the provider
+    never knows (issue 11 §5).
     """
 
     provider: str
@@ -532,6 +589,7 @@ class Capabilities:
     family_mutable: frozenset[str] = frozenset()
     family_noun: str = "family"
     family_steps: Callable[[ImageSpec, Snapshot], tuple[str, ...]] | None = field(default=None, compare=False)
+    footprint: Callable[[ImageSpec, VM], Mapping[str, float]] | None = field(default=None, compare=False)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -596,6 +654,9 @@ class Change:
     consumes. ``steps``: the provider operations apply will run, in order, for display and for
     progress (for example ``deallocate vm``, ``generalize vm``, ``capture``).
     ``errors`` make the whole plan unapplyable; ``warnings`` do not.
+    ``held_by``: a remove's image is in use by these and the policy holds it (``held``).
+    ``stored`` / ``freed``: the storage a capture adds / a remove frees (a replace both), GiB by
+    storage type (``Image.footprint``); empty when the provider does not know (issue 11 §5).
     """
 
     name: str
@@ -609,10 +670,19 @@ class Change:
     steps: tuple[str, ...] = ()
     errors: tuple[Diagnostic, ...] = ()
     warnings: tuple[Diagnostic, ...] = ()
+    held_by: tuple[Consumer, ...] = ()
+    stored: Mapping[str, float] = field(default_factory=dict)
+    freed: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         return self.name.casefold()
+
+    @property
+    def held(self) -> bool:
+        """A remove held because the image is in use (``policy.consumers.block_if_in_use``): shown,
+        never applied, not a change (``Plan.pending`` leaves it out)."""
+        return bool(self.held_by)
 
     @property
     def family(self) -> str | None:
@@ -645,8 +715,23 @@ class Plan:
 
     @property
     def pending(self) -> tuple[Change, ...]:
-        """The changes that do something (no-ops left out)."""
-        return tuple(c for c in self.changes if c.action is not Action.NOOP)
+        """The changes that do something (no-ops and held removes left out)."""
+        return tuple(c for c in self.changes if c.action is not Action.NOOP and not c.held_by)
+
+    @property
+    def held(self) -> tuple[Change, ...]:
+        """The removes held because their image is in use: shown, never applied."""
+        return tuple(c for c in self.changes if c.held_by)
+
+    def storage(self) -> dict[str, dict[str, float]]:
+        """The plan's storage totals: ``stored`` (what its captures add) and ``freed`` (what its
+        removes free), GiB by storage type; held removes free nothing."""
+        out: dict[str, dict[str, float]] = {"stored": {}, "freed": {}}
+        for c in self.pending:
+            for side, amounts in (("stored", c.stored), ("freed", c.freed)):
+                for kind, gib in amounts.items():
+                    out[side][kind] = out[side].get(kind, 0) + gib
+        return {side: dict(sorted(v.items())) for side, v in out.items()}
 
     @property
     def all_errors(self) -> tuple[Diagnostic, ...]:

@@ -26,10 +26,12 @@ from . import rules
 from .codec import Codec, Shape
 from .errors import Diagnostic, Location
 from .model import (
+    VM,
     Action,
     Capabilities,
     Category,
     Change,
+    Consumer,
     DesiredState,
     FamilySpec,
     FieldDiff,
@@ -123,8 +125,10 @@ def make_plan(
             fields=tuple(FieldDiff(p, b, None) for p, b in _view(image, capabilities).items() if b),
             destructive=True,
             steps=("remove image",),
+            held_by=_holders(desired, snapshot, image),
         )
 
+    _add_footprints(changes, vms, capabilities)
     owned = {i.key for i in snapshot.images if rules.owned(i, owner)}
     selected = _select_targets(changes, targets, errors, known=owned)
 
@@ -141,6 +145,37 @@ def make_plan(
         warnings=tuple(warnings),
         replace=tuple(sorted(forced)),
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Consumers and storage (issue 11 §4, §5)
+
+
+def removes_to_check(desired: DesiredState, plan: Plan) -> tuple[Image, ...]:
+    """The images of ``plan``'s removes that a consumer would hold (the policy blocks their family):
+    the only images whose consumers a provider needs to read (``operations.saved.read_snapshot``)."""
+    return tuple(
+        c.before for c in plan.changes
+        if c.action is Action.REMOVE and c.before is not None and desired.policy.blocks_if_in_use(c.family)
+    )
+
+
+def _holders(desired: DesiredState, snapshot: Snapshot, image: Image) -> tuple[Consumer, ...]:
+    if snapshot.consumers is None or not desired.policy.blocks_if_in_use(image.family):
+        return ()
+    return snapshot.consumers.get(image.key, ())
+
+
+def _add_footprints(changes: dict[str, Change], vms: Mapping[str, VM], caps: Capabilities) -> None:
+    """What each capture stores and each remove frees (a replace both), where the provider knows."""
+    for key, c in changes.items():
+        stored: Mapping[str, float] = {}
+        if c.action in (Action.CAPTURE, Action.REPLACE) and c.after is not None and caps.footprint is not None:
+            vm = vms.get((c.after.source.vm or "").casefold()) if c.after.source.vm is not None else None
+            stored = caps.footprint(c.after, vm) if vm is not None else {}
+        freed = c.before.footprint if c.action in (Action.REMOVE, Action.REPLACE) and c.before is not None else {}
+        if stored or freed:
+            changes[key] = replace(c, stored=dict(stored), freed=dict(freed))
 
 
 # --------------------------------------------------------------------------------------------------
