@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 #: Key orders, as in the documented example; other keys keep their order after these.
-TOP_ORDER = ("version", "catalog", "policy", "families", "images")
+TOP_ORDER = ("version", "catalog", "policy", "families", "sources", "images")
 CATALOG_ORDER = ("name", "provider")
 POLICY_ORDER = ("prune", "retention")
 IMAGE_ORDER = (
@@ -34,6 +34,7 @@ IMAGE_ORDER = (
     "source",
     "tags",
     "protect",
+    "promote_when",
 )
 SOURCE_ORDER = ("vm", "vhd", "generalize")
 #: A ``families:`` entry: the order of ``model.FAMILY_FIELDS`` (identity, then what Azure infers,

@@ -92,6 +92,14 @@ class Source:
         """Which source it is: ``vm``, ``vhd``, ``image``, ``snapshot`` or ``disk``."""
         return next((k for k in ("vm", "vhd", "image", "snapshot", "disk") if getattr(self, k) is not None), "vm")
 
+    @property
+    def promotion(self) -> bool:
+        """``image`` names another catalog's image (issue 11 §1, docs/lifecycle.md "Promotion"):
+        ``ALIAS:NAME`` (an entry of ``sources:``; no Azure resource name or id holds a ``:``) or the
+        resource id of an Azure Compute Gallery image version (``.../images/D/versions/V``)."""
+        ref = self.image
+        return ref is not None and (":" in ref or "/versions/" in ref.casefold())
+
 
 @dataclass(frozen=True, slots=True)  # slots: 100,000 of them in a large catalog (issue 13)
 class ImageSpec:
@@ -159,17 +167,64 @@ class ConsumersPolicy:
 
 
 @dataclass(frozen=True)
+class LifecyclePolicy:
+    """One entry of ``policy.lifecycle`` (issue 11 §3; docs/lifecycle.md): ``keep`` the newest N
+    owned, undeclared images of the family untouched; deprecate the others once ``deprecate_after``
+    old; delete them once deprecated for ``delete_after``. Durations as the file writes them
+    (``30d``; ``lifecycle.parse_duration``), None: not set (neither set: the rest are removed, as
+    ``policy.retention`` did). ``block_if_in_use``: None: ``policy.consumers`` decides."""
+
+    keep: int = 0
+    deprecate_after: str | None = None
+    delete_after: str | None = None
+    block_if_in_use: bool | None = None
+
+    @property
+    def ages(self) -> bool:
+        """The entry deprecates or deletes by age (else it is a plain retention: keep N)."""
+        return self.deprecate_after is not None or self.delete_after is not None
+
+
+@dataclass(frozen=True)
 class Policy:
-    """``prune``: remove owned images no longer declared. ``retention``: family -> keep N newest.
-    ``consumers``: ``ConsumersPolicy``."""
+    """``prune``: remove owned images no longer declared. ``retention``: family -> keep N newest
+    (the old spelling of ``lifecycle.<f>.keep``). ``consumers``: ``ConsumersPolicy``.
+    ``lifecycle``: family -> ``LifecyclePolicy``, as the file writes it (``lifecycles`` merges both)."""
 
     prune: bool = False
     retention: Mapping[str, int] = field(default_factory=dict)
     consumers: ConsumersPolicy = field(default_factory=ConsumersPolicy)
+    lifecycle: Mapping[str, LifecyclePolicy] = field(default_factory=dict)
+
+    def lifecycles(self) -> dict[str, LifecyclePolicy]:
+        """Every family's lifecycle: ``policy.retention: {f: N}`` is ``lifecycle.f.keep: N`` (a
+        ``lifecycle`` entry of the same family wins)."""
+        out = {f: LifecyclePolicy(keep=n) for f, n in self.retention.items()}
+        out.update(self.lifecycle)
+        return out
 
     def blocks_if_in_use(self, family: str | None) -> bool:
-        """Whether a remove of an image of ``family`` that is in use is held rather than applied."""
+        """Whether a remove of an image of ``family`` that is in use is held rather than applied:
+        the family's ``lifecycle.<f>.block_if_in_use`` when it says, else ``policy.consumers``."""
+        entry = self.lifecycle.get(family) if family is not None else None
+        if entry is not None and entry.block_if_in_use is not None:
+            return entry.block_if_in_use
         return self.consumers.block_if_in_use
+
+    @property
+    def may_block(self) -> bool:
+        """Some family's removes may be held (consumers must be read before planning them)."""
+        return self.consumers.block_if_in_use or any(e.block_if_in_use for e in self.lifecycle.values())
+
+
+@dataclass(frozen=True)
+class Ring:
+    """One ring of ``families.<f>.latest_rollout`` (issue 11 §2): the ``regions`` (canonical names)
+    whose ``latest`` moves together, ``after`` (a duration, ``24h``) the previous ring moved; the
+    first ring has none."""
+
+    regions: tuple[str, ...]
+    after: str | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +240,9 @@ class FamilySpec:
     (``hyper_v_generation: V2``, ``disk_controllers: [SCSI, NVMe]``, ``end_of_life_date:
     2028-01-01``); ``recommended`` is ``{vcpus: {min, max}, memory_gb: {min, max}}``,
     ``purchase_plan`` ``{publisher, product, name}``. ``line``: 1-based line of the entry (messages).
+    ``latest`` / ``latest_rollout`` (issue 11 §2): the version ``latest`` must resolve to and the
+    rings it moves in; not properties of the family resource (``declared`` leaves them out): the
+    planner sets the versions' exclude-from-latest flags from them (``lifecycle.py``).
     """
 
     name: str
@@ -204,6 +262,8 @@ class FamilySpec:
     privacy_statement: str | None = None
     end_of_life_date: str | None = None
     purchase_plan: Mapping[str, Any] = field(default_factory=dict)
+    latest: str | None = None
+    latest_rollout: tuple[Ring, ...] = ()
     line: int = field(default=0, compare=False)
 
     @property
@@ -227,8 +287,23 @@ class FamilySpec:
 #: compared, never written back to a file), read by the provider when it creates a definition.
 FAMILY_EXTRA = "family_spec"
 
+#: The ``ImageSpec.extra`` key of a promotion (``Source.promotion``; issue 11 §1), set by the spec
+#: loader: ``{"from": "dev:web-base/1.4.0", "source": "dev", "image": "web-base/1.4.0", "provider":
+#: ..., "settings": {...}, "min_age": "72h", "tags": {...}}`` (``source`` "" and ``image`` the id for
+#: a resource id; ``settings``: the ``sources:`` entry's effective settings, never a secret;
+#: ``min_age`` / ``tags``: ``promote_when``, when declared). Not an image field: never compared,
+#: never written back to a file; the planner reads the gate, the provider where to copy from.
+PROMOTION_EXTRA = "promotion"
+
 #: What ``description`` of a family is to a provider that keeps no families of its own.
 FAMILY_DESCRIPTION = "what the family is for (documentation only with this provider)"
+
+#: The ``families:`` fields of a declared ``latest`` (issue 11 §2), which a provider that keeps
+#: exclude-from-latest flags takes (``Capabilities.family_fields``); not fields of the family resource.
+LATEST_FIELDS: Mapping[str, str] = {
+    "latest": "the version latest resolves to (the plan sets the versions' exclude-from-latest flags)",
+    "latest_rollout": "[{regions: [...], after: 24h}]: the rings latest moves in",
+}
 
 #: Every field of a ``families:`` entry but its name, in the file's order.
 FAMILY_FIELDS = (
@@ -247,6 +322,8 @@ class DesiredState:
     entry's), so that plan-time messages point at the offending key. Messages only.
     ``families``: the declared ``families:`` entries by name (a family an image names but the file
     does not declare is fine: its properties are inferred).
+    ``sources``: the ``sources:`` entries (other catalogs this file reads, never writes: the origins
+    of promotions, issue 11 §1) by alias, each as a ``CatalogConfig`` whose ``name`` is the alias.
     """
 
     catalog: CatalogConfig
@@ -256,6 +333,7 @@ class DesiredState:
     path: str = "images.yaml"
     positions: Mapping[str, tuple[int, int]] = field(default_factory=dict, compare=False)
     families: Mapping[str, FamilySpec] = field(default_factory=dict)
+    sources: Mapping[str, CatalogConfig] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -401,6 +479,9 @@ class Snapshot:
     ``consumers``: what uses each image (casefolded image name -> its ``Consumer``s; an image
     nothing uses may be absent), read only when a plan could hold a remove
     (``operations.saved.read_snapshot``); None: not read.
+    ``origins``: the source images of the file's promotions (issue 11 §1), read from their catalogs
+    (``sources:``) or by resource id: the promotion's ``from`` (``dev:web-base/1.4.0``, casefolded)
+    -> the image as that catalog holds it; a source that does not exist is absent.
     """
 
     images: tuple[Image, ...] = ()
@@ -408,6 +489,7 @@ class Snapshot:
     vm_aliases: Mapping[str, str] = field(default_factory=dict)
     families: Mapping[str, Family] = field(default_factory=dict)
     consumers: Mapping[str, tuple[Consumer, ...]] | None = None
+    origins: Mapping[str, Image] = field(default_factory=dict)
 
     def image_index(self) -> dict[str, Image]:
         return {i.key: i for i in self.images}
@@ -561,6 +643,8 @@ class Capabilities:
     ``footprint``: a pure function giving what a capture of ``spec`` from the VM will store (GiB by
     storage type, every copy counted: ``Image.footprint``), empty when unknown; None: the provider
     never knows (issue 11 §5).
+    ``promotion``: it copies an image of another catalog of the same provider (``source.image:
+    ALIAS:NAME`` naming a ``sources:`` entry, or a gallery version's id; issue 11 §1).
     """
 
     provider: str
@@ -590,6 +674,7 @@ class Capabilities:
     family_noun: str = "family"
     family_steps: Callable[[ImageSpec, Snapshot], tuple[str, ...]] | None = field(default=None, compare=False)
     footprint: Callable[[ImageSpec, VM], Mapping[str, float]] | None = field(default=None, compare=False)
+    promotion: bool = False
 
 
 # --------------------------------------------------------------------------------------------------
@@ -657,6 +742,9 @@ class Change:
     ``held_by``: a remove's image is in use by these and the policy holds it (``held``).
     ``stored`` / ``freed``: the storage a capture adds / a remove frees (a replace both), GiB by
     storage type (``Image.footprint``); empty when the provider does not know (issue 11 §5).
+    ``waiting``: a promotion (a capture whose source is another catalog's image) whose
+    ``promote_when`` gate is not met yet, and why (``dev:web-base/1.4.0 is 20h old, needs 72h``):
+    shown, never applied, not a change (``Plan.pending`` leaves it out; issue 11 §1).
     """
 
     name: str
@@ -673,6 +761,7 @@ class Change:
     held_by: tuple[Consumer, ...] = ()
     stored: Mapping[str, float] = field(default_factory=dict)
     freed: Mapping[str, float] = field(default_factory=dict)
+    waiting: str | None = None
 
     @property
     def key(self) -> str:
@@ -692,6 +781,20 @@ class Change:
 
 
 @dataclass(frozen=True)
+class LatestMove:
+    """Where a family's ``latest`` resolves before and after the plan (issue 11 §2), shown as
+    ``latest(web-base): 1.3.2 -> 1.4.0``. ``before``/``after``: version names (None: nothing).
+    ``regions``: the regions this move is about (empty: every region). ``due``: a ring not moved
+    yet, the time it is due (then ``after`` is where it will move; the plan does not move it)."""
+
+    family: str
+    before: str | None
+    after: str | None
+    regions: tuple[str, ...] = ()
+    due: str = ""
+
+
+@dataclass(frozen=True)
 class Plan:
     """The result of ``make_plan``: data between plan and apply.
 
@@ -699,7 +802,9 @@ class Plan:
     live fingerprints the plan read (see ``Snapshot.fingerprints``). ``desired_digest`` is the
     digest of the desired-state file. ``errors`` are plan-wide problems (a change's own errors live
     on the change). ``targets`` are the ``--target`` names the plan was limited to (empty: all);
-    ``replace`` the ``--replace`` names it recaptures even when nothing differs.
+    ``replace`` the ``--replace`` names it recaptures even when nothing differs. ``now``: the time
+    the plan was made for (ISO 8601, issue 11 §3; "" when no rule asked), which re-planning a saved
+    plan uses again; ``latest``: the families whose ``latest`` moves (``LatestMove``).
     """
 
     catalog: str
@@ -712,11 +817,19 @@ class Plan:
     errors: tuple[Diagnostic, ...] = ()
     warnings: tuple[Diagnostic, ...] = ()
     replace: tuple[str, ...] = ()
+    now: str = ""
+    latest: tuple[LatestMove, ...] = ()
 
     @property
     def pending(self) -> tuple[Change, ...]:
-        """The changes that do something (no-ops and held removes left out)."""
-        return tuple(c for c in self.changes if c.action is not Action.NOOP and not c.held_by)
+        """The changes that do something (no-ops, held removes and waiting promotions left out)."""
+        return tuple(c for c in self.changes
+                     if c.action is not Action.NOOP and not c.held_by and c.waiting is None)
+
+    @property
+    def waiting(self) -> tuple[Change, ...]:
+        """The promotions whose gate is not met yet: shown, never applied (issue 11 §1)."""
+        return tuple(c for c in self.changes if c.waiting is not None)
 
     @property
     def held(self) -> tuple[Change, ...]:

@@ -1,7 +1,7 @@
 """The planner: a pure function of (desired state, live snapshot, provider capabilities) -> Plan.
 
 Layer: pure core. No I/O, no clock, no printing; imports only ``model``, ``errors``, ``rules``,
-``codec`` and deepdiff.
+``promotion``, ``codec`` and deepdiff.
 deepdiff is used only here and its objects never leave this module: every difference is turned
 into a plain ``FieldDiff(path, before, after)``.
 
@@ -19,12 +19,29 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
 from . import rules
 from .codec import Codec, Shape
 from .errors import Diagnostic, Location
+from .lifecycle import (
+    DEPRECATED_TAG,
+    LATEST_RING_TAG,
+    Decision,
+    Member,
+    deprecation_fields,
+    format_time,
+    latest_flags,
+    lifecycle_decisions,
+    names_version,
+    parse_duration,
+    resolve_latest,
+    ring_progress,
+    version_key,
+    version_of,
+)
 from .model import (
     VM,
     Action,
@@ -37,10 +54,13 @@ from .model import (
     FieldDiff,
     Image,
     ImageSpec,
+    LatestMove,
     Plan,
     Snapshot,
     Source,
+    spec_from_image,
 )
+from .promotion import origin_mismatches, promotion_of, waiting_reason
 
 #: Fields compared between a live image and its spec, in display order.
 _FIELDS = (
@@ -65,8 +85,12 @@ def make_plan(
     prune: bool | None = None,
     targets: Sequence[str] = (),
     replace: Sequence[str] = (),
+    now: datetime | None = None,
 ) -> Plan:
     """Plan the changes that make ``snapshot`` match ``desired``.
+
+    ``now``: the time the plan is made at (the shell's clock, injected; None: unknown), for the
+    time-based rules (a promotion's ``promote_when.min_age``, ``promotion.waiting_reason``).
 
     ``prune`` overrides the file's ``policy.prune`` when not None; ``False`` (``--no-prune``) turns
     off every removal, retention's too: the plan removes nothing. ``targets`` limits the plan to
@@ -91,20 +115,27 @@ def make_plan(
         )
 
     _check_shared_sources(changes, location)
+    _plan_promotions(desired, snapshot, changes, location, now)
     errors.extend(_plan_families(desired, snapshot, capabilities, changes, owner))
 
     warnings: list[Diagnostic] = []
     captured = {k for k, c in changes.items() if c.action in (Action.CAPTURE, Action.REPLACE)}
-    retention_removals = _retention(desired, snapshot, declared, owner, captured)
+    lifecycles = desired.policy.lifecycles()
+    spared = _latest_spared(desired, snapshot, declared, live, captured)
+    retention_removals = _retention(desired, snapshot, declared, owner, captured, spared)
+    aged = _aged(desired, snapshot, declared, owner, spared, now, errors)
     for image in sorted(snapshot.images, key=lambda i: i.key):
         if prune is False:  # --no-prune: nothing is removed, not even by retention
             break
         if image.key in declared or not rules.owned(image, owner):
             continue
+        decision = aged.get(image.key)
         if image.key in retention_removals:
             keep = retention_removals[image.key]
             reason = f"retention: keep {keep}"
-        elif prune_on and (image.family or "") not in desired.policy.retention:
+        elif decision is not None and decision.action == "delete":
+            reason = decision.reason
+        elif prune_on and (image.family or "") not in lifecycles:
             reason = "no longer declared"
         else:
             continue
@@ -128,6 +159,10 @@ def make_plan(
             held_by=_holders(desired, snapshot, image),
         )
 
+    _deprecate(changes, aged, live, vms, snapshot, capabilities, owner, location, now)
+    moves = _plan_latest(desired, snapshot, capabilities, changes, declared, live, vms, owner, location, errors,
+                         now)
+
     _add_footprints(changes, vms, capabilities)
     owned = {i.key for i in snapshot.images if rules.owned(i, owner)}
     selected = _select_targets(changes, targets, errors, known=owned)
@@ -144,7 +179,51 @@ def make_plan(
         errors=tuple(errors),
         warnings=tuple(warnings),
         replace=tuple(sorted(forced)),
+        now=format_time(now) if now is not None and _uses_time(desired) else "",
+        latest=moves,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Promotions (issue 11 §1)
+
+
+def _plan_promotions(desired: DesiredState, snapshot: Snapshot, changes: dict[str, Change], location: Any,
+                     now: datetime | None) -> None:
+    """Check each capture (or replace) whose source is another catalog's image against that image
+    (``Snapshot.origins``): it must exist, not have failed, and hold the entry's type, OS and OS
+    state (errors). A capture whose ``promote_when`` gate is not met at ``now`` is *waiting*: kept
+    with its reason, not a change. A promotion is never destructive: it consumes nothing."""
+    for key, change in changes.items():
+        spec = change.after
+        if spec is None or change.action not in (Action.CAPTURE, Action.REPLACE):
+            continue
+        promo = promotion_of(spec)
+        if promo is None:
+            continue
+        loc = location(spec, "source.image")
+        origin = snapshot.origins.get(promo.key)
+        errors: list[Diagnostic] = []
+        waiting = None
+        if origin is None:
+            where = f"catalog '{promo.alias}' (sources.{promo.alias})" if promo.alias else "Azure"
+            errors.append(Diagnostic.error(
+                f"source image {promo.ref} of '{spec.name}' does not exist in {where}",
+                "fix source.image (ALIAS:NAME, names compare case-insensitively), or create it there first",
+                loc, code="promotion-source-missing"))
+        elif origin.failed is not None:
+            errors.append(Diagnostic.error(
+                f"source image {promo.ref} of '{spec.name}' is not usable: {origin.failed}",
+                "repair the source image in its own catalog first (plan and apply that catalog)",
+                loc, code="promotion-source-failed"))
+        else:
+            errors.extend(Diagnostic.error(summary, hint, location(spec, k), code="promotion-source-mismatch")
+                          for k, summary, hint in origin_mismatches(spec, origin))
+            if change.action is Action.CAPTURE:
+                waiting = waiting_reason(promo, origin, now)
+        # Never destructive beyond what a replace is: ``rules.capture_blockers`` gives a promotion
+        # no VM to consume.
+        changes[key] = replace(change, errors=change.errors + tuple(errors), waiting=waiting)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -167,8 +246,12 @@ def _holders(desired: DesiredState, snapshot: Snapshot, image: Image) -> tuple[C
 
 
 def _add_footprints(changes: dict[str, Change], vms: Mapping[str, VM], caps: Capabilities) -> None:
-    """What each capture stores and each remove frees (a replace both), where the provider knows."""
+    """What each capture stores and each remove frees (a replace both), where the provider knows.
+    No-ops and updates are skipped first: a 100,000-image plan is mostly no-ops (issue 13)."""
+    noop, update = Action.NOOP, Action.UPDATE
     for key, c in changes.items():
+        if c.action is noop or c.action is update:
+            continue
         stored: Mapping[str, float] = {}
         if c.action in (Action.CAPTURE, Action.REPLACE) and c.after is not None and caps.footprint is not None:
             vm = vms.get((c.after.source.vm or "").casefold()) if c.after.source.vm is not None else None
@@ -220,8 +303,9 @@ def _plan_declared(
     before = _view(image, caps)
     after = _view(spec, caps)
     extra_errors = _compare_extra(spec, image, caps, before, after, loc)
-    if image.source is None:
-        # The provider does not record the source: unknown is not a difference.
+    if image.source is None or spec.source.promotion:
+        # The provider does not record the source: unknown is not a difference. Nor is a
+        # promotion's: a copy records no ``ALIAS:NAME`` (``rules.same_source``).
         before.pop("source", None)
         after.pop("source", None)
     if before == after and may_be_noop:
@@ -426,9 +510,9 @@ def _plan_families(
                 f"{caps.family_noun} '{name}' is not owned by catalog '{owner}': its {_names_of(mutable)} "
                 "cannot be updated",
                 f"import one of its images (reconciler import NAME adopts the {caps.family_noun} too), or remove "
-                "the differing fields", _family_location(desired, fam, ""), code="family-not-owned"))
+                "the differing fields", _family_location(desired, fam), code="family-not-owned"))
             continue
-        carrier = next((s.key for s in desired.images if (s.family or "").casefold() == fam.key
+        carrier = next((s.key for s in desired.images if s.family is not None and s.family.casefold() == fam.key
                         and not (changes[s.key].action is Action.NOOP and changes[s.key].errors)), None)
         if carrier is not None:
             changes[carrier] = _with_family_update(changes[carrier], name, tuple(mutable), caps.family_noun)
@@ -442,7 +526,7 @@ def _plain_family(value: Any, key: str) -> Any:
 
 
 def _names_of(fields: Sequence[FieldDiff]) -> str:
-    return ", ".join(f.path.rsplit(".", 1)[-1] for f in fields)
+    return ", ".join(f.path.rpartition(".")[2] for f in fields)
 
 
 def _with_family_update(change: Change, name: str, fields: tuple[FieldDiff, ...], noun: str) -> Change:
@@ -454,7 +538,7 @@ def _with_family_update(change: Change, name: str, fields: tuple[FieldDiff, ...]
     return replace(change, fields=change.fields + fields, steps=change.steps[:-1] + (step,) + change.steps[-1:])
 
 
-def _family_location(desired: DesiredState, fam: FamilySpec, key: str) -> Location:
+def _family_location(desired: DesiredState, fam: FamilySpec, key: str = "") -> Location:
     """Where ``families.<name>.<key>`` (or the entry) is in the file (``spec.positions.json_path``'s form)."""
     entry = "$.families" + (f".{fam.name}" if _SIMPLE_KEY.match(fam.name) else
                             "['" + fam.name.replace("\\", "\\\\").replace("'", "\\'") + "']")
@@ -462,7 +546,7 @@ def _family_location(desired: DesiredState, fam: FamilySpec, key: str) -> Locati
     found = desired.positions.get(path)
     if found is not None:
         return Location(file=desired.path, line=found[0], col=found[1], json_path=path)
-    return Location(file=desired.path, line=fam.line, col=0, json_path=path)
+    return Location(file=desired.path, line=fam.line, json_path=path)
 
 
 _SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -532,6 +616,7 @@ def _retention(
     declared: Mapping[str, ImageSpec],
     owner: str,
     captured: set[str],
+    spared: frozenset[str] = frozenset(),
 ) -> dict[str, int]:
     """Keys of owned, undeclared images that retention removes -> the N kept for their family.
 
@@ -539,7 +624,9 @@ def _retention(
     image of the family (declared or not) is never removed, nor a protected one (the caller warns).
     Families and "newest" are judged as they will be once the plan is applied (declared families;
     ``captured``, the keys this plan captures or replaces, are the newest), so that applying a plan
-    and planning again is empty.
+    and planning again is empty. A family's ``lifecycle`` that ages its images is not a retention
+    (``_aged``); ``policy.retention: {f: N}`` is ``lifecycle.f.keep: N``. ``spared``: keys never
+    removed (the declared and the effective ``latest``).
     """
     out: dict[str, int] = {}
 
@@ -548,7 +635,10 @@ def _retention(
         s = declared.get(i.key)
         return s.family if s is not None and i.owner == owner else i.family
 
-    for family, keep in desired.policy.retention.items():
+    for family, entry in desired.policy.lifecycles().items():
+        if entry.ages:
+            continue
+        keep = entry.keep
         members = [i for i in snapshot.images if i.category is Category.USER and family_after(i) == family]
         if not members:
             continue
@@ -563,9 +653,286 @@ def _retention(
             reverse=True,
         )
         for image in undeclared[keep:]:
-            if newest is None or image.key != newest.key:
+            if (newest is None or image.key != newest.key) and image.key not in spared:
                 out[image.key] = keep
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Lifecycle and a declared latest (issue 11 §2, §3; the rules are in ``lifecycle.py``)
+
+
+def _uses_time(desired: DesiredState) -> bool:
+    """Whether the plan records ``now``: a lifecycle ages images, or ``latest`` rolls out in rings
+    (applying the saved plan then plans again at that time). A promotion's gate reads ``now`` too
+    but is not recorded: a saved plan made while it waited is refused once it is due
+    (docs/lifecycle.md, "Promotion")."""
+    return any(e.ages for e in desired.policy.lifecycles().values()) or any(
+        f.latest_rollout for f in desired.families.values())
+
+
+def _family_members(snapshot: Snapshot, family: str) -> list[Image]:
+    key = family.casefold()
+    return [i for i in snapshot.images if i.category is Category.USER and (i.family or "").casefold() == key]
+
+
+def _latest_target(fam: FamilySpec, names: Iterable[str]) -> str | None:
+    """The name of the version ``fam.latest`` names among ``names`` (the highest, if several)."""
+    found = [n for n in names if fam.latest is not None and names_version(n, fam.latest)]
+    return max(found, key=version_key) if found else None
+
+
+def _live_latest(images: Iterable[Image]) -> str | None:
+    """What ``latest`` resolves to now among the live ``images`` of a family (version-wide flags)."""
+    return resolve_latest(Member(i.name, i.created, bool(i.extra.get("exclude_from_latest"))) for i in images)
+
+
+def _latest_spared(desired: DesiredState, snapshot: Snapshot, declared: Mapping[str, ImageSpec],
+                   live: Mapping[str, Image], captured: set[str]) -> frozenset[str]:
+    """Keys no retention or lifecycle removes or deprecates: each family's declared ``latest``, and
+    the version ``latest`` resolves to once the plan is applied (declared families and flags; a
+    capture is the newest), so that applying a plan and planning again stays empty."""
+    out: set[str] = set()
+    families = {f.casefold() for f in desired.policy.lifecycles()} | {f.key for f in desired.families.values()}
+    for family in families:
+        members: list[Member] = []
+        for i in snapshot.images:
+            spec = declared.get(i.key)
+            fam_after = spec.family if spec is not None else i.family
+            if i.category is Category.USER and (fam_after or "").casefold() == family:
+                said = spec.extra.get("exclude_from_latest") if spec is not None else None
+                created = "\uffff" if i.key in captured else i.created  # recaptured: the newest
+                members.append(Member(i.name, created, bool(i.extra.get("exclude_from_latest")
+                                                            if said is None else said)))
+        members.extend(Member(s.name, "\uffff", bool(s.extra.get("exclude_from_latest")))
+                       for s in declared.values() if (s.family or "").casefold() == family and s.key not in live)
+        fam = next((f for f in desired.families.values() if f.key == family), None)
+        target = _latest_target(fam, [m.name for m in members]) if fam is not None and fam.latest else None
+        chosen = target if target is not None else resolve_latest(members)
+        if chosen is not None:
+            out.add(chosen.casefold())
+    return frozenset(out)
+
+
+def _aged(desired: DesiredState, snapshot: Snapshot, declared: Mapping[str, ImageSpec], owner: str,
+          spared: frozenset[str], now: datetime | None, errors: list[Diagnostic]) -> dict[str, Decision]:
+    """Each family lifecycle that ages images: key -> deprecate or delete (``lifecycle_decisions``),
+    over the family's owned, undeclared images. Without ``now`` it decides nothing (an error)."""
+    entries = {f: e for f, e in desired.policy.lifecycles().items() if e.ages}
+    if not entries:
+        return {}
+    if now is None:
+        errors.append(Diagnostic.error(
+            "policy.lifecycle deprecates and deletes by age, but the plan was given no time (now)",
+            "this is a bug in the caller: the command line always passes the time (RECONCILER_NOW in tests)",
+            code="lifecycle-no-time"))
+        return {}
+    out: dict[str, Decision] = {}
+    for family, entry in entries.items():
+        members = [i for i in _family_members(snapshot, family) if rules.owned(i, owner) and i.key not in declared]
+        out.update(lifecycle_decisions(
+            members, keep=entry.keep, now=now, spared=spared,
+            deprecate_after=parse_duration(entry.deprecate_after) if entry.deprecate_after else None,
+            delete_after=parse_duration(entry.delete_after) if entry.delete_after else None))
+    return out
+
+
+def _undeclared_update(image: Image, caps: Capabilities, extra: Mapping[str, Any],
+                       tags: Mapping[str, str] | None = None) -> ImageSpec:
+    """The spec an update of the undeclared ``image`` applies: the image as it is, ``extra`` (and
+    ``tags``) changed. A provider that compares its fields plainly (local) keeps the fields it has;
+    one with its own comparison (azure) manages only the fields given (declared vs live)."""
+    spec = spec_from_image(image)
+    kept = {k: v for k, v in image.extra.items() if k in caps.image_fields and v is not None} \
+        if caps.compare_extra is None else {}
+    return replace(spec, extra={**kept, **extra}, tags=dict(tags) if tags is not None else spec.tags)
+
+
+def _deprecate(changes: dict[str, Change], aged: Mapping[str, Decision], live: Mapping[str, Image],
+               vms: Mapping[str, Any], snapshot: Snapshot, caps: Capabilities, owner: str, location: Any,
+               now: datetime | None) -> None:
+    """A deprecation is an update of the undeclared image: end of life now, excluded from latest,
+    tagged ``DEPRECATED_TAG`` with the time (``lifecycle.deprecation_fields``)."""
+    if now is None:
+        return
+    for key, decision in sorted(aged.items()):
+        if decision.action != "deprecate" or key in changes:
+            continue
+        image = live[key]
+        spec = _undeclared_update(image, caps, deprecation_fields(now, caps.image_fields),
+                                  {**image.tags, DEPRECATED_TAG: format_time(now)})
+        change = _plan_declared(spec, image, vms, snapshot, caps, owner, location)
+        if change.action is Action.UPDATE:
+            changes[key] = replace(change, reason=decision.reason)
+
+
+def _plan_latest(desired: DesiredState, snapshot: Snapshot, caps: Capabilities, changes: dict[str, Change],
+                 declared: Mapping[str, ImageSpec], live: Mapping[str, Image], vms: Mapping[str, Any], owner: str,
+                 location: Any, errors: list[Diagnostic], now: datetime | None = None) -> tuple[LatestMove, ...]:
+    """Set the exclude-from-latest flag of every version of each family that declares ``latest``
+    (``lifecycle.latest_flags``): the declared version not excluded, every higher one excluded,
+    lower ones as they are. A declared image takes its flag in its own change; an owned,
+    undeclared one gets an update; one this catalog may not change, or a declared flag that says
+    otherwise, is an error. Returns where each family's ``latest`` moves."""
+    if "exclude_from_latest" not in caps.image_fields:
+        return ()
+    moves: list[LatestMove] = []
+    for fam in desired.families.values():
+        if fam.latest is None:
+            continue
+        members = {i.key: i for i in _family_members(snapshot, fam.name)
+                   if not (i.key in changes and changes[i.key].action is Action.REMOVE)}
+        captures = [s for s in declared.values() if (s.family or "").casefold() == fam.key and s.key not in live]
+        names = [i.name for i in members.values()] + [s.name for s in captures]
+        target = _latest_target(fam, names)
+        if target is None:
+            shown = ", ".join(sorted((version_of(n) for n in names), key=version_key)[-5:]) or "none"
+            errors.append(Diagnostic.error(
+                f"families.{fam.name}.latest: {fam.latest} is no version of family '{fam.name}'",
+                f"declare that image, or name a version the family holds (highest: {shown})",
+                _family_location(desired, fam, "latest"), code="latest-unknown"))
+            continue
+        flags = latest_flags([Member(i.name, i.created, bool(i.extra.get("exclude_from_latest")))
+                              for i in members.values()] + [Member(s.name, "\uffff") for s in captures], target)
+        for name, want in sorted(flags.items()):
+            key = name.casefold()
+            spec = declared.get(key)
+            image = live.get(key)
+            if spec is not None:
+                said = spec.extra.get("exclude_from_latest")
+                if said is not None and bool(said) != want:
+                    errors.append(Diagnostic.error(
+                        f"image '{spec.name}' declares exclude_from_latest: {str(bool(said)).lower()}, but "
+                        f"families.{fam.name}.latest: {fam.latest} needs it {str(want).lower()}",
+                        f"remove exclude_from_latest from '{spec.name}' (the plan sets it from latest), "
+                        "or change latest", location(spec, "exclude_from_latest"), code="latest-conflict"))
+                    continue
+                if said is None:
+                    flagged = replace(spec, extra={**spec.extra, "exclude_from_latest": want})
+                    changes[key] = _replan(changes[key], flagged, image, vms, snapshot, caps, owner, location)
+                continue
+            assert image is not None
+            if bool(image.extra.get("exclude_from_latest")) == want:
+                continue
+            if not rules.owned(image, owner) or rules.touch_refusal(image, owner, rules.Verb.UPDATE) is not None:
+                errors.append(Diagnostic.error(
+                    f"latest of family '{fam.name}' cannot resolve to {version_of(target)}: '{image.name}' "
+                    f"needs exclude_from_latest: {str(want).lower()}, but {rules.ownership_phrase(image)}",
+                    f"set its flag in the catalog that owns it, or declare latest: {version_of(image.name)}",
+                    _family_location(desired, fam, "latest"), code="latest-not-owned"))
+                continue
+            base = changes.get(key)
+            if base is not None and base.after is not None and base.action is Action.UPDATE:
+                spec = replace(base.after, extra={**base.after.extra, "exclude_from_latest": want})
+            else:
+                spec = _undeclared_update(image, caps, {"exclude_from_latest": want})
+            change = _plan_declared(spec, image, vms, snapshot, caps, owner, location)
+            if change.action is Action.UPDATE:
+                reason = base.reason if base is not None and base.action is Action.UPDATE else \
+                    f"latest({fam.name}): {version_of(target)}"
+                changes[key] = replace(change, reason=reason)
+        if fam.latest_rollout and "target_regions" in caps.image_fields:
+            rolled = _rollout(desired, fam, target, members, declared, live, changes, vms, snapshot, caps, owner,
+                              location, errors, now)
+            if rolled is not None:
+                moves.extend(rolled)
+                continue
+        before = _live_latest(i for i in _family_members(snapshot, fam.name))
+        if before is None or before.casefold() != target.casefold():
+            moves.append(LatestMove(fam.name, version_of(before) if before else None, version_of(target)))
+    return tuple(moves)
+
+
+def _region_name(item: Any) -> str:
+    name = item if isinstance(item, str) else (item.get("name") if isinstance(item, Mapping) else "")
+    return str(name or "").replace(" ", "").lower()
+
+
+def _rollout(desired: DesiredState, fam: FamilySpec, target: str, members: Mapping[str, Image],
+             declared: Mapping[str, ImageSpec], live: Mapping[str, Image], changes: dict[str, Change],
+             vms: Mapping[str, Any], snapshot: Snapshot, caps: Capabilities, owner: str, location: Any,
+             errors: list[Diagnostic], now: datetime | None) -> tuple[LatestMove, ...] | None:
+    """``latest_rollout``: ``latest`` moves to ``target`` ring by ring (``lifecycle.ring_progress``).
+    The target's regions not moved yet are excluded from latest there (region-level flag), so the
+    previous version stays latest in them; the rings moved and when are the target's
+    ``LATEST_RING_TAG``. None: no rollout applies (nothing to roll from, a rollback, which moves at
+    once, or a target without regions); the caller then moves it everywhere."""
+    key = target.casefold()
+    spec, image = declared.get(key), live.get(key)
+    previous = _live_latest(i for k, i in members.items() if k != key)
+    if previous is None or version_key(previous) >= version_key(target):
+        return None
+    source = spec.extra.get("target_regions") if spec is not None else (image.extra.get("target_regions")
+                                                                        if image is not None else None)
+    if not source:
+        return None
+    if now is None:
+        errors.append(Diagnostic.error(
+            f"families.{fam.name}.latest_rollout moves latest by time, but the plan was given no time (now)",
+            "this is a bug in the caller: the command line always passes the time (RECONCILER_NOW in tests)",
+            code="lifecycle-no-time"))
+        return ()
+    rings = fam.latest_rollout
+    state = ring_progress([r.after for r in rings], image.tags.get(LATEST_RING_TAG) if image is not None else None,
+                          now)
+    moved = {r for ring in rings[:state.moved] for r in ring.regions}
+    listed = {r for ring in rings for r in ring.regions}
+    complete = state.moved == len(rings)
+    items: list[Any] = []
+    for item in source:
+        name = _region_name(item)
+        entry = {"name": item} if isinstance(item, str) else dict(item)
+        want = not (name in moved or (complete and name not in listed))
+        said = entry.get("exclude_from_latest")
+        if spec is not None and said is not None and bool(said) != want:
+            errors.append(Diagnostic.error(
+                f"image '{spec.name}' declares exclude_from_latest: {str(bool(said)).lower()} in region {name}, "
+                f"but families.{fam.name}.latest_rollout needs it {str(want).lower()} there now",
+                "remove exclude_from_latest from its target_regions (the rollout sets it), or the rollout",
+                location(spec, "target_regions"), code="latest-conflict"))
+            return ()
+        entry["exclude_from_latest"] = want
+        items.append(entry)
+    base = changes.get(key)
+    current = base.after if base is not None and base.after is not None else (
+        spec if spec is not None else _undeclared_update(image, caps, {}) if image is not None else None)
+    assert current is not None
+    rolled = replace(current, extra={**current.extra, "exclude_from_latest": False, "target_regions": items},
+                     tags={**current.tags, LATEST_RING_TAG: state.tag})
+    if image is None or base is None or base.action is Action.CAPTURE:
+        if base is not None:
+            changes[key] = replace(base, after=rolled)
+    else:
+        change = _plan_declared(rolled, image, vms, snapshot, caps, owner, location)
+        if change.action is Action.UPDATE:
+            change = replace(change, reason=f"latest({fam.name}): ring {state.moved} of {len(rings)}")
+        changes[key] = change
+    before, after = version_of(previous), version_of(target)
+    out = []
+    if state.advanced:
+        ring = rings[state.moved - 1].regions + (tuple(sorted(
+            _region_name(i) for i in source if _region_name(i) not in listed)) if complete else ())
+        out.append(LatestMove(fam.name, before, after, regions=ring))
+    if state.next_due is not None:
+        nxt = rings[state.moved].regions
+        if state.moved + 1 == len(rings):
+            nxt = nxt + tuple(sorted(_region_name(i) for i in source if _region_name(i) not in listed))
+        out.append(LatestMove(fam.name, before, after, regions=nxt, due=format_time(state.next_due)))
+    return tuple(out)
+
+
+def _replan(change: Change, spec: ImageSpec, image: Image | None, vms: Mapping[str, Any], snapshot: Snapshot,
+            caps: Capabilities, owner: str, location: Any) -> Change:
+    """``change`` of a declared image planned again from ``spec`` (its computed latest flag set);
+    a capture keeps its own planning (the flag only rides on the spec it creates)."""
+    if change.action is Action.CAPTURE or image is None:
+        return replace(change, after=spec)
+    if change.action is not Action.NOOP and change.action is not Action.UPDATE:
+        return replace(change, after=spec)
+    fresh = _plan_declared(spec, image, vms, snapshot, caps, owner, location)
+    if change.action is Action.UPDATE and fresh.action is Action.UPDATE:
+        return replace(fresh, steps=change.steps if len(change.steps) > len(fresh.steps) else fresh.steps)
+    return fresh
 
 
 def _age_key(image: Image) -> tuple[str, str]:
@@ -609,7 +976,8 @@ def _same(spec: ImageSpec, image: Image, caps: Capabilities) -> bool:
     True only when the views are equal; a False is always checked again by the full comparison."""
     if caps.compare_extra is not None or _SPEC_FIELDS(spec) != _IMAGE_FIELDS(image):
         return False
-    if image.source is not None and _SOURCE_FIELDS(spec.source) != _SOURCE_FIELDS(image.source):
+    if (image.source is not None and _SOURCE_FIELDS(spec.source) != _SOURCE_FIELDS(image.source)
+            and not spec.source.promotion):
         return False
     return all(spec.extra.get(k) == image.extra.get(k) for k in caps.image_fields)
 
@@ -756,7 +1124,7 @@ def _relevant_fingerprints(desired: DesiredState, snapshot: Snapshot, owner: str
     for key, image in live.items():
         if rules.owned(image, owner):
             out[f"image:{key}"] = image.fingerprint
-    for key in {f.key for f in desired.families.values()} | {(s.family or "").casefold() for s in desired.images}:
+    for key in {f.key for f in desired.families.values()} | {s.family.casefold() for s in desired.images if s.family}:
         if key in snapshot.families:
             out[f"family:{key}"] = snapshot.families[key].fingerprint
     return dict(sorted(out.items()))
@@ -781,9 +1149,11 @@ def _locator(desired: DesiredState) -> Any:
     A key the entry does not spell (``source: {vhd: ...}`` has no ``source.vm``) falls back to its
     nearest parent, then to the entry itself (``desired.positions``; its line, column 0 when unknown).
     """
-    index = {s.key: i for i, s in enumerate(desired.images)}
+    index: dict[str, int] = {}  # built on the first call: a plan of up-to-date images asks for none
 
     def location(spec: ImageSpec, key: str = "") -> Location:
+        if not index:
+            index.update((s.key, i) for i, s in enumerate(desired.images))
         entry = f"$.images[{index.get(spec.key, 0)}]"
         path = f"{entry}.{key}" if key else entry
         parts = key.split(".") if key else []  # the entry alone never reads positions: they cost a parse

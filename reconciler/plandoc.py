@@ -19,7 +19,7 @@ from typing import Any
 from . import __version__
 from .codec import OMIT, Codec, Shape
 from .errors import Diagnostic, Severity
-from .model import Action, Change, Image, Plan, Source
+from .model import Action, Change, Image, LatestMove, Plan, Source
 
 #: Version of the JSON plan document (``format_version``). Minor bumps only add fields. 2.0 (issue
 #: 13): an unchanged image is a name and a fingerprint in ``unchanged``, no longer a change with its
@@ -45,7 +45,19 @@ def _summary(plan: Plan) -> dict[str, int]:
         "remove": counts["remove"],
         "no_op": sum(1 for c in plan.changes if c.action is Action.NOOP),
         "destructive": sum(1 for c in plan.pending if is_destructive(c)),
+        **({"held": len(plan.held)} if plan.held else {}),
+        **({"waiting": len(plan.waiting)} if plan.waiting else {}),
     }
+
+
+def storage_totals(plan: Plan) -> Any:
+    """The plan's storage totals (issue 11 §5): GiB stored by its captures and freed by its removes,
+    by storage type and in all; ``OMIT`` when no change's footprint is known (documents of plans
+    without footprints are what they were)."""
+    per_type = plan.storage()
+    if not per_type["stored"] and not per_type["freed"]:
+        return OMIT
+    return {**per_type, "stored_gib": sum(per_type["stored"].values()), "freed_gib": sum(per_type["freed"].values())}
 
 
 def _replace_paths(c: Change) -> Any:
@@ -72,27 +84,33 @@ PLAN_FORMAT = Codec(
                 "targets",
                 "replace",
                 "summary",
+                "storage",
                 "changes",
                 "diagnostics",
                 "desired_digest",
                 "fingerprints",
+                "now",
+                "latest",
             ),
             rename={"changes": "resource_changes"},
-            # Left out when empty: documents without --replace are what they were before it existed.
-            omit_defaults=frozenset({"replace"}),
+            # Left out when empty: documents without --replace (issue 11: without a time-based rule,
+            # without a latest move) are what they were before these existed.
+            omit_defaults=frozenset({"replace", "now", "latest"}),
             computed={
                 "format_version": lambda p: FORMAT_VERSION,
                 "reconciler_version": lambda p: __version__,
                 "applyable": lambda p: p.applyable,
                 "errored": lambda p: p.errored,
                 "summary": _summary,
+                "storage": storage_totals,
                 "diagnostics": _diagnostics,
             },
         ),
         # A live image's typed provider facts are not a field of the document: ``_with_facts``
         # writes them into its ``extra``; read back, they stay there (plain data, never checked).
         # ``failed`` is left out when None: documents of images that did not fail are what they were.
-        Image: Shape(exclude=frozenset({"facts"}), omit_defaults=frozenset({"failed"})),
+        LatestMove: Shape(omit_defaults=frozenset({"regions", "due"})),
+        Image: Shape(exclude=frozenset({"facts"}), omit_defaults=frozenset({"failed", "footprint"})),
         # The sources beyond vm/vhd and the guest steps are left out when unset: documents of VM and
         # VHD captures are what they were before these existed.
         Source: Shape(omit_defaults=frozenset({"image", "snapshot", "disk", "data_snapshots", "deprovision",
@@ -114,7 +132,13 @@ PLAN_FORMAT = Codec(
                 "errors",
                 "warnings",
                 "replace_paths",
+                "held_by",
+                "stored",
+                "freed",
+                "waiting",
             ),
+            # Issue 11: left out when empty, so documents of plans without them are what they were.
+            omit_defaults=frozenset({"held_by", "stored", "freed", "waiting"}),
             computed={
                 "family": lambda c: c.family,
                 "actions": lambda c: c.action.tf_actions,
@@ -157,7 +181,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     not repeat. The document of a 100,000-image catalog with 1,000 changes holds 1,000 changes."""
     listed = tuple(c for c in plan.changes if not is_unchanged(c))
     unchanged = {c.name: _unchanged_fingerprint(plan, c) for c in plan.changes if is_unchanged(c)}
-    body = PLAN_FORMAT.to_dict(plan if len(listed) == len(plan.changes) else replace(plan, changes=listed))
+    body = PLAN_FORMAT.to_dict(replace(plan, changes=listed))
     for change, change_doc in zip(listed, body["resource_changes"], strict=True):
         _with_facts(change.before, change_doc["before"])
     fingerprints = dict(body["fingerprints"])
@@ -207,8 +231,6 @@ def plan_from_document(doc: Mapping[str, Any]) -> Plan:
         errors=tuple(d for d in diags if d.severity is Severity.ERROR),
         warnings=tuple(d for d in diags if d.severity is Severity.WARNING),
     )
-    if not unchanged:
-        return plan
     fingerprints = dict(plan.fingerprints)
     for name, fingerprint in unchanged.items():
         fingerprints.setdefault(f"image:{name.casefold()}", fingerprint)
@@ -237,5 +259,6 @@ __all__ = [
     "is_unchanged",
     "plan_document",
     "plan_from_document",
+    "storage_totals",
     "to_dict",
 ]

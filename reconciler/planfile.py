@@ -346,6 +346,9 @@ def _change_differences(saved: Change, fresh: Change) -> list[str]:
         ("steps", list(saved.steps), list(fresh.steps)),
         ("the consumed VM", saved.consumes_vm, fresh.consumes_vm),
         ("the destructive flag", saved.destructive, fresh.destructive),
+        # Held or not counts; who holds it (a scale set's capacity) may move between plan and apply.
+        ("whether it is held (in use)", saved.held, fresh.held),
+        ("whether it is a waiting promotion", saved.waiting, fresh.waiting),
     ):
         if _data(a) != _data(b):
             what.append(label)

@@ -163,6 +163,11 @@ def same_source(have: Source | None, want: Source) -> bool:
     """
     if have is None:
         return False
+    if want.promotion:
+        # A copy of another catalog's image (issue 11 §1): what a provider records of it is not the
+        # file's ``ALIAS:NAME`` (azure: the source version's id; local: nothing), but it was made
+        # from no VM or VHD.
+        return have.vm is None and have.vhd is None
     if want.vm is not None:
         return (have.vm or "").casefold() == want.vm.casefold()
     return (have.vhd or "") == (want.vhd or "")
@@ -215,6 +220,12 @@ def capability_refusal(spec: ImageSpec, caps: Capabilities) -> Refusal | None:
                        + (", or use type: vm, which this provider keeps specialized"
                           if ImageType.VM in caps.specialized_types and spec.type is not ImageType.VM else ""))
     kind = spec.source.kind
+    if spec.source.promotion:
+        if caps.promotion:
+            return None
+        return Refusal(SOURCE_UNSUPPORTED,
+                       f"{what}: the {caps.provider} provider cannot copy an image from another catalog",
+                       "capture it from a VM in this catalog instead")
     if kind == "vhd" and not caps.vhd_source:
         return Refusal(SOURCE_UNSUPPORTED,
                        f"{what}: the {caps.provider} provider captures from VMs only, not VHDs",
@@ -283,7 +294,8 @@ def capture_blockers(spec: ImageSpec, vm: VM | None, caps: Capabilities) -> Capt
             ))
         if wanted:
             consumes = vm.name
-    steps.append("capture image")
+    # A promotion copies another catalog's image (issue 11 §1): it consumes nothing.
+    steps.append(f"copy image from {spec.source.image}" if spec.source.promotion else "capture image")
     return CaptureCheck(tuple(blockers), tuple(steps), consumes, deallocate, generalize, deprovision)
 
 

@@ -119,12 +119,16 @@ def seed_to_dict(snapshot: Snapshot) -> dict[str, Any]:
 #: provider's ``extra`` and ``facts``), with the seed's defaults; a source names only what it has.
 SEED_FORMAT = Codec(
     {
+        # ``image`` / ``disk_gib`` / ``footprint`` (issue 11) are left out when unset: seeds written
+        # before they existed read and write back as they were.
         VM: Shape(exclude=frozenset({"id", "fingerprint", "facts"}),
-                  defaults={"os_disk": lambda d: f"{d['name']}-osdisk"}),
+                  defaults={"os_disk": lambda d: f"{d['name']}-osdisk"},
+                  omit_defaults=frozenset({"image", "disk_gib"})),
         Image: Shape(
             # ``failed`` is a provider's reading of a live image (Azure provisioningState), never seeded.
             exclude=frozenset({"extra", "facts", "id", "fingerprint", "failed"}),
-            defaults={"os_state": OSState.GENERALIZED.value}
+            defaults={"os_state": OSState.GENERALIZED.value},
+            omit_defaults=frozenset({"footprint"}),
         ),
         Source: Shape(exclude=frozenset({"generalize"}), omit_defaults=True),
     }

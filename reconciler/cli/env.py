@@ -8,7 +8,9 @@ variables, and reads the few that are about the terminal and the CI's output.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 
+from ..errors import ReconcilerError
 from ..operations import Environment
 
 
@@ -35,3 +37,18 @@ def github_actions() -> bool:
 def step_summary_path() -> str | None:
     """``GITHUB_STEP_SUMMARY``: the file a plan's Markdown is appended to (None: not set)."""
     return os.environ.get("GITHUB_STEP_SUMMARY") or None
+
+
+def now() -> datetime:
+    """The time a plan is made at: ``RECONCILER_NOW`` (an ISO-8601 instant, ``2026-12-01T11:00:00Z``)
+    when set, the injected clock of tests and of a CI that replays a decision; else the system
+    clock (UTC). Time-based rules (a promotion's ``promote_when.min_age``) read only this."""
+    text = os.environ.get("RECONCILER_NOW", "").strip()
+    if not text:
+        return datetime.now(UTC)
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise ReconcilerError(f"RECONCILER_NOW={text!r} is not an ISO-8601 time",
+                              "write it like 2026-12-01T11:00:00Z, or unset it to use the clock") from None
+    return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).astimezone(UTC)

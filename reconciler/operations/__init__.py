@@ -11,14 +11,16 @@ data for the caller (``reconciler.cli``) to render.
 
 One module per concern: ``environment`` (``Environment``: catalog defaults, trusted hosts, run id),
 ``loading`` (the desired-state file and its provider), ``lock`` (the catalog lock), ``saved``
-(plans, saved plans, apply), ``adopt`` (``import``), ``export``, ``seeding`` (``catalog init``)
-and ``catalogs`` (many catalogs: ``plan DIR``, ``catalogs DIR``). Callers import from here.
+(plans, saved plans, apply), ``adopt`` (``import``), ``export``, ``seeding`` (``catalog init``),
+``consumers`` (who uses an image) and ``catalogs`` (many catalogs: ``plan DIR``, ``catalogs DIR``).
+Callers import from here.
 """
 
 from __future__ import annotations
 
 from .adopt import Adoption, adopt, check_adoption
 from .catalogs import CATALOG_SUFFIXES, CatalogFile, CatalogPlan, MultiPlan, find_catalogs, plan_catalogs
+from .consumers import ConsumerReport, find_consumers
 from .environment import Environment
 from .export import Export, export_spec, owned_images
 from .loading import DEFAULT_FILE, check_desired, load_desired, open_catalog, parse_desired, read_path
@@ -41,6 +43,7 @@ __all__ = [
     "ApplyRequest",
     "CatalogFile",
     "CatalogPlan",
+    "ConsumerReport",
     "MultiPlan",
     "DEFAULT_FILE",
     "Environment",
@@ -56,6 +59,7 @@ __all__ = [
     "check_desired",
     "export_spec",
     "find_catalogs",
+    "find_consumers",
     "init_catalog",
     "load_desired",
     "local_catalog_path",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -160,9 +161,11 @@ def plan_catalogs(
     *,
     open_provider: Callable[[DesiredState], Provider] | None = None,
     prune: bool | None = None,
+    now: datetime | None = None,
 ) -> MultiPlan:
     """Plan every file of ``files`` on its own; one that cannot be read, parsed or reached records its
-    errors and the others are still planned. ``open_provider`` defaults to ``open_catalog``."""
+    errors and the others are still planned. ``open_provider`` defaults to ``open_catalog``; ``now``:
+    the shell's time, the same for every catalog."""
     opener = open_provider or (lambda d: open_catalog(d, env))
     out: list[CatalogPlan] = []
     for c in files:
@@ -170,7 +173,7 @@ def plan_catalogs(
             desired = load_desired(c.file, env)
             provider = opener(desired)
             try:
-                out.append(CatalogPlan(c.file, make_plan(desired, provider, prune=prune)))
+                out.append(CatalogPlan(c.file, make_plan(desired, provider, prune=prune, now=now)))
             finally:
                 provider.close()
         except ReconcilerError as e:

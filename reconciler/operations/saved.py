@@ -6,8 +6,10 @@ Layer: orchestration (``reconciler.operations``). A saved plan runs only if it i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from ..apply import ApplyHooks, apply_plan
@@ -18,15 +20,57 @@ from .environment import Environment
 from .loading import load_desired, parse_desired, read_path
 
 
+def read_snapshot(desired: DesiredState, provider: Provider, *, prune: bool | None = None,
+                  targets: Sequence[str] = (), replace: Sequence[str] = (), now: datetime | None = None) -> Snapshot:
+    """The live snapshot a plan of ``desired`` reads: the catalog, and the consumers of the images
+    a remove of which the policy could hold (issue 11 §4). Consumers cost a query of their own
+    (azure: Resource Graph across subscriptions), so they are read only when a first plan (at
+    ``now``: a lifecycle delete depends on it) has such a remove; the snapshot then carries them and
+    the planner marks those removes held."""
+    return _read(desired, provider, prune=prune, targets=targets, replace=replace, now=now)[0]
+
+
+def _read(desired: DesiredState, provider: Provider, *, prune: bool | None, targets: Sequence[str],
+          replace: Sequence[str], now: datetime | None) -> tuple[Snapshot, Plan | None]:
+    """``read_snapshot``, and the first plan when it is already the plan (no consumers were needed),
+    so that a plan whose policy may hold removes but has none is made once."""
+    from ..plan import make_plan as plan_changes
+    from ..plan import removes_to_check
+
+    snapshot = provider.snapshot()
+    promoted = [s for s in desired.images if s.source.promotion]
+    if promoted:  # issue 11 §1: the source images of the file's promotions, from their catalogs
+        snapshot = dataclasses.replace(snapshot, origins=provider.origins(promoted))
+    if not desired.policy.may_block:  # policy.consumers, or a lifecycle entry (issue 11 §3)
+        return snapshot, None
+    first = plan_changes(desired, snapshot, provider.capabilities, prune=prune, targets=targets, replace=replace,
+                         now=now)
+    images = removes_to_check(desired, first)
+    if not images:
+        return snapshot, first
+    return dataclasses.replace(snapshot, consumers=provider.consumers(images, desired.policy.consumers)), None
+
+
 def make_plan(desired: DesiredState, provider: Provider, *, prune: bool | None = None,
-              targets: Sequence[str] = (), replace: Sequence[str] = ()) -> Plan:
+              targets: Sequence[str] = (), replace: Sequence[str] = (), now: datetime | None = None) -> Plan:
     """A fresh plan of ``desired`` against the live catalog (read once, now); ``replace``: the
-    ``--replace`` names, recaptured even when nothing differs."""
+    ``--replace`` names, recaptured even when nothing differs; ``now``: the shell's time, for the
+    time-based rules (``plan.make_plan``)."""
     from ..plan import make_plan as plan_changes
 
     with read_path():
-        return plan_changes(desired, provider.snapshot(), provider.capabilities, prune=prune, targets=targets,
-                            replace=replace)
+        snapshot, made = _read(desired, provider, prune=prune, targets=targets, replace=replace, now=now)
+        if made is not None:
+            return made
+        return plan_changes(desired, snapshot, provider.capabilities, prune=prune, targets=targets,
+                            replace=replace, now=now)
+
+
+def _saved_snapshot(saved: Plan, desired: DesiredState, provider: Provider, now: datetime | None = None) -> Snapshot:
+    """The snapshot a saved plan is verified against: read as a fresh plan with its options (and its
+    time) would."""
+    return read_snapshot(desired, provider, prune=_replay_prune(saved), targets=saved.targets, replace=saved.replace,
+                         now=_replay_now(saved, now))
 
 
 def read_plan(path: Path, data: bytes | None = None) -> Plan:
@@ -40,7 +84,7 @@ def read_plan(path: Path, data: bytes | None = None) -> Plan:
 
 
 def verify_saved_plan(saved: Plan, desired: DesiredState, snapshot: Snapshot, capabilities: Capabilities,
-                      filename: str) -> None:
+                      filename: str, *, now: datetime | None = None) -> None:
     """A saved plan runs only if it is still the plan (docs/plan-format.md, "What applying a saved
     plan guarantees"): made for this catalog, not stale (the fast first answer), and equal to a
     fresh plan of the same desired-state file and live ``snapshot`` with its own prune/targets.
@@ -60,8 +104,17 @@ def verify_saved_plan(saved: Plan, desired: DesiredState, snapshot: Snapshot, ca
         )
     ensure_fresh(saved, snapshot, desired.digest)
     fresh = plan_changes(desired, snapshot, capabilities, prune=_replay_prune(saved), targets=saved.targets,
-                        replace=saved.replace)
+                        replace=saved.replace, now=_replay_now(saved, now))
     ensure_same_plan(saved, fresh, filename)
+
+
+def _replay_now(saved: Plan, now: datetime | None) -> datetime | None:
+    """The time that plans ``saved`` again: the one it recorded (issue 11 §3: a saved plan does not
+    change meaning between review and apply, a deprecation due at review is applied as reviewed),
+    else ``now``."""
+    from ..lifecycle import parse_time
+
+    return parse_time(saved.now) or now
 
 
 def _replay_prune(saved: Plan) -> bool | None:
@@ -123,13 +176,14 @@ def read_apply_request(
     return ApplyRequest(load_desired(spec_file, env), spec_file, saved=saved, saved_file=arg)
 
 
-def plan_to_apply(request: ApplyRequest, provider: Provider) -> Plan:
+def plan_to_apply(request: ApplyRequest, provider: Provider, *, now: datetime | None = None) -> Plan:
     """The plan ``apply`` runs: the saved plan once verified under the lock, else a fresh one."""
     if request.saved is None:
         return make_plan(request.desired, provider, prune=request.prune, targets=request.targets,
-                         replace=request.replace)
-    verify_saved_plan(request.saved, request.desired, provider.snapshot(), provider.capabilities,
-                      str(request.saved_file))
+                         replace=request.replace, now=now)
+    verify_saved_plan(request.saved, request.desired,
+                      _saved_snapshot(request.saved, request.desired, provider, now),
+                      provider.capabilities, str(request.saved_file), now=now)
     return request.saved
 
 
@@ -163,6 +217,6 @@ def apply_saved(saved: Plan, desired: DesiredState, provider: Provider, lock: Lo
                 hooks: ApplyHooks | None = None, parallelism: int = 10,
                 continue_on_error: bool = False) -> ApplyResult:
     """Verify a saved plan against ``desired`` and the live catalog, then run exactly it."""
-    verify_saved_plan(saved, desired, provider.snapshot(), provider.capabilities, filename)
+    verify_saved_plan(saved, desired, _saved_snapshot(saved, desired, provider), provider.capabilities, filename)
     return apply_changes(saved, provider, lock, hooks=hooks, parallelism=parallelism,
                          continue_on_error=continue_on_error)

@@ -18,11 +18,11 @@ capabilities, ``open_provider``, schema fragment, environment mapping, seeding) 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol, Unpack, runtime_checkable
 
-from ..model import Capabilities, CatalogConfig, Image, ImageSpec, Snapshot
+from ..model import Capabilities, CatalogConfig, Consumer, ConsumersPolicy, Image, ImageSpec, Snapshot
 from . import registry
 from .locking import LockHandle, LockInfo, LockWaits
 
@@ -49,6 +49,21 @@ class Provider(Protocol):
 
     def snapshot(self) -> Snapshot:
         """Read every image (user and public) and every source VM, in as few requests as possible."""
+        ...
+
+    def consumers(self, images: Sequence[Image], policy: ConsumersPolicy) -> dict[str, tuple[Consumer, ...]]:
+        """What uses each of ``images`` (issue 11 §4): casefolded image name -> the VMs, scale sets
+        or roles whose image reference names it (or, for a gallery version, its definition); an
+        image nothing uses is absent. Read apart from ``snapshot`` (a query of its own, across
+        ``policy.subscriptions`` on azure), only when asked: a plan asks only when a remove could
+        be held (``operations.saved.read_snapshot``)."""
+        ...
+
+    def origins(self, specs: Sequence[ImageSpec]) -> dict[str, Image]:
+        """The source images of the promotions ``specs`` (issue 11 §1): each spec's ``source.image``
+        (``ALIAS:NAME`` with the ``sources:`` entry in ``extra[PROMOTION_EXTRA]``, or a resource id),
+        casefolded -> the image as its catalog holds it; one that does not exist is absent. Read
+        only, with the catalog's own credential (docs/lifecycle.md, "Promotion")."""
         ...
 
     def capture(self, spec: ImageSpec, on_step: StepCallback = _no_step) -> Image:

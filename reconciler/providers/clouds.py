@@ -26,6 +26,9 @@ Service Management and Blob endpoints are those of the Azure national-cloud docu
 developer guide" endpoint mapping: management.core.usgovcloudapi.net, blob.core.usgovcloudapi.net;
 "Azure China developer guide": management.core.chinacloudapi.cn, blob.core.chinacloudapi.cn) and
 of azure-identity's interactive scopes for classic management (``_internal/interactive.py``).
+Azure Resource Graph (the consumers of an image, issue 11 §4) is served by the same ARM endpoint
+(``POST {arm}/providers/Microsoft.ResourceGraph/resources``, shared/azure-rest/CONTRACT.md §10.2)
+with the same token, so the ARM rule covers it: no host of its own is trusted.
 """
 
 from __future__ import annotations

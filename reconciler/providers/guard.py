@@ -14,13 +14,14 @@ Only this module calls the primitives of ``Backend`` (``tests/unit/test_layers.p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, Unpack
 
 from .. import rules
 from ..errors import NotFound, OperationFailed, OperationTimeout, ProviderError, RefusedError
-from ..model import VM, Capabilities, Image, ImageSpec, ImageType, Snapshot
+from ..model import VM, Capabilities, Consumer, ConsumersPolicy, Image, ImageSpec, ImageType, Snapshot
 from . import StepCallback, _no_step
 from .locking import LockHandle, LockInfo, LockWaits
 
@@ -57,6 +58,10 @@ class Backend(Protocol):
     remove_missing_ok: bool
 
     def snapshot(self) -> Snapshot: ...
+
+    def consumers(self, images: Sequence[Image], policy: ConsumersPolicy) -> dict[str, tuple[Consumer, ...]]:
+        """What uses each of ``images`` (``Provider.consumers``)."""
+        ...
 
     def transaction(self) -> AbstractContextManager[object]:
         """Hold around re-read + check + write; reads and writes inside see and make one state."""
@@ -133,6 +138,15 @@ class GuardedProvider:
 
     def snapshot(self) -> Snapshot:
         return self.backend.snapshot()
+
+    def consumers(self, images: Sequence[Image], policy: ConsumersPolicy) -> dict[str, tuple[Consumer, ...]]:
+        return self.backend.consumers(images, policy)
+
+    def origins(self, specs: Sequence[ImageSpec]) -> dict[str, Image]:
+        """``Provider.origins``: read only, so no rule stands in front of it; a backend without
+        promotion (``Capabilities.promotion``) finds none."""
+        reader = getattr(self.backend, "origins", None)
+        return reader(specs) if reader is not None else {}
 
     def acquire_lock(self, info: LockInfo, timeout: float, **waits: Unpack[LockWaits]) -> LockHandle:
         """``Provider.acquire_lock`` (``clock``/``sleep`` keywords) of the backend."""

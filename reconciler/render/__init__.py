@@ -21,6 +21,7 @@ The package:
 ``diagnostics.py``  diagnostics as text, JSON-ready data or GitHub Actions workflow commands
 ``listings.py``     which images a listing shows; images and families as a table or JSON
 ``report.py``       the apply report, text and JSON
+``lifecycle.py``    held removes, storage footprints and totals, ``consumers`` as a table or JSON
 ==================  ===============================================================================
 """
 

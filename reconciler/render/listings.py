@@ -6,7 +6,7 @@ Layer: pure core (views).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ReconcilerError
@@ -63,9 +63,10 @@ def image_status(image: Image) -> str:
     return str(status()) if callable(status) else ""
 
 
-def render_images_table(images: Sequence[Image]) -> str:
+def render_images_table(images: Sequence[Image], latest: Mapping[str, str] | None = None) -> str:
     """Aligned columns; DISKS counts data disks (the OS disk is always there). A STATUS column
-    (``image_status``) is added when any image has one: provisioning failed, replication per region."""
+    (``image_status``) is added when any image has one: provisioning failed, replication per region.
+    ``latest`` (``images list --family``: ``lifecycle.latest_marks``) adds a LATEST column."""
     if not images:
         return "No images found.\n"
     header: tuple[str, ...] = ("NAME", "TYPE", "OS", "STATE", "FAMILY", "CATEGORY", "OWNER", "PROTECTED", "DISKS",
@@ -85,6 +86,9 @@ def render_images_table(images: Sequence[Image]) -> str:
         )
         for i in images
     ]
+    if latest is not None:
+        header = (*header, "LATEST")
+        rows = [(*row, escape_controls(latest.get(i.key, "-"))) for row, i in zip(rows, images, strict=True)]
     statuses = [image_status(i) for i in images]
     if any(statuses):
         header = (*header, "STATUS")

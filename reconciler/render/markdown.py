@@ -14,6 +14,7 @@ from ..model import Action, Change, Plan
 from ..plandoc import is_destructive
 from .common import _plural, consumes_wording, destructive_first
 from .escape import _html_escape, _value, escape_controls, md_escape
+from .lifecycle import change_storage, consumers_phrase, latest_lines, storage_line
 
 
 def _omitted_details(n: int) -> str:
@@ -43,9 +44,45 @@ def markdown_summary(plan: Plan) -> str:
         if consumed:
             parts.append(f"{consumed} VM{'s' if consumed != 1 else ''} consumed")
         line += f" — ⚠️ {len(destructive)} destructive ({', '.join(parts)})"
+    if plan.held:
+        line += f" — ⏸️ {_plural(len(plan.held), 'remove')} held (in use)"
+    if plan.waiting:
+        line += f" — ⏳ {_plural(len(plan.waiting), 'promotion')} waiting"
+    storage = storage_line(plan)
+    if storage and plan.pending:
+        line += f" — {md_escape(storage.removeprefix('Storage: ').removesuffix('.'))}"
     if plan.errored:
         line += f" — ❌ {_plural(len(plan.all_errors), 'error')}: cannot be applied"
     return line
+
+
+def _md_held(plan: Plan) -> _Section:
+    """The held removes (issue 11 §4): in use, shown, not applied."""
+    rows = [f"- {md_escape(c.name)} HELD: {md_escape(consumers_phrase(c.held_by))}\n" for c in plan.held]
+    return _Section(
+        head="### ⏸️ Held removes: the image is in use (not applied)\n\n",
+        rows=rows,
+        note=lambda n: f"_{n} more held removes not shown: see the JSON artifact._\n\n",
+    )
+
+
+def _md_latest(plan: Plan) -> _Section:
+    """Where each family's ``latest`` moves (issue 11 §2): ``latest(web-base): 1.3.2 -> 1.4.0``."""
+    return _Section(
+        head="### 🏷️ latest moves\n\n",
+        rows=[f"- {md_escape(line).replace(' -&gt; ', ' → ')}\n" for line in latest_lines(plan)],
+        note=lambda n: f"_{n} more latest moves not shown: see the JSON artifact._\n\n",
+    )
+
+
+def _md_waiting(plan: Plan) -> _Section:
+    """The waiting promotions (issue 11 §1): their gate is not met yet, not applied."""
+    rows = [f"- {md_escape(c.name)} WAITING: {md_escape(c.waiting or '')}\n" for c in plan.waiting]
+    return _Section(
+        head="### ⏳ Waiting promotions: the promote_when gate is not met yet (not applied)\n\n",
+        rows=rows,
+        note=lambda n: f"_{n} more waiting promotions not shown: see the JSON artifact._\n\n",
+    )
 
 
 def markdown_marker(catalog: str) -> str:
@@ -73,6 +110,9 @@ def render_plan_markdown(plan: Plan, *, max_chars: int = 65000) -> str:
     summary = markdown_title(plan) + markdown_summary(plan) + "\n\n"
     ordered = destructive_first(plan.pending)
     errors = _md_errors(plan)
+    held = _md_held(plan)
+    waiting = _md_waiting(plan)
+    latest = _md_latest(plan)
     families = _md_families(plan)
     table = _md_table(ordered)
     warnings = _md_warnings(plan)
@@ -81,7 +121,7 @@ def render_plan_markdown(plan: Plan, *, max_chars: int = 65000) -> str:
     budget = max_chars - len(summary)
     if budget < 0:
         return summary[:max_chars]
-    sections = (errors, families, table, warnings)
+    sections = (errors, held, waiting, latest, families, table, warnings)
     if sum(s.full_length() for s in sections) + sum(len(d) for d in details) <= budget:
         return (summary + "".join(s.fit(budget)[0] for s in sections) + "".join(details)).rstrip("\n") + "\n"
     # It does not all fit: some details go for sure, so their note's room is set aside first.
@@ -179,6 +219,8 @@ def _md_families(plan: Plan) -> _Section:
     for c in plan.changes:
         fam = c.family or ""
         row = per.setdefault(fam, {"capture": 0, "update": 0, "replace": 0, "remove": 0, "no-op": 0})
+        if c.held or c.waiting is not None:  # not a change: each has its own section
+            continue
         if not (c.action is Action.NOOP and c.errors):  # a refused entry is not "unchanged"
             row[c.action.word] += 1
     rows = [
@@ -236,6 +278,9 @@ def _md_details(c: Change, provider: str) -> str:
         lines.extend(f"  step {i}: {escape_controls(s)}" for i, s in enumerate(c.steps, 1))
     if c.consumes_vm is not None:
         lines.append(f"! consumes VM {escape_controls(c.consumes_vm)} ({consumes_wording(provider)})")
+    storage = change_storage(c)
+    if storage:
+        lines.append(f"  storage: {storage}")
     body = "\n".join(lines) or "  (no field changes)"
     fence = _fence(body)
     summary = f"<code>{_html_escape(c.action.value)}</code> {c.action.word} <b>{_html_escape(c.name)}</b>"

@@ -12,6 +12,7 @@ from ..model import Action, Change, FieldDiff, Image, ImageSpec, Plan
 from ..plandoc import is_destructive, plan_document
 from .common import _ACTION_COLOR, _BOLD, _BOLD_RED, _RED, _YELLOW, _paint, _plural, consumes_wording, destructive_first
 from .escape import _value, escape_controls
+from .lifecycle import change_storage, held_section, latest_lines, storage_line, waiting_section
 
 _LEGEND = {
     Action.CAPTURE: "capture (a new image from its source)",
@@ -81,6 +82,15 @@ def render_plan_text(plan: Plan, *, color: bool = False, verbose: bool = False, 
         for c in pending:
             out.extend(_change_block(c, plan.provider, color))
             out.append("")
+    held = held_section(plan)
+    if held:
+        out.extend([_paint(held[0], _YELLOW, color), *held[1:], ""])
+    waiting = waiting_section(plan)
+    if waiting:
+        out.extend([_paint(waiting[0], _YELLOW, color), *waiting[1:], ""])
+    latest = latest_lines(plan)
+    if latest:
+        out.extend([*latest, ""])
 
     shown_noops = noops if verbose else noisy_noops
     for c in shown_noops:
@@ -100,6 +110,9 @@ def render_plan_text(plan: Plan, *, color: bool = False, verbose: bool = False, 
 
     if pending or plan.errored:
         out.append(footer(plan))
+    storage = storage_line(plan)
+    if storage and pending:
+        out.append(storage)
     if plan.errored:
         msg = f"The plan has {_plural(n_errors, 'error')} and cannot be applied: fix them and run plan again."
         out.append(_paint(msg, _BOLD_RED, color))
@@ -123,6 +136,9 @@ def _change_block(c: Change, provider: str, color: bool) -> list[str]:
     if len(c.steps) > 1 and c.action is not Action.NOOP:
         lines.append("      steps:")
         lines.extend(f"        {i}. {escape_controls(s)}" for i, s in enumerate(c.steps, 1))
+    storage = change_storage(c)
+    if storage and c.action is not Action.NOOP:
+        lines.append(f"      storage: {storage}")
     if c.consumes_vm is not None:
         loud = f"! consumes VM {escape_controls(c.consumes_vm)} ({consumes_wording(provider)})"
         lines.append("      " + _paint(loud, _BOLD_RED, color))

@@ -15,7 +15,21 @@ from typing import Any
 import yaml
 
 from ..codec import NO_DEFAULT, Codec, Shape
-from ..model import FAMILY_EXTRA, CatalogConfig, DesiredState, FamilySpec, ImageSpec, ImageType, OSState, Policy, Source
+from ..model import (
+    FAMILY_EXTRA,
+    PROMOTION_EXTRA,
+    CatalogConfig,
+    ConsumersPolicy,
+    DesiredState,
+    FamilySpec,
+    ImageSpec,
+    ImageType,
+    LifecyclePolicy,
+    OSState,
+    Policy,
+    Ring,
+    Source,
+)
 from .positions import Positions, json_path
 
 #: The file's layout of the model: defaults left out (no ``protect: false``; an OS image's
@@ -32,7 +46,10 @@ SPEC_FILE = Codec(
         ),
         Source: Shape(omit_defaults=True),
         CatalogConfig: Shape(rest="settings", exclude=frozenset({"file_paths"})),
-        Policy: Shape(omit_defaults=frozenset({"retention"})),
+        Policy: Shape(omit_defaults=frozenset({"retention", "consumers", "lifecycle"})),
+        LifecyclePolicy: Shape(omit_defaults=True),
+        Ring: Shape(omit_defaults=frozenset({"after"})),
+        ConsumersPolicy: Shape(omit_defaults=True),
         FamilySpec: Shape(exclude=frozenset({"name", "line"}), omit_defaults=True),
     }
 )
@@ -40,18 +57,23 @@ SPEC_FILE = Codec(
 
 def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings: Mapping[str, Any],
                 image_fields: Iterable[str], digest: str, *, family_from_name: bool = False,
-                file_paths: Mapping[str, str] | None = None, family_extra: bool = False) -> DesiredState:
+                file_paths: Mapping[str, str] | None = None, family_extra: bool = False,
+                sources: Mapping[str, tuple[Mapping[str, Any], Mapping[str, str]]] | None = None) -> DesiredState:
     """The ``DesiredState`` of a document without errors (``doc`` gives each image's line).
 
     ``family_from_name`` (``Capabilities``): an entry without ``family`` takes the part of its name
     before ``/`` (``web-base/1.0.3`` -> ``web-base``). ``family_extra``: the provider keeps
     families (``Capabilities.family_mutable``): each image of a declared family carries the
     family's declared fields in ``extra[FAMILY_EXTRA]``, so that a capture (saved plans too) knows
-    what definition to create."""
+    what definition to create. ``sources``: the ``sources:`` entries' (settings, file paths) by
+    alias (``env.resolve_sources``); each promotion carries its source in ``extra[PROMOTION_EXTRA]``."""
     cat = data["catalog"]
+    origins = {a: CatalogConfig(name=a, provider=provider, settings=dict(st), file_paths=dict(fp))
+               for a, (st, fp) in (sources or {}).items()}
     pol = data.get("policy") or {}
     provider_fields = frozenset(image_fields)
-    families = {name: SPEC_FILE.from_dict(FamilySpec, entry or {}, name=name, line=doc.line(("families", name)))
+    families = {name: SPEC_FILE.from_dict(FamilySpec, entry or {}, name=name, line=doc.line(("families", name)),
+                                          latest_rollout=_rings((entry or {}).get("latest_rollout")))
                 for name, entry in (data.get("families") or {}).items()}
     # One declaration per family, shared (read-only) by its images.
     by_key = {f.key: f.declared() for f in families.values()} if family_extra else {}
@@ -62,6 +84,10 @@ def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings
             img = {**img, "family": img["name"].split("/", 1)[0]}
         if by_key and isinstance(img.get("family"), str) and img["family"].casefold() in by_key:
             extra[FAMILY_EXTRA] = by_key[img["family"].casefold()]
+        if "promote_when" in img or ":" in str((img.get("source") or {}).get("image", "")) or \
+                "/versions/" in str((img.get("source") or {}).get("image", "")).casefold():
+            extra[PROMOTION_EXTRA] = _promotion(img, origins)
+            img = {k: v for k, v in img.items() if k != "promote_when"}
         images.append(SPEC_FILE.from_dict(ImageSpec, img, extra=extra, line=doc.line(("images", i))))
     return DesiredState(
         catalog=CatalogConfig(name=cat["name"], provider=provider, settings=dict(settings),
@@ -69,13 +95,43 @@ def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings
         policy=Policy(
             prune=bool(pol.get("prune", False)),
             retention={k: int(v) for k, v in (pol.get("retention") or {}).items()},
+            consumers=ConsumersPolicy(
+                block_if_in_use=bool((pol.get("consumers") or {}).get("block_if_in_use", False)),
+                subscriptions=tuple((pol.get("consumers") or {}).get("subscriptions") or ()),
+            ),
+            lifecycle={f: SPEC_FILE.from_dict(LifecyclePolicy, entry or {})
+                       for f, entry in (pol.get("lifecycle") or {}).items()},
         ),
         images=tuple(images),
         digest=digest,
         path=doc.filename,
         positions=_ImagePositions(doc),
         families=families,
+        sources=origins,
     )
+
+
+def _promotion(img: Mapping[str, Any], origins: Mapping[str, CatalogConfig]) -> dict[str, Any]:
+    """``extra[PROMOTION_EXTRA]`` of a promotion: where its source is and its gate (``promote_when``)."""
+    ref = str(img["source"]["image"])
+    alias, name = ("", ref) if ref.startswith("/") else tuple(ref.split(":", 1))
+    out: dict[str, Any] = {"from": ref, "source": alias, "image": name}
+    origin = origins.get(alias)
+    if origin is not None:
+        out["provider"] = origin.provider
+        out["settings"] = origin.effective_settings
+    gate = img.get("promote_when") or {}
+    if gate.get("min_age"):
+        out["min_age"] = gate["min_age"]
+    if gate.get("tags"):
+        out["tags"] = dict(gate["tags"])
+    return out
+
+
+def _rings(value: Any) -> tuple[Ring, ...]:
+    """``latest_rollout`` as ``Ring``s, region names canonical (``West Europe`` -> ``westeurope``)."""
+    return tuple(Ring(regions=tuple(str(r).replace(" ", "").lower() for r in item["regions"]),
+                      after=item.get("after")) for item in value or ())
 
 
 #: The sections whose entries and keys plan-time messages point at.
@@ -141,6 +197,7 @@ def dump_spec(catalog: CatalogConfig, policy: Policy, images: Sequence[ImageSpec
 def _without_family_extra(entry: dict[str, Any]) -> dict[str, Any]:
     """An image entry as the file writes it: its family's declaration is under ``families:``."""
     entry.pop(FAMILY_EXTRA, None)
+    entry.pop(PROMOTION_EXTRA, None)
     return entry
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import Diagnostic, Severity, SpecError
 from ..model import Capabilities, DesiredState
 from .build import build_state
-from .env import resolve_catalog
+from .env import resolve_catalog, resolve_sources
 from .messages import misindented
 from .reader import read_document
 from .schema import schema_diagnostics
@@ -94,6 +94,7 @@ def _check(
         return None, _sorted(diags)
     diags.extend(schema_diagnostics(doc.data, doc))
     catalog = resolve_catalog(doc, doc.data, diags, defaults, capabilities, trusted_hosts)
+    sources = resolve_sources(doc, doc.data, diags, catalog, trusted_hosts)
     check_semantics(doc, doc.data, diags, catalog.provider, catalog.caps, printable=doc.printable)
     diags = _sorted(misindented(doc.data, doc, diags))
     if any(d.severity is Severity.ERROR for d in diags):
@@ -102,7 +103,8 @@ def _check(
     derive = catalog.caps is not None and catalog.caps.family_from_name
     keeps_families = catalog.caps is not None and bool(catalog.caps.family_mutable)
     state = build_state(doc, doc.data, catalog.provider, catalog.settings, fields, digest,
-                        family_from_name=derive, file_paths=catalog.file_paths, family_extra=keeps_families)
+                        family_from_name=derive, file_paths=catalog.file_paths, family_extra=keeps_families,
+                        sources={a: (c.settings, c.file_paths) for a, c in sources.items()})
     doc.release()  # positions are read again on demand (a plan-time message)
     return state, diags
 

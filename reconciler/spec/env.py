@@ -79,6 +79,37 @@ def resolve_catalog(
     return CatalogSettings(str(provider), settings, caps, paths)
 
 
+def resolve_sources(
+    doc: Positions,
+    data: Mapping[str, Any],
+    diags: list[Diagnostic],
+    catalog: CatalogSettings,
+    trusted_hosts: tuple[str, ...],
+) -> dict[str, CatalogSettings]:
+    """The ``sources:`` entries (issue 11 §1): alias -> its settings, as the file writes them (a
+    source takes no settings from the environment: the catalog's defaults describe the catalog, not
+    another one). The provider's ``check_settings`` runs on each, with the same trusted hosts as the
+    catalog's, so an endpoint only the file names is never sent a credential; problems are
+    appended to ``diags`` at the setting (``sources.ALIAS.KEY``)."""
+    sources = data.get("sources")
+    caps = catalog.caps
+    if not isinstance(sources, dict) or caps is None:
+        return {}
+    out: dict[str, CatalogSettings] = {}
+    for alias, entry in sources.items():
+        if not isinstance(entry, dict) or entry.get("provider", catalog.provider) != catalog.provider:
+            continue  # another provider: the semantic check's error
+        settings = {k: v for k, v in entry.items() if k != "provider"}
+        if caps.check_settings is not None:
+            for problem in caps.check_settings(settings, trusted_hosts):
+                where = ("sources", alias, problem.setting) if problem.setting in settings else ("sources", alias)
+                diags.append(Diagnostic.error(f"sources.{alias}: {problem.message}", problem.hint,
+                                              doc.loc(where, key=problem.setting not in settings), "provider"))
+        out[alias] = CatalogSettings(catalog.provider, settings, caps,
+                                     _relative_to_file(doc.filename, caps, settings))
+    return out
+
+
 def _coerce_default(value: Any, prop_schema: Mapping[str, Any]) -> Any:
     """Environment values arrive as text: read numbers and booleans the way the schema wants them."""
     if not isinstance(value, str):
@@ -171,4 +202,5 @@ def _capabilities_for(provider: str, settings: Mapping[str, Any]) -> Capabilitie
     return capabilities_for(provider, settings)  # imports the provider's package on first use
 
 
-__all__ = ["DEFAULT_PROVIDER", "CatalogSettings", "coerce_defaults", "default_errors", "resolve_catalog"]
+__all__ = ["DEFAULT_PROVIDER", "CatalogSettings", "coerce_defaults", "default_errors", "resolve_catalog",
+           "resolve_sources"]

@@ -111,6 +111,10 @@ def compose(core: Mapping[str, Any], fragments: Mapping[str, Mapping[str, Any]])
                 elif _constraints(sub) != _constraints(fragments[first]["$defs"][table]["properties"][key]):
                     raise ValueError(f"providers '{first}' and '{name}' constrain the {table} field '{key}' "
                                      "differently: a shared name must mean the same value")
+    if "origin" in defs:  # a ``sources:`` entry takes the catalog's provider settings (issue 11 §1)
+        defs["origin"]["properties"]["provider"]["enum"] = list(fragments)
+        defs["origin"]["properties"].update(
+            {k: v for k, v in defs["catalog"]["properties"].items() if k not in core["$defs"]["catalog"]["properties"]})
     return out
 
 

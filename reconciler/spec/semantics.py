@@ -128,7 +128,7 @@ def _check_image(ctx: _Context, i: int, img: Mapping[str, Any], seen: dict[str, 
         ctx.error(p + ("source", "vhd"), f"provider '{prov}' cannot capture from a VHD",
                   "use source.vm", key=True)
     for kind in ("image", "snapshot", "disk"):
-        if kind in source and not caps.disk_sources:
+        if kind in source and not caps.disk_sources and not (kind == "image" and _promotes(source)):
             noun = {"image": "a managed image", "snapshot": "a snapshot", "disk": "a managed disk"}[kind]
             ctx.error(p + ("source", kind), f"provider '{prov}' cannot capture from {noun}",
                       "use source.vm" + (" or source.vhd" if caps.vhd_source else ""), key=True)
@@ -268,6 +268,13 @@ def _check_semantics(ctx: _Context, data: Mapping[str, Any]) -> None:
                     families.add(img["family"])
                 elif ctx.caps is not None and ctx.caps.family_from_name and "/" in str(img.get("name", "")):
                     families.add(str(img["name"]).split("/", 1)[0])  # the family follows from the name
+    sources = data.get("sources")
+    if isinstance(sources, dict):
+        _check_sources(ctx, sources, catalog if isinstance(catalog, dict) else {})
+    if isinstance(images, list):
+        for i, img in enumerate(images):
+            if isinstance(img, dict):
+                _check_promotion(ctx, i, img, sources if isinstance(sources, dict) else {})
     declared_families = data.get("families")
     if isinstance(declared_families, dict):
         _check_families(ctx, declared_families, families if isinstance(images, list) else None)
@@ -278,7 +285,149 @@ def _check_semantics(ctx: _Context, data: Mapping[str, Any]) -> None:
             if fam not in families:
                 ctx.warning(("policy", "retention", fam), f"no declared image has family '{fam}'",
                             "check the spelling of the family", key=True)
+    if isinstance(policy, dict):
+        _check_lifecycle(ctx, policy)
+    if isinstance(declared_families, dict):
+        _check_latest(ctx, declared_families)
 
+
+def _check_lifecycle(ctx: _Context, policy: Mapping[str, Any]) -> None:
+    """``policy.retention`` is the old spelling of ``lifecycle.<f>.keep`` (a warning that says so);
+    durations must parse; deprecation needs a provider with exclude-from-latest flags."""
+    retention = policy.get("retention")
+    lifecycle = policy.get("lifecycle")
+    lifecycle = lifecycle if isinstance(lifecycle, dict) else {}
+    if isinstance(retention, dict):
+        for fam, n in retention.items():
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                continue  # the schema's error says what is wrong with it
+            if fam in lifecycle:
+                ctx.warning(("policy", "retention", fam),
+                            f"policy.retention.{fam} is ignored: policy.lifecycle.{fam} is declared too",
+                            f"remove policy.retention.{fam}; set keep: {n} under policy.lifecycle.{fam}", key=True)
+            else:
+                ctx.warning(("policy", "retention", fam),
+                            f"policy.retention.{fam}: {n} works as policy.lifecycle.{fam}.keep: {n}",
+                            f"write it as policy: {{lifecycle: {{{fam}: {{keep: {n}}}}}}} (retention is the old "
+                            "spelling; docs/lifecycle.md)", key=True)
+    for fam, entry in lifecycle.items():
+        if not isinstance(entry, dict):
+            continue
+        for key in ("deprecate_after", "delete_after"):
+            if key in entry:
+                _check_duration(ctx, ("policy", "lifecycle", fam, key), entry[key])
+        ages = "deprecate_after" in entry or "delete_after" in entry
+        if ages and ctx.caps is not None and "exclude_from_latest" not in ctx.caps.image_fields:
+            key = "deprecate_after" if "deprecate_after" in entry else "delete_after"
+            ctx.error(("policy", "lifecycle", fam, key),
+                      f"lifecycle deprecation is not supported by {ctx.provider}: its images have no "
+                      "exclude-from-latest flag or end-of-life date",
+                      "keep only keep: N (a retention), or use the local provider or an Azure Compute Gallery",
+                      key=True)
+
+
+def _check_duration(ctx: _Context, path: DataPath, value: Any) -> None:
+    from ..lifecycle import DURATION_HINT, duration_problem
+
+    problem = duration_problem(value)
+    if problem is not None:
+        ctx.error(path, f"{field_name(path)}: {problem}", DURATION_HINT)
+
+
+def _check_latest(ctx: _Context, declared: Mapping[str, Any]) -> None:
+    """``latest_rollout`` needs ``latest`` and a provider with regions; each ring's ``after`` is a duration."""
+    for fam, entry in declared.items():
+        if not isinstance(entry, dict):
+            continue
+        rollout = entry.get("latest_rollout")
+        if not isinstance(rollout, list):
+            continue
+        if "latest" not in entry:
+            ctx.error(("families", fam, "latest_rollout"),
+                      f"family '{fam}' declares latest_rollout but no latest",
+                      "declare the version latest rolls out to (latest: 1.4.0), or remove latest_rollout", key=True)
+        if ctx.caps is not None and "latest_rollout" in ctx.caps.family_fields \
+                and "target_regions" not in ctx.caps.image_fields:
+            ctx.error(("families", fam, "latest_rollout"),
+                      f"latest_rollout is not supported by {ctx.provider}: its images have no regions",
+                      "remove latest_rollout: latest moves everywhere at once here", key=True)
+        seen: set[str] = set()
+        for i, ring in enumerate(rollout):
+            if not isinstance(ring, dict):
+                continue
+            if i == 0 and "after" in ring:
+                ctx.error(("families", fam, "latest_rollout", i, "after"),
+                          "the first ring of latest_rollout moves at once: it takes no after",
+                          "remove after from the first ring", key=True)
+            elif "after" in ring:
+                _check_duration(ctx, ("families", fam, "latest_rollout", i, "after"), ring["after"])
+            for r in ring.get("regions") or []:
+                name = str(r).replace(" ", "").lower()
+                if name in seen:
+                    ctx.error(("families", fam, "latest_rollout", i, "regions"),
+                              f"region '{r}' is in more than one ring of latest_rollout",
+                              "list each region in one ring", key=True)
+                seen.add(name)
+
+
+def _promotes(source: Mapping[str, Any]) -> bool:
+    """``source.image`` names another catalog's image (``model.Source.promotion``)."""
+    ref = source.get("image")
+    return isinstance(ref, str) and (":" in ref or "/versions/" in ref.casefold())
+
+
+def _check_sources(ctx: _Context, sources: Mapping[str, Any], catalog: Mapping[str, Any]) -> None:
+    """A ``sources:`` entry is a catalog of the catalog's own provider (a promotion copies within
+    one provider), with settings that provider knows (issue 11 §1)."""
+    if ctx.caps is None:
+        return
+    for alias, entry in sources.items():
+        if not isinstance(entry, dict):
+            continue
+        provider = entry.get("provider", ctx.provider)
+        if provider != ctx.provider:
+            ctx.error(("sources", alias, "provider") if "provider" in entry else ("sources", alias),
+                      f"source '{alias}' is a {provider} catalog, but this catalog's provider is {ctx.provider}",
+                      f"a promotion copies an image within one provider: use a {ctx.provider} catalog as the source",
+                      key="provider" not in entry)
+            continue
+        known = ctx.caps.settings
+        for key in entry:
+            if key != "provider" and key not in known and key in validators().catalog_props:
+                ctx.error(("sources", alias, key), f"setting '{key}' is not known to provider '{ctx.provider}'",
+                          f"remove it; provider '{ctx.provider}' knows: {', '.join(sorted(known)) or 'nothing'}",
+                          key=True)
+
+
+def _check_promotion(ctx: _Context, i: int, img: Mapping[str, Any], sources: Mapping[str, Any]) -> None:
+    """``source.image: ALIAS:NAME`` names a declared source; ``promote_when`` goes with a promotion;
+    the provider must copy images between catalogs (``Capabilities.promotion``)."""
+    p: DataPath = ("images", i)
+    src = img.get("source")
+    source: Mapping[str, Any] = src if isinstance(src, dict) else {}
+    if not _promotes(source):
+        if "promote_when" in img:
+            ctx.error(p + ("promote_when",), "promote_when goes with a promotion",
+                      "name another catalog's image in source.image (ALIAS:NAME, ALIAS a sources: entry), "
+                      "or remove promote_when", key=True)
+        return
+    if ctx.caps is not None and not ctx.caps.promotion:
+        ctx.error(p + ("source", "image"), f"promotion (an image copied from another catalog) is not supported by "
+                  f"{ctx.provider}",
+                  "capture the image from a VM instead, or use a catalog that copies images between catalogs "
+                  "(docs/lifecycle.md, \"Promotion\")", key=True)
+        return
+    ref = str(source["image"])
+    if ref.startswith("/"):
+        return  # a resource id: read with the catalog's own credential
+    alias, _, name = ref.partition(":")
+    if alias not in sources:
+        declared = ", ".join(sorted(sources)) or "none"
+        ctx.error(p + ("source", "image"), f"source.image '{ref}' names source '{alias}', which sources: does "
+                  "not declare", f"declare it under sources: (declared: {declared}), or fix the alias")
+    elif not name:
+        ctx.error(p + ("source", "image"), f"source.image '{ref}' names no image",
+                  f"write {alias}:NAME, NAME the image's name in source '{alias}'")
 
 
 #: Image fields of old files that are family fields now (issue 10 §2): validate says where they went.
@@ -300,6 +449,12 @@ def _check_families(ctx: _Context, declared: Mapping[str, Any], used: set[str] |
             if key in caps.family_fields or key not in validators().family_props:
                 continue
             known = ", ".join(sorted(caps.family_fields)) or "none"
+            if key in ("latest", "latest_rollout"):
+                ctx.error(("families", fam, key), f"family field '{key}' is not supported by {ctx.provider}",
+                          f"remove it (provider '{ctx.provider}' family fields: {known}); a declared latest needs "
+                          "versions with an exclude-from-latest flag (provider local, or azure with catalog.gallery "
+                          "set)", key=True)
+                continue
             ctx.error(("families", fam, key),
                       f"family field '{key}' is a gallery capability: provider '{ctx.provider}' does not support it",
                       f"remove it (provider '{ctx.provider}' family fields: {known}); it describes an Azure "

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from reconciler.emulators.arm import ArmEmulator, Faults
-from reconciler.model import Image, ImageSpec, Snapshot
+from reconciler.model import Consumer, ConsumersPolicy, Image, ImageSpec, Snapshot
 from reconciler.providers import LockHandle, LockInfo, StepCallback, _no_step, azure
 
 from .harness_azure_managed import (
@@ -97,6 +97,11 @@ class GalleryNames:
     def snapshot(self) -> Snapshot:
         snap = self.inner.snapshot()
         return Snapshot(images=tuple(self._out(i) for i in snap.images), vms=snap.vms)
+
+    def consumers(self, images: Sequence[Image], policy: ConsumersPolicy) -> dict[str, tuple[Consumer, ...]]:
+        found = self.inner.consumers([self._in(i) for i in images], policy)
+        return {self.names.contract(k).casefold(): tuple(replace(c, image=self.names.contract(c.image)) for c in v)
+                for k, v in found.items()}
 
     def capture(self, spec: ImageSpec, on_step: StepCallback = _no_step) -> Image:
         return self._out(self.inner.capture(self._spec(spec), on_step))
@@ -175,6 +180,14 @@ def gallery_state(seed: dict[str, Any], names: NameMap) -> dict[str, Any]:
         if image.get("created"):
             res["systemData"] = {"createdAt": image["created"], "createdBy": "seed", "createdByType": "User"}
         resources.append(res)
+    versions = {i["name"].casefold(): f"{GPATH}/images/{'/versions/'.join(azure.split_gallery_name(g))}"
+                for i in seed.get("images") or [] if i.get("category") != "public"
+                for g in [names.gallery(i["name"], i.get("family"))]}
+    for r in resources:  # a VM created from a seed image uses its version
+        ref = (r.get("properties", {}).get("storageProfile") or {}).get("imageReference")
+        if r["type"] == "Microsoft.Compute/virtualMachines" and ref:
+            image = ref["id"].rsplit("/", 1)[1].casefold()
+            ref["id"] = versions.get(image, ref["id"])
     return {"resources": resources, **public_state(seed)}
 
 

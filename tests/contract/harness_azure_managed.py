@@ -73,6 +73,9 @@ def vm_resource(vm: dict[str, Any]) -> dict[str, Any]:
     ]
     if vm.get("os_state") == "generalized":
         statuses.append({"code": "OSState/generalized", "level": "Info", "displayStatus": "VM generalized"})
+    # A VM created from a catalog image names it in its image reference (CONTRACT.md §10.1): the
+    # consumers of an image (issue 11 §4). Gallery mode rewrites it to the version's id.
+    reference = {"imageReference": {"id": f"{RP}/images/{vm['image']}"}} if vm.get("image") else {}
     return {
         "id": f"{RP}/virtualMachines/{name}",
         "name": name,
@@ -82,6 +85,7 @@ def vm_resource(vm: dict[str, Any]) -> dict[str, Any]:
             "vmId": str(uuid.uuid5(uuid.NAMESPACE_URL, name)),
             "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
             "storageProfile": {
+                **reference,
                 "osDisk": {"osType": vm["os"].capitalize(), "name": os_disk, "createOption": "FromImage",
                            "caching": "ReadWrite",
                            "managedDisk": {"id": f"{RP}/disks/{os_disk}", "storageAccountType": "Premium_LRS"},

@@ -104,6 +104,19 @@ def _vm_image(image: Image) -> dict[str, Any]:
     }
 
 
+def _vm_image_named(vm: Any, snapshot: Snapshot) -> bool:
+    """The seed VM was created from a VM image (a role then names it in ``VMImageName``)."""
+    return vm.image is not None and any(
+        i.key == vm.image.casefold() and i.type is ImageType.VM for i in snapshot.images)
+
+
+def _source_image(vm: Any, snapshot: Snapshot) -> dict[str, str]:
+    """A role created from an OS image (or one the seed does not hold) names it in SourceImageName."""
+    if vm.image is None or _vm_image_named(vm, snapshot):
+        return {}
+    return {"SourceImageName": vm.image}
+
+
 def state_from_seed(snapshot: Snapshot) -> dict[str, Any]:
     """Classic emulator state holding the seed's VMs and images."""
     services = []
@@ -118,7 +131,8 @@ def state_from_seed(snapshot: Snapshot) -> dict[str, Any]:
                     "RoleName": vm.name, "InstanceStatus": _STATUS[vm.power_state.value], "RoleSize": "Small",
                     "OS": _wire_os(vm.os),
                     "OSDisk": {"DiskName": vm.os_disk or f"{vm.name}-os", "MediaLink": f"{_STORE}/{vm.name}-os.vhd",
-                               "LogicalDiskSizeInGB": 30},
+                               "LogicalDiskSizeInGB": 30, **_source_image(vm, snapshot)},
+                    **({"VMImageName": vm.image} if _vm_image_named(vm, snapshot) else {}),
                     "DataDisks": [{"DiskName": d, "Lun": i, "MediaLink": f"{_STORE}/{d}.vhd",
                                    "LogicalDiskSizeInGB": 100} for i, d in enumerate(vm.data_disks)],
                 }],

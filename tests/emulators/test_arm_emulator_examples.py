@@ -20,7 +20,8 @@ from reconciler.emulators.arm.schema import spec_schemas
 from tests.emulators.conftest import SUB, vm_resource
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "azure-rest"
-EXAMPLES = sorted(SHARED.glob("*/*/examples/*/*.json"))
+# Resource Graph keeps its examples one level up (2022-10-01/resourcegraph/examples/*.json).
+EXAMPLES = sorted(SHARED.glob("*/*/examples/*/*.json")) + sorted(SHARED.glob("*/*/examples/*.json"))
 _PLACEHOLDER = re.compile(r"\{([^}]+)\}")
 
 
@@ -162,6 +163,22 @@ def _seed(method: str, template: str, params: dict[str, Any], body: Any) -> list
     return list(unique.values())
 
 
+def _graph_seed(sub: str) -> list[dict[str, Any]]:
+    """VMs, in the example's subscription, whose names its query selects (``name contains 'test'``)."""
+    rg = f"/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Compute"
+    return [{**vm_resource(f"test-{i}"), "id": f"{rg}/virtualMachines/test-{i}"} for i in range(4)]
+
+
+def _first_page_token(url: str, version: str, body: dict[str, Any], http: requests.Session) -> str:
+    """A next-page example's ``$skipToken`` is the real service's opaque token: the replay pages the
+    same query once and sends the emulator's own token (CONTRACT.md §10.2: "together with the same
+    query and scopes")."""
+    first = {**body, "options": {"$top": 1}}
+    answer = http.post(url, params={"api-version": version}, json=first)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["$skipToken"])
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_spec_example_is_replayed(example: Path, make_emulator, http: requests.Session) -> None:
     data = json.loads(example.read_text(encoding="utf-8"))
@@ -174,8 +191,13 @@ def test_spec_example_is_replayed(example: Path, make_emulator, http: requests.S
     state: dict[str, Any] = {"resources": _seed(method, template, params, body)}
     if op["operationId"] in PUBLIC_HANDLERS and "/publishers" in template:
         state["public"] = _public(params)
+    if op["operationId"] == "Resources":
+        state["resources"] = _graph_seed((body.get("subscriptions") or [SUB])[0])
     emu = make_emulator(state)
     path = _PLACEHOLDER.sub(lambda m: str(params[m.group(1)]), template)
+    if op["operationId"] == "Resources" and "$skipToken" in (body.get("options") or {}):
+        body = {**body, "options": {**body["options"], "$skipToken": _first_page_token(emu.url + path, version,
+                                                                                       body, http)}}
     query = {"api-version": version}
     for p in op.get("parameters", []):
         if p.get("in") == "query" and p.get("name") in params:

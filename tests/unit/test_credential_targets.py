@@ -387,3 +387,15 @@ def test_classic_client_errors_never_show_a_header_value() -> None:
     text = e.value.message + e.value.hint
     assert "s3cr3t" not in text and "list images" in text and "GET" in text
     assert e.value.__cause__ is None or "s3cr3t" not in str(e.value.__cause__)
+
+
+@pytest.mark.parametrize("cloud", sorted(CLOUDS))
+def test_resource_graph_is_the_arm_endpoint_of_each_cloud(cloud: str) -> None:
+    """Issue 11 §4: the consumers query goes to ``{arm}/providers/Microsoft.ResourceGraph/resources``
+    with the ARM token; the ARM rule allows it there and nowhere else."""
+    arm = CLOUDS[cloud].arm
+    assert credential_target_problem(f"{arm}/providers/Microsoft.ResourceGraph/resources?api-version=2022-10-01",
+                                     cloud=cloud, kind="arm") is None
+    refused = credential_target_problem("https://graph.example.com/providers/Microsoft.ResourceGraph/resources",
+                                        cloud=cloud, kind="arm")
+    assert refused is not None and "refusing to send credentials" in refused

@@ -23,6 +23,7 @@ from reconciler.model import (
     Family,
     FamilySpec,
     OSState,
+    PowerState,
     Snapshot,
 )
 from reconciler.plan import make_plan
@@ -229,8 +230,8 @@ def test_an_immutable_difference_is_a_plan_error_at_the_field_never_a_replace() 
     plan = make_plan(state, snap, FAMILY_CAPS)
     assert all(c.action is Action.NOOP for c in plan.changes)
     [e] = plan.errors
-    assert (e.code, e.location.line, e.location.col, e.location.json_path) == (
-        "family-immutable", 9, 5, "$.families.web.hyper_v_generation")
+    assert (e.code, e.location.file, e.location.line, e.location.col, e.location.json_path) == (
+        "family-immutable", "images.yaml", 9, 5, "$.families.web.hyper_v_generation")
     assert e.summary == ("definition 'web' has hyper_v_generation 'V2', the file declares 'V1': "
                          "hyper_v_generation of an existing definition cannot change")
     assert "declare hyper_v_generation: V2" in e.hint and "delete every version" in e.hint
@@ -243,14 +244,18 @@ def test_a_mutable_difference_on_a_family_of_another_catalog_is_refused() -> Non
     plan = make_plan(state_with(FamilySpec("web", description="new", line=4), first), snap, FAMILY_CAPS)
     [e] = plan.errors
     assert e.code == "family-not-owned" and (e.location.line, e.location.json_path) == (4, "$.families.web")
-    assert "not owned by catalog 'platform'" in e.summary and "description" in e.summary
+    assert e.location.file == "images.yaml"
+    assert e.summary == "definition 'web' is not owned by catalog 'platform': its description cannot be updated"
+    assert e.hint == ("import one of its images (reconciler import NAME adopts the definition too), or remove "
+                      "the differing fields")
     assert plan.changes[0].action is Action.NOOP
 
 
 def test_live_values_declared_are_no_change_and_undeclared_fields_are_unmanaged() -> None:
     first, _ = two_images()
     snap = Snapshot(images=(image("web-2", family="web"),), families={"web": live()})
-    declared = FamilySpec("web", disk_controllers=("NVMe", "SCSI"), security_type="TrustedLaunch")  # any order
+    snap = replace(snap, families={"web": live(disk_controllers=("NVMe", "SCSI"))})
+    declared = FamilySpec("web", disk_controllers=("SCSI", "NVMe"), security_type="TrustedLaunch")  # any order
     plan = make_plan(state_with(declared, first), snap, FAMILY_CAPS)
     assert [c.action for c in plan.changes] == [Action.NOOP] and not plan.errors
 
@@ -273,11 +278,13 @@ def test_a_refused_image_does_not_carry_the_family_update() -> None:
 
 
 def test_family_steps_of_the_provider_run_right_before_the_capture() -> None:
-    caps = replace(FAMILY_CAPS, family_steps=lambda s, snap: (f"create definition {s.family}",))
+    caps = replace(FAMILY_CAPS, family_steps=lambda s, snap: (f"create definition {s.family} ({len(snap.vms)} VM)",))
     new = spec("web-3", family="web", source=replace(spec("x").source, vm="vm-web-3", generalize=True))
-    plan = make_plan(desired(new), Snapshot(vms=(vm("vm-web-3", os_state=OSState.SPECIALIZED),)), caps)
+    running = vm("vm-web-3", os_state=OSState.SPECIALIZED, power_state=PowerState.RUNNING)
+    plan = make_plan(desired(new), Snapshot(vms=(running,)), caps)
     [c] = plan.changes
-    assert c.steps == ("generalize VM vm-web-3", "create definition web", "capture image")
+    assert c.steps == ("deallocate VM vm-web-3", "generalize VM vm-web-3", "create definition web (1 VM)",
+                       "capture image")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -416,7 +423,7 @@ def test_family_errors_point_at_the_key_whatever_the_family_is_called(name: str)
     assert (e.location.line, e.location.col, e.location.json_path) == (5, 7, path)
     other = replace(state, positions={})
     [e] = make_plan(other, snap, FAMILY_CAPS).errors
-    assert (e.location.line, e.location.col) == (3, 0)
+    assert (e.location.file, e.location.line, e.location.col) == ("images.yaml", 3, 0)
     theirs = replace(snap, families={name.casefold(): live(name, owner=None)})
     desc = replace(state, families={name: FamilySpec(name, description="new", line=3)})
     [e] = make_plan(desc, theirs, FAMILY_CAPS).errors
@@ -441,3 +448,20 @@ def test_a_family_without_a_declared_image_changes_nothing() -> None:
     state = replace(desired(spec("other-1", family="other")), families={"web": FamilySpec("web", description="d")})
     plan = make_plan(state, snap, FAMILY_CAPS)
     assert [c.name for c in plan.pending] == ["other-1"] and not plan.errors
+
+
+def test_an_equal_field_does_not_hide_the_next_one() -> None:
+    first, _ = two_images()
+    snap = Snapshot(images=(image("web-2", family="web"),), families={"web": live()})
+    plan = make_plan(state_with(FamilySpec("web", description="old", eula="b"), first), snap, FAMILY_CAPS)
+    assert [(f.path, f.before, f.after) for f in plan.changes[0].fields] == [("families.web.eula", None, "b")]
+
+
+def test_a_generalizing_capture_updates_the_family_right_before_capturing() -> None:
+    new = spec("web-3", family="web", source=replace(spec("x").source, vm="vm-web-3", generalize=True))
+    unrelated = spec("plain-1")
+    snap = Snapshot(vms=(vm("vm-web-3", os_state=OSState.SPECIALIZED), vm("vm-plain-1")), families={"web": live()})
+    plan = make_plan(state_with(FamilySpec("web", description="new"), unrelated, new), snap, FAMILY_CAPS)
+    by_name = {c.name: c for c in plan.changes}
+    assert by_name["web-3"].steps == ("generalize VM vm-web-3", "update definition web", "capture image")
+    assert by_name["plain-1"].steps == ("capture image",)

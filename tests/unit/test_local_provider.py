@@ -72,7 +72,8 @@ def test_capabilities_describe_the_local_catalog() -> None:
     caps = capabilities({})
     assert caps == capabilities_for("local", {"path": "x.db"})
     assert caps.provider == "local"
-    assert caps.mutable_fields == {"family", "label", "description", "recommended_vm_size", "tags", "protect"}
+    assert caps.mutable_fields == {"family", "label", "description", "recommended_vm_size", "tags", "protect",
+                                   "extra.exclude_from_latest", "extra.end_of_life_date"}
     assert caps.specialized_types == {ImageType.VM}
     assert caps.capture_power_states == {PowerState.STOPPED, PowerState.DEALLOCATED}
     assert caps.generalize is True and caps.vhd_source is False

@@ -26,10 +26,12 @@ from reconciler.model import (
     Action,
     Category,
     Change,
+    Consumer,
     FieldDiff,
     Image,
     ImageSpec,
     ImageType,
+    LatestMove,
     OSState,
     Plan,
     PowerState,
@@ -337,7 +339,8 @@ def test_every_field_of_a_saved_plan_survives_the_round_trip_with_a_non_default_
     live = Image("web", ImageType.OS, "windows", OSState.SPECIALIZED, category=Category.PUBLIC, family="f",
                  label="L", description="D", recommended_vm_size="big", tags={"t": "1"}, owner="platform",
                  protected=True, source=source, data_disks=2, extra={"zone": [1, {"a": None}]}, id="/images/web",
-                 fingerprint="fp", created="2026-01-01T00:00:00Z", failed="provisioning failed")
+                 fingerprint="fp", created="2026-01-01T00:00:00Z", failed="provisioning failed",
+                 footprint={"Standard_LRS": 30.0, "Premium_LRS": 2.5})
     declared = ImageSpec("web", ImageType.OS, "windows", OSState.SPECIALIZED, source, family="f", label="L",
                          description="D", recommended_vm_size="big", tags={"t": "1"}, protect=True,
                          extra={"zone": [1, {"a": None}]}, line=4)
@@ -345,9 +348,14 @@ def test_every_field_of_a_saved_plan_survives_the_round_trip_with_a_non_default_
     err = Diagnostic(Severity.ERROR, "broken", "fix it", where, code="vm-missing")
     change = Change("web", Action.REPLACE, "type cannot change in place", before=live, after=declared,
                     fields=(FieldDiff("type", "vm", "os", forces_replace=True),), destructive=True,
-                    consumes_vm="build", steps=("remove image", "capture image"), errors=(err,), warnings=(warn,))
+                    consumes_vm="build", steps=("remove image", "capture image"), errors=(err,), warnings=(warn,),
+                    held_by=(Consumer("vmss", "vmss-web", "web", via="definition", instances=14, scope="sub/rg",
+                                      id="/vmss/vmss-web"),),
+                    stored={"Standard_LRS": 60.0}, freed={"Standard_LRS": 30.0, "Premium_LRS": 2.5},
+                    waiting="dev:web is 1h old, needs 72h")
     plan = Plan("platform", "gallery", (change,), {"image:web": "fp"}, "sha256:file", prune=True,
-                targets=("web",), errors=(err,), warnings=(warn,), replace=("web",))
+                targets=("web",), errors=(err,), warnings=(warn,), replace=("web",), now="2026-12-01T11:00:00Z",
+                latest=(LatestMove("web-base", "1.3.2", "1.4.0", regions=("westeurope",), due="2026-12-02T11:00:00Z"),))
     # ``Image.facts`` (typed provider facts) is stored by no format: the document shows them inside
     # the image's ``extra`` (``plandoc._with_facts``), and a saved plan reads them back there.
     unstored = {Image: {"facts"}}

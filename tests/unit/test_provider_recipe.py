@@ -101,7 +101,7 @@ def test_validate_takes_the_toy_settings_and_image_fields_from_its_fragment(toy:
         ("$.catalog.shelf", "setting 'shelf' is not known to provider 'local'",
          "remove it; provider 'local' knows: path"),
         ("$.images[0].colour", "field 'colour' is not supported by provider 'local'",
-         "remove it (provider 'local' image fields: none)"),
+         "remove it (provider 'local' image fields: end_of_life_date, exclude_from_latest)"),
     ]
 
 

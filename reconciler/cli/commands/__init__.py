@@ -17,4 +17,8 @@ from . import catalogs
 # after catalogs: `fmt`
 from . import fmt
 
-__all__ = ["catalog", "catalogs", "emulator", "fmt", "images", "plan", "state"]
+# isort: split
+# after fmt: `consumers` (issue 11)
+from . import consumers
+
+__all__ = ["catalog", "catalogs", "consumers", "emulator", "fmt", "images", "plan", "state"]

@@ -126,7 +126,13 @@ def images_list(
         data: Any = render_public_json(images) if public_view else render_images_json(images)
         echo(json.dumps(data, indent=2))
     else:
-        echo((render_public_table(images) if public_view else render_images_table(images)).rstrip("\n"))
+        # With --family, which version latest resolves to (per region where it differs; issue 11 §2).
+        marks = None
+        if family and not public_view:
+            from ...lifecycle import latest_marks
+
+            marks = latest_marks(i for i in images if i.category.value == "user")
+        echo((render_public_table(images) if public_view else render_images_table(images, marks)).rstrip("\n"))
 
 
 @images_app.command("families")

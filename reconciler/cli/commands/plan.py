@@ -127,7 +127,7 @@ def _plan_many(paths: list[Path], out: Path | None, format: PlanFormat, detailed
         raise ReconcilerError("--target and --replace name images of one catalog; several were given",
                               "plan that catalog's file on its own")
     multi = operations.plan_catalogs(operations.find_catalogs(paths), env.environment(),
-                                     open_provider=open_catalog, prune=prune)
+                                     open_provider=open_catalog, prune=prune, now=env.now())
     if format is PlanFormat.json:
         import json
 
@@ -173,7 +173,7 @@ def plan(
     desired = load(file)
     with provider_for(desired) as provider:
         the_plan = operations.make_plan(desired, provider, prune=prune, targets=target or [],
-                                         replace=replace or [])
+                                         replace=replace or [], now=env.now())
     with operations.read_path():
         emit_plan(the_plan, format)
     _step_summary(the_plan)
@@ -315,7 +315,7 @@ def apply(
         provider_for(request.desired) as provider,
         locked(provider, "apply", lock_timeout, request.desired_file, no_lock) as lock,
     ):
-        the_plan = operations.plan_to_apply(request, provider)
+        the_plan = operations.plan_to_apply(request, provider, now=env.now())
         if request.saved is not None:
             echo(f"Applying the saved plan {file} ({len(the_plan.pending)} changes).")
         else:

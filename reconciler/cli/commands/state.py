@@ -15,6 +15,7 @@ from ... import operations
 from ...model import Image
 from ..app import EXIT_CHANGES, EXIT_OK, app, echo, echo_err, exit_with, guard, safe
 from ..env import environment
+from ..env import now as env_now
 from ..signals import stoppable
 from .common import (
     DEFAULT_FILE,
@@ -40,7 +41,7 @@ def drift(
     """Read-only check of the live catalog against the file: exit 0 in sync, 2 on drift, 1 on error."""
     desired = load(file)
     with provider_for(desired) as provider:
-        the_plan = operations.make_plan(desired, provider)
+        the_plan = operations.make_plan(desired, provider, now=env_now())
     emit_plan(the_plan, format, drift=True)
     exit_with(EXIT_CHANGES if the_plan.has_changes or the_plan.errored else EXIT_OK)
 

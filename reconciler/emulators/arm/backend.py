@@ -28,7 +28,7 @@ from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
-from . import crud, gallery, images, marketplace, vms
+from . import crud, gallery, images, marketplace, resourcegraph, vms
 from .model import API_VERSIONS, ArmError, Call, Operation, Reply, norm_location, now_iso, type_of
 from .schema import deep_copy, spec_schemas
 from .store import ResourceStore
@@ -94,7 +94,7 @@ class ArmBackend:
         self.schemas = spec_schemas()
         #: operation id -> handler: the table-driven CRUD first, then the per-type behaviour.
         self.handlers: dict[str, Handler] = {**crud.handlers(), **images.HANDLERS, **vms.HANDLERS, **gallery.HANDLERS,
-                                             **marketplace.HANDLERS}
+                                             **marketplace.HANDLERS, **resourcegraph.HANDLERS}
         #: Marketplace, community and shared galleries: the state's read-only ``public`` section.
         self.public = marketplace.PublicCatalog()
         self.handlers["VirtualMachines_List"] = vms.list_expand_switch(self.handlers["VirtualMachines_List"])
@@ -106,6 +106,8 @@ class ArmBackend:
         self.gallery_faults: Callable[[], Any] = lambda: None
         #: "allow" | "deny": GETs of ``/capsOperations/`` status (``Faults.caps_operations_read``).
         self.caps_operations_read: Callable[[], str] = lambda: "allow"
+        #: ``resourcegraph.MODES``: whether Resource Graph answers (``Faults.resource_graph``).
+        self.resource_graph: Callable[[], str] = lambda: "allow"
         #: Epoch seconds; a bearer token that is a JWT whose ``exp`` is past is refused (401).
         self.wall: Callable[[], float] = time.time
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import gallery, vms
-from .model import TYPE_GALLERY, TYPE_GALLERY_IMAGE, TYPE_IMAGE, TYPE_VERSION, TYPE_VM, Call, Reply
+from .model import TYPE_GALLERY, TYPE_GALLERY_IMAGE, TYPE_IMAGE, TYPE_VERSION, TYPE_VM, TYPE_VMSS, Call, Reply
 
 if TYPE_CHECKING:
     from .backend import ArmBackend, Handler
@@ -59,8 +59,16 @@ TABLE: tuple[ResourceType, ...] = (
     ),
     ResourceType(
         "VirtualMachines", TYPE_VM, (("virtualMachines", "vmName"),), "compute.VirtualMachine",
-        "compute.VirtualMachineListResult", lists={"List": PARENT},
+        "compute.VirtualMachineListResult", lists={"List": PARENT, "ListAll": SUBSCRIPTION},
         check_get=vms.check_get_query, narrow_list=vms.narrow_list, render=vms.render,
+    ),
+    # Scale sets are only listed (issue 11 §4: who uses an image); their spec is the Marketplace extract's
+    # VirtualMachineScaleSets_List / _ListAll (shared/azure-rest/CONTRACT.md §10.1); Get/Delete are not
+    # in the packaged specs, so those two handlers are never routed.
+    ResourceType(
+        "VirtualMachineScaleSets", TYPE_VMSS, (("virtualMachineScaleSets", "vmScaleSetName"),),
+        "marketplace.VirtualMachineScaleSet", "marketplace.VirtualMachineScaleSetListWithLinkResult",
+        lists={"List": PARENT, "ListAll": SUBSCRIPTION},
     ),
     ResourceType(
         "Galleries", TYPE_GALLERY, (("galleries", "galleryName"),), "gallery.Gallery", "gallery.GalleryList",

@@ -261,6 +261,7 @@ def create_version(b: ArmBackend, call: Call) -> Reply:
             f"the parent gallery image OS state ['{want_state}'].",
         )
     refuse_source_mismatch(b, props.get("storageProfile") or {}, definition)
+    refuse_version_source(b, props.get("storageProfile") or {}, definition, str(body.get("location", "")))
     resource = b.new(version_id, TYPE_VERSION, body, name)
     out = resource["properties"]
     publishing = deep_copy(props.get("publishingProfile") or {})
@@ -392,6 +393,8 @@ def _version_source(
                 f"The source '{source['id']}' was not found.",
                 target="properties.storageProfile.source.id",
             )
+        if is_type(image, TYPE_VERSION):
+            return _version_of_version(b, image)
         os_disk = image.get("properties", {}).get("storageProfile", {}).get("osDisk", {})
         storage = {
             "source": {"id": image["id"]},
@@ -429,6 +432,75 @@ def _version_source(
         "storageProfile.source.virtualMachineId, source.id or osDiskImage.source.uri.",
         target="properties.storageProfile.source",
     )
+
+
+# ---- a version from another gallery's version (issue 11 §1) ------------------------------------------
+# "An image source can be ... an image version in another gallery" (Learn, "Store and share images in
+# an Azure Compute Gallery"; GalleryArtifactVersionFullSource.id in the GalleryRP spec). The version
+# is copied from a region it is replicated to; a source still being created or that failed cannot be
+# copied; its definition's Hyper-V generation, security type and architecture must be the target
+# definition's, as for any source (BEHAVIOURS.md rows 3-6). Those refusals' wording is the emulator's
+# (no public source quotes them): docs/arm-emulator.md "Promotion". Across resource groups and
+# subscriptions alike: the store is one, as ARM's resource ids are.
+
+
+def _definition_of_version(b: ArmBackend, version: Mapping[str, Any]) -> Mapping[str, Any]:
+    head = str(version.get("id", "")).rpartition("/versions/")[0]
+    return b.get(head) or {}
+
+
+def _version_of_version(b: ArmBackend, version: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The stored storage profile of a version copied from ``version`` (its disks, the source id),
+    and the OS state of its definition."""
+    storage = deep_copy((version.get("properties") or {}).get("storageProfile") or {})
+    out = {"source": {"id": version["id"]},
+           "osDiskImage": {"hostCaching": (storage.get("osDiskImage") or {}).get("hostCaching", "ReadWrite"),
+                           **({"sizeInGB": storage["osDiskImage"]["sizeInGB"]}
+                              if "sizeInGB" in (storage.get("osDiskImage") or {}) else {})},
+           "dataDiskImages": [{k: d[k] for k in ("lun", "hostCaching", "sizeInGB") if k in d}
+                              for d in storage.get("dataDiskImages") or []]}
+    state = (_definition_of_version(b, version).get("properties") or {}).get("osState", "Generalized")
+    return out, str(state)
+
+
+def refuse_version_source(b: ArmBackend, storage_in: Mapping[str, Any], definition: Mapping[str, Any],
+                          location: str) -> None:
+    """A gallery version source must be Succeeded, replicated (Completed) to ``location``, and of the
+    target definition's generation, security type and architecture."""
+    source_id = ((storage_in.get("source") or {}).get("id")) or ""
+    version = b.get(source_id) if source_id else None
+    if not is_type(version, TYPE_VERSION):
+        return
+    assert version is not None
+    props = version.get("properties") or {}
+    state = str(props.get("provisioningState") or "Succeeded")
+    if state != "Succeeded":
+        raise ArmError(400, "InvalidParameter",
+                       f"The source gallery image version '{source_id}' is in provisioning state '{state}'; "
+                       "only a Succeeded version can be the source of another version.",
+                       target="properties.storageProfile.source.id")
+    home = regions.canonical(location)
+    replicated = {regions.canonical(t.get("name", "")) for t in (props.get("publishingProfile") or {})
+                  .get("targetRegions") or []}
+    failed = {regions.canonical(e.get("region", "")) for e in (props.get("replicationStatus") or {})
+              .get("summary") or []}
+    if home not in replicated or home in failed:
+        raise ArmError(400, "InvalidParameter",
+                       f"The source gallery image version '{source_id}' is not replicated to region '{home}'. "
+                       "Replicate it there first.", target="properties.storageProfile.source.id")
+    src_def = _definition_of_version(b, version)
+    src, want = src_def.get("properties") or {}, definition.get("properties") or {}
+    for label, have_v, want_v in (
+        ("Hypervisor generation", str(src.get("hyperVGeneration") or "V1"), str(want.get("hyperVGeneration") or "V1")),
+        ("security type", definition_security_type(src_def), definition_security_type(definition)),
+        ("architecture", str(src.get("architecture") or "x64"), str(want.get("architecture") or "x64")),
+    ):
+        if have_v.lower() != want_v.lower():
+            raise ArmError(409 if label.startswith("Hyper") else 400,
+                           "Conflict" if label.startswith("Hyper") else "InvalidParameter",
+                           f"The resource with id '{source_id}' has a different {label} ['{have_v}'] than the "
+                           f"parent gallery image {label} ['{want_v}'].",
+                           target="properties.storageProfile.source.id")
 
 
 def _copied_disk_source(storage_in: dict[str, Any]) -> dict[str, Any]:

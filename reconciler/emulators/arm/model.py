@@ -19,6 +19,10 @@ API_VERSIONS: dict[str, tuple[str, ...]] = {
     "gallery": GALLERY_API_VERSIONS,
     "marketplace": COMPUTE_API_VERSIONS,  # ComputeRP's Marketplace paths (issue 14)
     "operations": tuple(sorted(set(COMPUTE_API_VERSIONS + GALLERY_API_VERSIONS))),
+    "vmlistall": COMPUTE_API_VERSIONS,
+    # Microsoft.ResourceGraph/resources: 2022-10-01 is the copied spec; 2021-03-01 and 2024-04-01 are
+    # the neighbouring stable versions (shared/azure-rest/CONTRACT.md "newer stable 2024-04-01 exists").
+    "resourcegraph": ("2021-03-01", "2022-10-01", "2024-04-01"),
 }
 
 TYPE_IMAGE = "Microsoft.Compute/images"
@@ -26,6 +30,7 @@ TYPE_VM = "Microsoft.Compute/virtualMachines"
 TYPE_GALLERY = "Microsoft.Compute/galleries"
 TYPE_GALLERY_IMAGE = "Microsoft.Compute/galleries/images"
 TYPE_VERSION = "Microsoft.Compute/galleries/images/versions"
+TYPE_VMSS = "Microsoft.Compute/virtualMachineScaleSets"
 
 
 @dataclass

@@ -36,6 +36,10 @@ SPEC_FILES = {
     "common": "compute-common-v1.json",
     # Marketplace browsing, Run Command and scale-set lists (issue 14; Run Command is issue 10's).
     "marketplace": "compute-2025-11-01.marketplace.extract.json",
+    # Consumers of an image (issue 11 §4): VirtualMachines_ListAll (reconstructed: see the file's
+    # x-extract-note) and Azure Resource Graph's query (shared/azure-rest/2022-10-01, full copy).
+    "vmlistall": "compute-2025-11-01.vm-listall.json",
+    "resourcegraph": "resourcegraph-2022-10-01.json",
 }
 
 _STRING_ENUM = "string"
@@ -161,6 +165,7 @@ _STUBS: dict[str, dict[str, Any]] = {
 
 _EXTERNAL_REFS = (
     ("common-types/v1/common.json#/definitions/", "common."),
+    ("compute-2025-11-01.extract.json#/definitions/", "compute."),
     ("resource-management/v3/types.json#/definitions/", "arm."),
 )
 
@@ -252,6 +257,13 @@ class SpecSchemas:
                     definitions.update(inline)
         for name, schema in _STUBS.items():
             definitions.setdefault(name, schema)
+        # Resource Graph's swagger types ``QueryResponse.data`` "object" (AutoRest's "any"), but
+        # every example answer holds an array there (``objectArray``, e.g. ResourcesBasicQuery.json)
+        # or a Table object: accept either, as the service sends both.
+        graph = definitions.get("resourcegraph.QueryResponse")
+        if graph is not None:
+            graph["properties"]["data"] = {"type": ["array", "object"],
+                                           "description": graph["properties"]["data"].get("description", "")}
         self._response_defs = definitions
         self._request_defs = _request_view(definitions)
         self._validators: dict[tuple[str, bool], jsonschema.protocols.Validator] = {}
@@ -345,7 +357,7 @@ def _response_definition(prefix: str, operation_id: str, status: str, response: 
 def _operations(prefix: str, doc: dict[str, Any]) -> Iterator[tuple[SpecOperation, dict[str, Any]]]:
     paths = [*doc.get("paths", {}).items(), *doc.get("x-ms-paths", {}).items()]
     for key, item in paths:
-        if "Microsoft.Compute" not in key:
+        if "Microsoft.Compute" not in key and key != "/providers/Microsoft.ResourceGraph/resources":
             continue
         template, _, declared = key.partition("?")
         query = tuple((k.lower(), v.lower()) for k, v in parse_qsl(declared))

@@ -85,6 +85,10 @@ class Faults:
     #: Removing a target region from a version whose safetyProfile.allowDeletionOfReplicatedLocations
     #: is false: "refuse" (409) or "allow"; the refusal is unverified (BEHAVIOURS.md row 8).
     region_removal: str = "refuse"
+    #: Azure Resource Graph (issue 11 §4): "allow"; "deny" (403 ``AuthorizationFailed``: no
+    #: ``Microsoft.ResourceGraph/resources/read``); "absent" (404: a cloud without Resource Graph).
+    #: The provider falls back to VM and scale-set lists on either (``resourcegraph.MODES``).
+    resource_graph: str = "allow"
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -129,6 +133,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "replication_failure": ("Succeeded", "Failed"),
     "region_removal": ("refuse", "allow"),
     "caps_operations_read": ("allow", "deny"),
+    "resource_graph": ("allow", "deny", "absent"),
     "throttle_only": ("", "GET", "PUT", "PATCH", "DELETE", "POST"),
 }
 
@@ -182,6 +187,7 @@ class ArmEmulator(LoopbackEmulator[Recorded]):
         )
         self.backend.vm_list_expand = lambda: self.faults.vm_list_expand
         self.backend.caps_operations_read = lambda: self.faults.caps_operations_read
+        self.backend.resource_graph = lambda: self.faults.resource_graph
         self.backend.wall = wall
         self.backend.gallery_faults = lambda: self.faults
         self.backend.load(state or {"resources": []})

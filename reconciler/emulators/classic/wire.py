@@ -202,6 +202,11 @@ def deployment_xml(parent: ET.Element | None, dep: dict[str, Any]) -> ET.Element
         o = ET.SubElement(r, "OSVirtualHardDisk")
         add(o, "DiskName", osd.get("DiskName"))
         add(o, "MediaLink", osd.get("MediaLink"))
+        # Get Deployment (learn.microsoft.com/previous-versions/azure/reference/ee460804): a role
+        # created from an OS image names it in OSVirtualHardDisk/SourceImageName; one created from
+        # a VM image has Role/VMImageName instead (and no SourceImageName).
+        add(o, "SourceImageName", osd.get("SourceImageName"))
         add(o, "OS", role.get("OS", "Linux"))
         add(r, "RoleSize", role.get("RoleSize", "Small"))
+        add(r, "VMImageName", role.get("VMImageName"))
     return el

@@ -15,13 +15,25 @@ import dataclasses
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, Unpack
 from urllib.parse import urlencode
 
 from ...errors import NotFound, OperationFailed, ProviderError, ReconcilerError
-from ...model import VM, CatalogConfig, Image, ImageSpec, ImageType, PublicListing, PublicQuery, Snapshot
+from ...model import (
+    PROMOTION_EXTRA,
+    VM,
+    CatalogConfig,
+    Consumer,
+    ConsumersPolicy,
+    Image,
+    ImageSpec,
+    ImageType,
+    PublicListing,
+    PublicQuery,
+    Snapshot,
+)
 from ...rules import CaptureCheck
 from .. import LockHandle, LockInfo, LockWaits, StepCallback, _no_step
 from ..guard import GuardedProvider, Live, LiveVM
@@ -239,6 +251,27 @@ class AzureBackend:
         return Snapshot(images=tuple(sorted(images, key=lambda i: i.key)),
                         vms=tuple(sorted(vms, key=lambda v: v.key)), families=live_families(images))
 
+    def origins(self, specs: Sequence[ImageSpec]) -> dict[str, Image]:
+        """``Provider.origins``: each promotion's source version, read with this catalog's own
+        credential through its own endpoint (a ``sources:`` entry naming another endpoint or cloud is
+        refused: its credential would be this one's; docs/azure.md "Promotion"). Managed-image mode
+        promotes nothing."""
+        reader = getattr(self.scope, "read_origin", None)
+        if reader is None:
+            return {}
+        for spec in specs:
+            promo = spec.extra.get(PROMOTION_EXTRA) or {}
+            theirs = promo.get("settings") or {}
+            for key in ("endpoint", "cloud"):
+                if theirs.get(key) and str(theirs[key]).rstrip("/") != str(self.settings.get(key) or "").rstrip("/"):
+                    raise ProviderError(
+                        f"source '{promo.get('source')}' of '{spec.name}' names {key} {theirs[key]!r}, not the "
+                        f"catalog's", code="SourceEndpoint",
+                        hint=f"a source is read through the catalog's own {key} and credential: remove "
+                             f"sources.{promo.get('source')}.{key}")
+        found = self.arm.parallel(lambda spec: (spec, reader(self.arm, spec)), list(specs))
+        return {str(spec.source.image).casefold(): image for spec, image in found if image is not None}
+
     def _read_vms(self) -> list[VM]:
         """Every VM of the resource group with its instance view (power and OS state, generation).
 
@@ -273,6 +306,13 @@ class AzureBackend:
         if not missing:
             return [vm_from_resource(r, None) for r in items]
         return self.arm.parallel(one, items)
+
+    def consumers(self, images: Sequence[Image], policy: ConsumersPolicy) -> dict[str, tuple[Consumer, ...]]:
+        """The VMs and scale sets using each of ``images`` (``consumers.py``): one Resource Graph query
+        over ``policy.subscriptions`` (default: the catalog's), or the lists where it is refused."""
+        from .consumers import read_consumers  # noqa: PLC0415 - only a plan that may hold a remove pays
+
+        return read_consumers(self.t, policy.subscriptions or (self.target.subscription,), images)
 
     def _public(self) -> Any:
         """The reader of public images (Marketplace, community and shared galleries) for this location."""

@@ -9,11 +9,12 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from ...model import Capabilities, PowerState, SettingProblem
+from ...model import LATEST_FIELDS, Capabilities, PowerState, SettingProblem
 from ..clouds import Kind, cloud_problem, credential_target_problem, get_cloud, target_hint
 from ..registry import described
 from . import families
 from .checks import mode_checks
+from .footprint import capture_footprint
 from .modes import GalleryScope, scope_class
 
 NAME = "azure"
@@ -52,6 +53,10 @@ def capabilities(settings: Mapping[str, Any]) -> Capabilities:
         # Gallery versions: declared vs live in canonical form (versions.compare); managed images: plain.
         compare_extra=getattr(mode, "compare_extra", None),
         check_settings=check_settings,
+        # What a capture stores (issue 11 §5): one copy, or one per declared replica and region.
+        footprint=partial(capture_footprint, gallery=mode is GalleryScope,
+                          location=str(settings.get("location") or "")),
+        promotion=mode is GalleryScope,  # a version from another gallery's version (issue 11 §1)
         **_family_caps(mode is GalleryScope),
     )
 
@@ -61,7 +66,8 @@ def _family_caps(gallery: bool) -> dict[str, Any]:
     family's ``description`` only, as documentation (the family is a tag there)."""
     if not gallery:
         return {}
-    return {"family_fields": dict(families.FIELDS), "family_mutable": families.MUTABLE, "family_noun": "definition",
+    return {"family_fields": {**families.FIELDS, **LATEST_FIELDS}, "family_mutable": families.MUTABLE,
+            "family_noun": "definition",
             "family_steps": families.capture_steps}
 
 

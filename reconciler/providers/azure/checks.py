@@ -90,8 +90,8 @@ def disk_source_checks(mode: ScopeClass, spec: ImageSpec, snapshot: Snapshot) ->
     checks), or a new one created as ``families:`` declares it, which must then say
     ``hyper_v_generation`` (there is no source VM to infer it from). Managed mode: ``managed.py``."""
     kind = spec.source.kind
-    if mode is not GalleryScope or kind not in ("image", "snapshot", "disk"):
-        return []
+    if mode is not GalleryScope or kind not in ("image", "snapshot", "disk") or spec.source.promotion:
+        return []  # a promotion's definition takes the source version's properties (promotion_checks)
     definition = spec.name.partition("/")[0]
     if definition_of(snapshot, definition) is not None or definition.casefold() in snapshot.families:
         return []
@@ -105,6 +105,67 @@ def disk_source_checks(mode: ScopeClass, spec: ImageSpec, snapshot: Snapshot) ->
         code="azure-generation")]
 
 
+def promotion_checks(mode: ScopeClass, spec: ImageSpec, snapshot: Snapshot, location: str | None) -> list[Diagnostic]:
+    """A promotion (issue 11 §1) copies another gallery's version (``storageProfile.source.id``): the
+    catalog must be a gallery; the source (``Snapshot.origins``; one that does not exist is the
+    planner's error) must be Succeeded, replicated to this catalog's region (``catalog.location``),
+    and of the definition properties the target definition has (Hyper-V generation, security
+    type, architecture: Azure refuses a version whose source differs, BEHAVIOURS.md rows 3-6; the
+    emulator checks the same). A definition not created yet takes the source's properties, unless
+    ``families:`` declares others."""
+    if not spec.source.promotion:
+        return []
+    ref = str(spec.source.image)
+    if mode is not GalleryScope:
+        return [Diagnostic.error(
+            f"'{spec.name}' promotes {ref}, but managed images cannot be made from a gallery version",
+            "set catalog.gallery: a promotion creates a gallery version from the source version",
+            code="azure-promotion-mode")]
+    origin = snapshot.origins.get(ref.casefold())
+    facts = origin.facts if origin is not None else None
+    if origin is None or origin.failed is not None or facts is None:
+        return []
+    out: list[Diagnostic] = []
+    state = str(getattr(facts, "provisioning_state", "Succeeded"))
+    if state != "Succeeded":
+        out.append(Diagnostic.error(
+            f"source image {ref} of '{spec.name}' is {state.lower()}, not Succeeded",
+            "wait until its creation (or update) has finished, then plan again", code="azure-promotion-state"))
+    home = (location or "").replace(" ", "").lower()
+    replication = dict(getattr(facts, "replication", ()) or ())
+    regions = {str(r.get("name") if isinstance(r, Mapping) else r).replace(" ", "").lower()
+               for r in origin.extra.get("target_regions") or ()}
+    if home and (replication or regions):
+        have = replication.get(home) if replication else ("completed" if home in regions else None)
+        if have is None:
+            out.append(Diagnostic.error(
+                f"source image {ref} of '{spec.name}' is not replicated to {home}, this catalog's region",
+                f"add {home} to its target_regions in its own catalog and apply there first (Azure copies a "
+                "version only from a region it is replicated to)", code="azure-promotion-region"))
+        elif have != "completed":
+            out.append(Diagnostic.error(
+                f"source image {ref} of '{spec.name}' is {have} in {home}, this catalog's region",
+                "wait until its replication there has completed, then plan again", code="azure-promotion-region"))
+    definition = spec.name.partition("/")[0]
+    target = definition_of(snapshot, definition)
+    declared = spec.extra.get(FAMILY_EXTRA) if isinstance(spec.extra.get(FAMILY_EXTRA), Mapping) else {}
+    for key, default in (("hyper_v_generation", "V1"), ("security_type", "Standard"), ("architecture", "x64")):
+        src = str(getattr(facts, key, None) or default)
+        if target is not None:
+            want, where = str(getattr(target, key, None) or default), f"gallery definition '{definition}'"
+        elif isinstance(declared, Mapping) and declared.get(key):
+            want, where = str(declared[key]), f"families.{definition}"
+        else:
+            continue  # created for this promotion: it takes the source's
+        if src != want:
+            out.append(Diagnostic.error(
+                f"source image {ref} of '{spec.name}' has {key} {src}, but {where} has {want} "
+                "(Azure refuses a version whose source differs from its definition)",
+                f"promote into a definition with {key}: {src}, or promote a {want} source",
+                code="azure-promotion-definition"))
+    return out
+
+
 def mode_checks(
     mode: ScopeClass, spec: ImageSpec, snapshot: Snapshot, *, location: str | None = None
 ) -> list[Diagnostic]:
@@ -116,7 +177,7 @@ def mode_checks(
     None: not known, not checked).
     """
     out = (shared_checks(spec) + source_checks(spec, snapshot) + disk_source_checks(mode, spec, snapshot)
-           + mode.plan_checks(spec, snapshot))
+           + mode.plan_checks(spec, snapshot) + promotion_checks(mode, spec, snapshot, location))
     if location is not None and not location:
         out.insert(0, Diagnostic.error(
             f"cannot capture '{spec.name}': the azure provider needs a location to create images",
@@ -130,4 +191,5 @@ def plan_checks(spec: ImageSpec, snapshot: Snapshot, *, gallery: bool | None = N
     return mode_checks(scope_class({"gallery": "/" in spec.name if gallery is None else gallery}), spec, snapshot)
 
 
-__all__ = ["disk_source_checks", "mode_checks", "plan_checks", "shared_checks", "source_checks"]
+__all__ = ["disk_source_checks", "mode_checks", "plan_checks", "promotion_checks", "shared_checks",
+           "source_checks"]

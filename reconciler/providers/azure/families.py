@@ -318,6 +318,14 @@ def _declared(spec: ImageSpec) -> dict[str, Any]:
 
 
 def _facts(spec: ImageSpec, snapshot: Snapshot) -> VmFacts | None:
+    if spec.source.promotion:  # issue 11 §1: a definition created for a promotion takes the source's
+        origin = snapshot.origins.get(str(spec.source.image).casefold())
+        f = origin.facts if origin is not None else None
+        if f is None or not hasattr(f, "hyper_v_generation"):
+            return None
+        return VmFacts(hyper_v_generation=getattr(f, "hyper_v_generation", None),
+                       security_type=str(getattr(f, "security_type", "Standard")),
+                       architecture=str(getattr(f, "architecture", "x64")))
     if spec.source.vm is None:
         return None
     vm = snapshot.vm_index().get(spec.source.vm.casefold())

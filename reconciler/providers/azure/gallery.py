@@ -18,7 +18,17 @@ from typing import Any
 from urllib.parse import quote
 
 from ...errors import Diagnostic, NotFound, ProviderError
-from ...model import FAMILY_EXTRA, ExtraComparison, Image, ImageSpec, ImageType, OSState, Snapshot, Source
+from ...model import (
+    FAMILY_EXTRA,
+    PROMOTION_EXTRA,
+    ExtraComparison,
+    Image,
+    ImageSpec,
+    ImageType,
+    OSState,
+    Snapshot,
+    Source,
+)
 from .. import StepCallback
 from ..registry import described
 from . import versions as v_
@@ -242,6 +252,50 @@ class GalleryScope:
         found = arm.get_text(self.image_path(name), REPLICATION_QUERY, f"read image {name}")
         return (found[0], image_from_version(definition, *found)) if found is not None else None
 
+    # ---- promotion (issue 11 §1): a version whose source is another gallery's version
+
+    def origin_id(self, spec: ImageSpec) -> str:
+        """The ARM id of the version ``spec`` promotes: its ``source.image`` when that is an id, else
+        the ``sources:`` entry's gallery (subscription and resource group default to the catalog's)
+        and the name after ``ALIAS:`` (``definition/version``)."""
+        promo = spec.extra.get(PROMOTION_EXTRA) or {}
+        if not promo.get("source"):
+            return str(spec.source.image)
+        s = promo.get("settings") or {}
+        if not s.get("gallery"):
+            raise ProviderError(f"source '{promo['source']}' of '{spec.name}' names no gallery",
+                                hint=f"set sources.{promo['source']}.gallery (a promotion copies a gallery version)")
+        d, v = split_gallery_name(str(promo.get("image", "")))
+        sub = s.get("subscription") or self.target.subscription
+        rg = s.get("resource_group") or self.target.resource_group
+        return (f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/galleries/{s['gallery']}"
+                f"/images/{d}/versions/{v}")
+
+    def read_origin(self, arm: Arm, spec: ImageSpec) -> Image | None:
+        """The version ``spec`` promotes, as ``image_from_version`` maps it (its definition's facts,
+        provisioning and replication state: ``GalleryVersionFacts``); None when it does not exist."""
+        version_id = self.origin_id(spec)
+        head, sep, _ = version_id.rpartition("/versions/")
+        if not sep:
+            return None
+        definition = arm.get(head, api(GALLERY_API), f"read definition of {spec.source.image}")
+        if definition is None:
+            return None
+        found = arm.get_text(version_id, REPLICATION_QUERY, f"read source image {spec.source.image}")
+        if found is None:
+            return None
+        return replace(image_from_version(definition, *found), id=str(found[0].get("id") or version_id))
+
+    def _origin_facts(self, arm: Arm, spec: ImageSpec) -> VmFacts | None:
+        """The source version's definition properties, as a definition created for the promotion
+        takes them (``families.resolve``)."""
+        origin = self.read_origin(arm, spec)
+        facts = origin.facts if origin is not None else None
+        if not isinstance(facts, GalleryVersionFacts):
+            return None
+        return VmFacts(hyper_v_generation=facts.hyper_v_generation, security_type=facts.security_type,
+                       architecture=facts.architecture)
+
     # ---- writing
 
     def prepare_capture(self, arm: Arm, spec: ImageSpec, on_step: StepCallback, started: float,
@@ -252,6 +306,8 @@ class GalleryScope:
         (``families.ensure_definition``)."""
         d, _ = split_gallery_name(spec.name)
         facts = facts_from_resource(vm, None) if vm is not None else None
+        if facts is None and spec.source.promotion:
+            facts = self._origin_facts(arm, spec)
         ensure_definition(arm, self.definition_path(d), api(GALLERY_API), spec, location=self.target.location,
                           owner=self.target.owner, facts=facts, on_step=on_step, deadline=arm.remaining(started))
 
@@ -285,6 +341,10 @@ class GalleryScope:
         elif spec.source.vm is not None:
             vm_id = str((vm or {}).get("id") or self.target.vm_id(spec.source.vm))
             storage = {"source": {"virtualMachineId": vm_id}}
+        elif spec.source.promotion:
+            # GalleryArtifactVersionFullSource.id: another gallery's version, in any resource group or
+            # subscription the credential can read (issue 11 §1; docs/azure.md "Promotion").
+            storage = {"source": {"id": self.origin_id(spec)}}
         elif spec.source.kind == "image":
             storage = {"source": {"id": source_ref(self.target.rp, "image", str(spec.source.image))}}
         elif spec.source.kind in ("snapshot", "disk"):

@@ -17,6 +17,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from ...model import VM, Category, Image, ImageSpec, ImageType, OSState, PowerState, ProviderFacts, Source
+from .footprint import image_footprint, vm_disk_gib
 from .markers import (
     PREFIX,
     TAG_DESCRIPTION,
@@ -186,6 +187,7 @@ def image_of(
         fingerprint=fingerprint(resource, text),
         created=created(resource) or str(published or ""),
         facts=facts,
+        footprint=image_footprint(resource),
         **common(tags),
     )
 
@@ -262,6 +264,7 @@ def vm_from_resource(resource: Mapping[str, Any], instance_view: Mapping[str, An
         id=str(resource.get("id", "")),
         fingerprint=fp,
         facts=facts_from_resource(resource, view),
+        disk_gib=vm_disk_gib(resource),
     )
 
 

@@ -14,13 +14,13 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Unpack
 
 from ...errors import NotFound, ProviderError, RefusedError
-from ...model import Capabilities, Image, ImageSpec, ImageType, OSState, Snapshot
+from ...model import Capabilities, Consumer, ConsumersPolicy, Image, ImageSpec, ImageType, OSState, Snapshot
 from ...rules import NAME_TAKEN, CaptureCheck, ownership_phrase
 from .. import StepCallback, _no_step
 from ..guard import GuardedProvider, Live, LiveVM
@@ -149,6 +149,20 @@ class ClassicBackend:
             vms=tuple(sorted(vms, key=lambda v: v.key)),
             vm_aliases=wire.vm_aliases(names),  # source.vm may name a role in any of its forms
         )
+
+    def consumers(self, images: Sequence[Image], policy: ConsumersPolicy) -> dict[str, tuple[Consumer, ...]]:
+        """The roles of every deployment created from each of ``images`` (Get Deployment names the
+        source image of each role; docs/lifecycle.md). ``policy.subscriptions`` means nothing here."""
+        del policy
+        wanted = {i.key for i in images}
+        roles, _ = self._roles()
+        out: dict[str, list[Consumer]] = {}
+        for role in sorted(roles, key=lambda r: r.path.casefold()):
+            if role.image and role.image.casefold() in wanted:
+                out.setdefault(role.image.casefold(), []).append(Consumer(
+                    kind="role", name=role.name, image=role.image, scope=f"{role.service}/{role.deployment}",
+                    id=role.path))
+        return {k: tuple(v) for k, v in out.items()}
 
     def _live(self, name: str, type_: ImageType) -> Image | None:
         key = name.casefold()

@@ -330,6 +330,9 @@ class Role:
     data_disks: tuple[str, ...]
     size: str
     fingerprint: str
+    #: The image the role was created from (Get Deployment: ``Role/VMImageName``, else
+    #: ``OSVirtualHardDisk/SourceImageName``); "" when it names none.
+    image: str = ""
 
     @property
     def path(self) -> str:
@@ -392,6 +395,7 @@ def deployment_roles(service_name: str, dep: ET.Element) -> list[Role]:
                 os=(text(osd, "OS") or "").lower(), power_state=power, instance_status=status,
                 os_disk=text(osd, "DiskName") or text(osd, "MediaLink") or "", data_disks=data,
                 size=text(role, "RoleSize") or "", fingerprint=h.hexdigest()[:32],
+                image=text(role, "VMImageName") or text(osd, "SourceImageName") or "",
             )
         )
     return out

@@ -2,7 +2,8 @@
 
 Layer: edge (a provider package). This module is the package's declaration to the registry
 (``providers/registry.py``, entry point ``local``): its capabilities, schema fragment
-(``schema.json``: the ``path`` setting; no image fields), environment mapping (none beyond
+(``schema.json``: the ``path`` setting; the image fields ``exclude_from_latest`` and
+``end_of_life_date``, issue 11), environment mapping (none beyond
 ``RECONCILER_PATH``) and seeding (``catalog init``). The parts:
 
 * ``store``: the file's tables and rows <-> model;
@@ -18,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ...model import Capabilities, CatalogConfig, ImageType, PowerState
+from ...model import FAMILY_DESCRIPTION, LATEST_FIELDS, Capabilities, CatalogConfig, ImageType, PowerState
 from ..registry import Seeding, described
 from .backend import LocalBackend, LocalProvider
 from .lock import LocalLockHandle
 from .seeding import init_catalog
-from .store import SCHEMA_VERSION
+from .store import SCHEMA_VERSION, capture_footprint
 
 NAME = "local"
 DEFAULT_PATH = ".reconciler/catalog.db"
@@ -32,7 +33,8 @@ ENVIRONMENT: Mapping[str, str] = {}
 #: ``catalog init --from SEED`` creates the file ``catalog.path`` names.
 SEEDING = Seeding(setting="path", default=DEFAULT_PATH, create=init_catalog)
 
-_MUTABLE_FIELDS = frozenset({"family", "label", "description", "recommended_vm_size", "tags", "protect"})
+_MUTABLE_FIELDS = frozenset({"family", "label", "description", "recommended_vm_size", "tags", "protect",
+                            "extra.exclude_from_latest", "extra.end_of_life_date"})
 
 
 def capabilities(settings: Mapping[str, Any]) -> Capabilities:
@@ -49,6 +51,9 @@ def capabilities(settings: Mapping[str, Any]) -> Capabilities:
         settings=described(__name__, "settings"),
         consumes_vm="deletes the source VM",
         path_settings=frozenset({"path"}),
+        promotion=True,
+        footprint=capture_footprint,
+        family_fields={"description": FAMILY_DESCRIPTION, **LATEST_FIELDS},
     )
 
 

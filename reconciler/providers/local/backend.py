@@ -24,15 +24,18 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Unpack
 
-from ...errors import ProviderError
+from ...errors import NotFound, ProviderError
 from ...model import (
+    PROMOTION_EXTRA,
     Capabilities,
     Category,
+    Consumer,
+    ConsumersPolicy,
     Image,
     ImageSpec,
     ImageType,
@@ -51,8 +54,10 @@ from .store import (
     _IMAGE_COLUMNS,
     _VM_COLUMNS,
     APPLICATION,
+    MIGRATIONS,
     SCHEMA_VERSION,
     _etag,
+    _extra_json,
     _get_image,
     _get_vm,
     _image_from_row,
@@ -62,6 +67,7 @@ from .store import (
     _unwritable,
     _vm_from_row,
     _with_fingerprint,
+    capture_footprint,
 )
 
 #: Seconds a writer waits for another writer before SQLite gives up ("database is locked").
@@ -256,6 +262,19 @@ class LocalBackend:
                 code="UnsupportedCatalogVersion",
                 hint="upgrade reconciler; this version will not read or write that file",
             )
+        if int(row[1]) < SCHEMA_VERSION:
+            self._migrate(int(row[1]))
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older catalog file up to ``SCHEMA_VERSION`` in place (``store.MIGRATIONS``), in
+        one write transaction: another process sees the old file or the new one."""
+        with self._write() as conn:
+            current = int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
+            for step in range(current, SCHEMA_VERSION):
+                for stmt in MIGRATIONS[step]:
+                    conn.execute(stmt)
+            conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+        del version
 
     # ---------------------------------------------------------------------------------------------
     # Reads
@@ -269,6 +288,20 @@ class LocalBackend:
             images=tuple(_image_from_row(r) for r in image_rows),
             vms=tuple(_vm_from_row(r) for r in vm_rows),
         )
+
+    def consumers(self, images: Sequence[Image], policy: ConsumersPolicy) -> dict[str, tuple[Consumer, ...]]:
+        """The catalog's VMs created from each of ``images`` (``vms.image``; docs/local-provider.md).
+        ``policy.subscriptions`` means nothing here."""
+        del policy
+        wanted = {i.key for i in images}
+        with self._read() as conn:
+            rows = conn.execute("SELECT name, image FROM vms WHERE image IS NOT NULL ORDER BY key").fetchall()
+        out: dict[str, list[Consumer]] = {}
+        for name, image in rows:
+            if image.casefold() in wanted:
+                out.setdefault(image.casefold(), []).append(
+                    Consumer(kind="vm", name=name, image=image, id=f"vms/{name}"))
+        return {k: tuple(v) for k, v in out.items()}
 
     # ---------------------------------------------------------------------------------------------
     # Primitives for the guard (providers/guard.py): no checks here, the guard made them
@@ -318,8 +351,10 @@ class LocalBackend:
 
         A generalized capture deletes the source VM row (classic Azure semantics); a specialized one
         leaves the VM untouched. When ``check`` says so (``source.generalize``), the VM is first
-        deallocated and generalized, then consumed.
+        deallocated and generalized, then consumed. A promotion copies another catalog's image.
         """
+        if spec.source.promotion:
+            return self._promote(spec, on_step)
         assert vm is not None, "the guard refuses a capture without a source VM here"
         conn = self._held()
         source = vm.vm
@@ -338,12 +373,67 @@ class LocalBackend:
             source=Source(vm=spec.source.vm, storage_account=spec.source.storage_account),
             data_disks=len(source.data_disks) if spec.type is ImageType.VM else 0,
             created=self._now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            footprint=capture_footprint(spec, source),
         )
         self._step(on_step, "capture")
         fingerprint = _insert_image(conn, image)
         if check.consumes is not None:
             self._step(on_step, "delete vm")
             conn.execute("DELETE FROM vms WHERE key = ?", (source.key,))
+        return _with_fingerprint(image, fingerprint)
+
+    def origin(self, name: str) -> Image | None:
+        """One image of this catalog by name, whoever owns it: the source of a promotion into
+        another catalog (issue 11 §1). Read only."""
+        with self._read() as conn:
+            return _get_image(conn, name.casefold())
+
+    def origins(self, specs: Sequence[ImageSpec]) -> dict[str, Image]:
+        """``Provider.origins``: each promotion's image read from its source catalog file."""
+        out: dict[str, Image] = {}
+        for spec in specs:
+            found = self._origin_of(spec)
+            if found is not None:
+                out[str(spec.source.image).casefold()] = found
+        return out
+
+    def _origin_of(self, spec: ImageSpec) -> Image | None:
+        promo = spec.extra.get(PROMOTION_EXTRA) or {}
+        path = (promo.get("settings") or {}).get("path")
+        if not path:
+            return None
+        if not Path(str(path)).exists():
+            raise ProviderError(f"source catalog '{promo.get('source')}' of '{spec.name}': {path} does not exist",
+                                code="CatalogNotFound",
+                                hint=f"fix sources.{promo.get('source')}.path, or create that catalog first")
+        source = LocalBackend(str(path), str(promo.get("source") or "source"), capabilities=self.capabilities)
+        try:
+            return source.origin(str(promo.get("image", "")))
+        finally:
+            source.close()
+
+    def _promote(self, spec: ImageSpec, on_step: StepCallback) -> Image:
+        """Copy the source catalog's image (``extra[PROMOTION_EXTRA]`` says which file and name) into
+        this one as a new owned image; the source catalog is only read. The copy records no source
+        (it was made from no VM of this catalog) and keeps the source's disks."""
+        promo = spec.extra.get(PROMOTION_EXTRA) or {}
+        origin = self._origin_of(spec)
+        if origin is None:
+            where = (promo.get("settings") or {}).get("path") or f"source '{promo.get('source')}'"
+            raise NotFound(f"source image {promo.get('from')} of '{spec.name}' does not exist in {where}",
+                           status=404, code="ResourceNotFound")
+        image = image_from_spec(
+            spec,
+            category=Category.USER,
+            owner=self.owner,
+            source=Source(),
+            data_disks=origin.data_disks,
+            created=self._now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            footprint=dict(origin.footprint),
+            extra={k: v for k, v in spec.extra.items() if k != PROMOTION_EXTRA},
+        )
+        self._step(on_step, f"copy from {promo.get('from')}")
+        fingerprint = _insert_image(self._held(), image)
         return _with_fingerprint(image, fingerprint)
 
     def settle_image(self, live: Live, spec: ImageSpec, on_step: StepCallback) -> Image:
@@ -355,7 +445,7 @@ class LocalBackend:
         conn = self._held()
         conn.execute(
             "UPDATE images SET family = ?, label = ?, description = ?, recommended_vm_size = ?, "
-            "tags = ?, protected = ?, etag = ? WHERE key = ?",
+            "tags = ?, protected = ?, extra = ?, etag = ? WHERE key = ?",
             (
                 spec.family,
                 spec.label,
@@ -363,6 +453,7 @@ class LocalBackend:
                 spec.recommended_vm_size,
                 _tags_json(spec.tags),
                 int(spec.protect),
+                _extra_json(spec.extra),
                 _etag(),
                 live.image.key,
             ),

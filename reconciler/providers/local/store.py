@@ -19,11 +19,11 @@ from typing import Any
 
 from ...codec import Codec, Shape
 from ...errors import ProviderError
-from ...model import VM, Image, Source
+from ...model import VM, Image, ImageSpec, ImageType, Source
 from ..locking import LockInfo
 
 #: The catalog file's format. Bump it (and add a migration) whenever the tables change.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Written in the schema-version table so that another program's SQLite file is never mistaken
 #: for a catalog (and never written to).
 APPLICATION = "reconciler-local-catalog"
@@ -41,7 +41,9 @@ CREATE TABLE vms (
     os_state    TEXT NOT NULL,
     os_disk     TEXT NOT NULL,
     data_disks  TEXT NOT NULL,              -- JSON array of disk names
-    etag        TEXT NOT NULL               -- new random value on every write: VM.fingerprint
+    etag        TEXT NOT NULL,              -- new random value on every write: VM.fingerprint
+    image       TEXT,                       -- (format 2) the image the VM was created from: a consumer
+    disk_gib    TEXT NOT NULL DEFAULT '[]'  -- (format 2) JSON array: disk sizes, OS disk first
 );
 CREATE TABLE images (
     key                 TEXT PRIMARY KEY,
@@ -62,7 +64,10 @@ CREATE TABLE images (
     source_storage      TEXT,
     data_disks          INTEGER NOT NULL CHECK (data_disks >= 0),
     created             TEXT NOT NULL,
-    etag                TEXT NOT NULL       -- new random value on every write: Image.fingerprint
+    etag                TEXT NOT NULL,      -- new random value on every write: Image.fingerprint
+    footprint           TEXT NOT NULL DEFAULT '{}', -- (format 2) JSON object: storage type -> GiB
+    extra               TEXT NOT NULL DEFAULT '{}'  -- (format 2) JSON object: the image fields set
+                                                    -- (exclude_from_latest, end_of_life_date: issue 11)
 );
 CREATE TABLE lock (
     slot    INTEGER PRIMARY KEY CHECK (slot = 1),   -- one row at most: the lock itself
@@ -77,26 +82,39 @@ CREATE TABLE lock (
 
 #: The catalog's rows: a column per field, ``source`` flattened into ``source_*``, tags and data
 #: disks as JSON text, the protection marker as 0/1, the fingerprint as ``etag``. ``id`` is not
-#: stored (it is derived from the name), nor an image's ``extra`` or the ``facts`` of an image or VM
-#: (the local catalog has none), nor ``failed``: a local capture is one transaction, it never half-fails.
+#: stored (it is derived from the name), nor an image's ``extra`` beyond ``IMAGE_FIELDS``, nor the
+#: ``facts`` of an image or VM (the local catalog has none), nor ``failed``: a local capture is one
+#: transaction, it never half-fails.
 _ROWS = Codec(
     {
         Image: Shape(
-            exclude=frozenset({"extra", "facts", "failed", "id"}),
+            exclude=frozenset({"facts", "failed", "id"}),
             rename={"fingerprint": "etag"},
             flatten={"source": "source_"},
-            convert={"tags": (lambda t: _tags_json(t), json.loads), "protected": (int, bool)},
+            convert={"tags": (lambda t: _tags_json(t), json.loads), "protected": (int, bool),
+                     "footprint": (lambda f: json.dumps(dict(sorted(f.items()))), json.loads),
+                     "extra": (lambda e: _extra_json(e), json.loads)},
         ),
         # Only the sources a local capture takes (a VM; a VHD as seeded): a source field added to the
         # model for another provider (``image``, ``snapshot`` ...) is no column of this file.
         Source: Shape(keys=("vm", "vhd", "storage_account"), rename={"storage_account": "storage"}),
         VM: Shape(
             exclude=frozenset({"id", "facts"}), rename={"fingerprint": "etag"},
-            convert={"data_disks": (json.dumps, json.loads)},
+            convert={"data_disks": (json.dumps, json.loads), "disk_gib": (json.dumps, lambda t: tuple(json.loads(t)))},
         ),
     }
 )
 _IMAGE_COLUMNS = ", ".join(_ROWS.keys(Image))
+#: Format 1 -> 2 (issue 11): what a VM was created from, its disk sizes, an image's footprint.
+#: ``ADD COLUMN`` with a default rewrites nothing: opening an old catalog migrates it in place.
+MIGRATIONS = {
+    1: (
+        "ALTER TABLE vms ADD COLUMN image TEXT",
+        "ALTER TABLE vms ADD COLUMN disk_gib TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE images ADD COLUMN footprint TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE images ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'",
+    ),
+}
 _VM_COLUMNS = ", ".join(_ROWS.keys(VM))
 
 
@@ -104,6 +122,17 @@ _VM_COLUMNS = ", ".join(_ROWS.keys(VM))
 #: one string each, not one per row (issue 13: 50 MB of a 100,000-image snapshot).
 _SHARED_COLUMNS = ("type", "os", "os_state", "category", "family", "description", "recommended_vm_size", "owner",
                    "created")
+
+
+#: The storage type of a local image's footprint (one copy, in the catalog file's directory).
+LOCAL_STORAGE = "local"
+
+
+def capture_footprint(spec: ImageSpec, vm: VM) -> dict[str, float]:
+    """What a capture of ``spec`` from ``vm`` stores (issue 11 §5): one copy of the disks it takes
+    (the OS disk; a VM image every data disk too), when the catalog records the VM's disk sizes."""
+    sizes = vm.disk_gib if spec.type is ImageType.VM else vm.disk_gib[:1]
+    return {LOCAL_STORAGE: float(sum(sizes))} if sizes else {}
 
 
 def _image_from_row(r: tuple[Any, ...]) -> Image:
@@ -147,6 +176,15 @@ def _insert_vm(conn: sqlite3.Connection, v: VM) -> None:
 
 def _with_fingerprint(i: Image, etag: str) -> Image:
     return replace(i, id=f"images/{i.name}", fingerprint=etag)
+
+
+def _extra_json(extra: Mapping[str, Any]) -> str:
+    """The image fields set (a field not set is not stored: undeclared, it reads back as absent)."""
+    return json.dumps({k: v for k, v in sorted(extra.items()) if k in IMAGE_FIELDS and v is not None})
+
+
+#: The local image fields (``schema.json``): what the ``extra`` column keeps of ``Image.extra``.
+IMAGE_FIELDS = ("exclude_from_latest", "end_of_life_date")
 
 
 def _tags_json(tags: Mapping[str, str]) -> str:

@@ -1,0 +1,454 @@
+"""Issue 11 §2/§3: durations, time, version order, a declared ``latest`` and the lifecycle policy.
+
+The pure rules (``reconciler/lifecycle.py``) with exact strings and age boundaries, then the
+planner applying them (``make_plan(now=...)``): deprecation an update, deletion a remove, the
+declared and the effective latest spared, ``policy.retention`` as ``lifecycle.keep``, exclude flags
+computed so that ``latest`` resolves to the declared version, and what a plan then records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from planning import OWNER, desired, image, spec
+
+from reconciler.lifecycle import (
+    DEPRECATED_TAG,
+    Member,
+    Rollout,
+    age,
+    deprecated_at,
+    deprecation_fields,
+    duration_problem,
+    format_time,
+    latest_flags,
+    latest_marks,
+    lifecycle_decisions,
+    names_version,
+    parse_duration,
+    parse_ring_tag,
+    parse_time,
+    resolve_latest,
+    ring_progress,
+    version_key,
+    version_of,
+)
+from reconciler.model import (
+    Action,
+    Capabilities,
+    Category,
+    Consumer,
+    ConsumersPolicy,
+    FamilySpec,
+    ImageType,
+    LifecyclePolicy,
+    Policy,
+    Snapshot,
+)
+from reconciler.plan import make_plan
+from reconciler.plandoc import plan_document, plan_from_document
+from reconciler.render import render_plan_markdown, render_plan_text
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+#: A provider with the two fields a lifecycle and a declared latest set (as local).
+CAPS = Capabilities(
+    provider="test",
+    mutable_fields=frozenset({"family", "label", "description", "recommended_vm_size", "tags", "protect",
+                              "extra.exclude_from_latest", "extra.end_of_life_date"}),
+    specialized_types=frozenset({ImageType.VM}),
+    image_fields={"exclude_from_latest": "flag", "end_of_life_date": "date"},
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Durations and time
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30m", 1800), ("72h", 259200), ("30d", 2592000), ("2w", 1209600),
+                                               ("0h", 0), (" 1d ", 86400)])
+def test_durations_parse_in_their_unit(text, seconds):
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["30", "30days", "1.5h", "-1d", "d", "", "1y", "1234567d"])
+def test_anything_else_is_not_a_duration(text):
+    with pytest.raises(ValueError, match="is not a duration"):
+        parse_duration(text)
+    assert duration_problem(text) == f"'{text}' is not a duration"
+
+
+def test_a_non_string_duration_says_so():
+    assert duration_problem(30) == "30 is not a duration (a string like 72h)"
+    assert duration_problem("72h") is None
+
+
+def test_times_parse_to_utc_and_format_one_way():
+    assert parse_time("2026-12-01T12:00:00Z") == NOW
+    assert parse_time("2026-12-01T13:00:00+01:00") == NOW
+    assert parse_time("2026-12-01") == datetime(2026, 12, 1, tzinfo=UTC)
+    assert parse_time("") is None and parse_time("yesterday") is None
+    assert format_time(NOW + timedelta(microseconds=5)) == "2026-12-01T12:00:00Z"
+
+
+def test_age_and_deprecation_come_from_created_and_the_tag():
+    img = image("a", created="2026-11-30T12:00:00Z", tags={DEPRECATED_TAG: "2026-11-01T00:00:00Z"})
+    assert age(img, NOW) == timedelta(days=1)
+    assert age(image("b", created=""), NOW) is None
+    assert deprecated_at(img) == datetime(2026, 11, 1, tzinfo=UTC)
+    assert deprecated_at(image("c")) is None
+
+
+def test_deprecation_sets_only_the_fields_the_provider_has():
+    assert deprecation_fields(NOW, CAPS.image_fields) == {"end_of_life_date": "2026-12-01", "exclude_from_latest": True}
+    assert deprecation_fields(NOW, {"exclude_from_latest": ""}) == {"exclude_from_latest": True}
+    assert deprecation_fields(NOW, {}) == {}
+
+
+# --------------------------------------------------------------------------------------------------
+# Versions and latest
+
+
+def test_the_version_of_a_name():
+    assert version_of("web-base/1.4.0") == "1.4.0"
+    assert version_of("web-base-1.4.0") == "1.4.0"
+    assert version_of("web_base_v2.10") == "2.10"
+    assert version_of("web-base-2026-08") == "web-base-2026-08"
+    assert names_version("web-base/1.4.0", "1.4.0") and names_version("Web-Base-1.4.0", "web-base-1.4.0")
+    assert not names_version("web-base/1.4.0", "1.4")
+
+
+def test_versions_order_by_number_not_text():
+    names = ["f/1.10.0", "f/1.9.0", "f/2.0.0", "f/1.9.1"]
+    assert sorted(names, key=version_key) == ["f/1.9.0", "f/1.9.1", "f/1.10.0", "f/2.0.0"]
+    assert version_key("f/odd") < version_key("f/0.0.1")  # not a version: before every version
+    assert version_key("f-x", "2026-02") > version_key("f-y", "2026-01")  # then by creation time
+
+
+def test_latest_is_the_highest_version_not_excluded():
+    ms = [Member("f/1.0.0"), Member("f/1.2.0"), Member("f/1.1.0"), Member("f/2.0.0", excluded=True)]
+    assert resolve_latest(ms) == "f/1.2.0"
+    assert resolve_latest([Member("f/1.0.0", excluded=True)]) is None
+    assert resolve_latest([]) is None
+
+
+def test_latest_flags_exclude_every_higher_version_and_leave_lower_ones():
+    ms = [Member("f/1.0.0", excluded=True), Member("f/1.3.2"), Member("f/1.4.0"), Member("f/2.0.0")]
+    assert latest_flags(ms, "f/1.3.2") == {"f/1.3.2": False, "f/1.4.0": True, "f/2.0.0": True}
+    assert latest_flags(ms, "f/2.0.0") == {"f/2.0.0": False}
+    assert resolve_latest(replace(m, excluded=latest_flags(ms, "f/1.3.2").get(m.name, m.excluded)) for m in ms) \
+        == "f/1.3.2"
+
+
+def test_images_list_marks_latest_and_per_region_where_it_differs():
+    plain = [image("f-1.0.0", created="1"), image("f-1.1.0", created="2"),
+             image("f-2.0.0", created="3", extra={"exclude_from_latest": True})]
+    assert latest_marks(plain) == {"f-1.1.0": "latest"}
+    regional = [
+        image("f/1.0.0", extra={"target_regions": ["westeurope", "eastus"]}),
+        image("f/1.1.0", extra={"target_regions": [{"name": "westeurope"}, {"name": "East US",
+                                                                          "exclude_from_latest": True}]}),
+    ]
+    assert latest_marks(regional) == {"f/1.0.0": "latest in eastus", "f/1.1.0": "latest in westeurope"}
+    regional[1] = replace(regional[1], extra={"target_regions": ["westeurope", "eastus"]})
+    assert latest_marks(regional) == {"f/1.1.0": "latest"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Lifecycle decisions: boundaries of ages
+
+
+def _family(*created: str, tags: dict[str, str] | None = None):
+    return [image(f"f-1.{n}.0", family="f", created=c, tags=tags or {}) for n, c in enumerate(created)]
+
+
+def test_an_image_exactly_deprecate_after_old_is_deprecated_a_second_younger_is_not():
+    imgs = [image("old", created="2026-10-31T12:00:00Z"), image("young", created="2026-10-31T12:00:01Z")]
+    got = lifecycle_decisions(imgs, keep=0, deprecate_after=timedelta(days=31), delete_after=None, now=NOW)
+    assert {k: (d.action, d.reason) for k, d in got.items()} == {
+        "old": ("deprecate", "lifecycle: older than 31d, not among the newest 0")}
+
+
+def test_deletion_waits_exactly_delete_after_from_the_deprecation():
+    due = image("due", created="2020-01-01T00:00:00Z", tags={DEPRECATED_TAG: "2026-11-01T12:00:00Z"})
+    early = image("early", created="2020-01-01T00:00:00Z", tags={DEPRECATED_TAG: "2026-11-01T12:00:01Z"})
+    got = lifecycle_decisions([due, early], keep=0, deprecate_after=timedelta(days=1), delete_after=timedelta(days=30),
+                              now=NOW)
+    assert {k: (d.action, d.reason) for k, d in got.items()} == {
+        "due": ("delete", "lifecycle: deprecated 2026-11-01T12:00:00Z, delete after 30d")}
+
+
+def test_keep_spares_the_newest_and_spared_names_whatever_their_age():
+    imgs = _family("2020-01-01", "2020-02-01", "2020-03-01", "2020-04-01")
+    got = lifecycle_decisions(imgs, keep=2, deprecate_after=timedelta(0), delete_after=None, now=NOW,
+                              spared=["F-1.0.0"])
+    assert sorted(got) == ["f-1.1.0"]
+    assert got["f-1.1.0"].reason == "lifecycle: older than 0m, not among the newest 2"
+
+
+def test_no_delete_after_keeps_deprecated_images_and_unknown_ages_are_never_deprecated():
+    dep = image("dep", created="2020-01-01", tags={DEPRECATED_TAG: "2020-01-02T00:00:00Z"})
+    unknown = image("unknown", created="")
+    assert lifecycle_decisions([dep, unknown], keep=0, deprecate_after=timedelta(days=1), delete_after=None,
+                               now=NOW) == {}
+
+
+def test_deprecated_images_are_only_deleted_when_deprecation_is_off():
+    dep = image("dep", created="2020-01-01", tags={DEPRECATED_TAG: "2020-01-02T00:00:00Z"})
+    fresh = image("fresh", created="2020-01-01")
+    got = lifecycle_decisions([dep, fresh], keep=0, deprecate_after=None, delete_after=timedelta(days=1), now=NOW)
+    assert {k: d.action for k, d in got.items()} == {"dep": "delete"}
+
+
+# --------------------------------------------------------------------------------------------------
+# The planner: lifecycle
+
+
+def _lifecycle_state(entry: LifecyclePolicy, *specs, families=(), consumers: ConsumersPolicy | None = None):
+    d = desired(*specs)
+    return replace(d, policy=Policy(lifecycle={"f": entry}, consumers=consumers or ConsumersPolicy()),
+                   families={f.name: f for f in families})
+
+
+def _by_name(plan):
+    return {c.name: c for c in plan.changes if c.action is not Action.NOOP}
+
+
+def test_the_plan_deprecates_with_an_update_and_deletes_with_a_remove_listed_first():
+    live = Snapshot(images=(
+        image("f-1.0.0", family="f", created="2026-01-01T00:00:00Z", tags={DEPRECATED_TAG: "2026-06-01T00:00:00Z"}),
+        image("f-1.1.0", family="f", created="2026-09-01T00:00:00Z"),
+        image("f-1.2.0", family="f", created="2026-11-25T00:00:00Z"),
+    ))
+    d = _lifecycle_state(LifecyclePolicy(keep=1, deprecate_after="30d", delete_after="90d"))
+    plan = make_plan(d, live, CAPS, now=NOW)
+    got = _by_name(plan)
+    assert set(got) == {"f-1.0.0", "f-1.1.0"}
+    remove, update = got["f-1.0.0"], got["f-1.1.0"]
+    assert remove.action is Action.REMOVE and remove.destructive
+    assert remove.reason == "lifecycle: deprecated 2026-06-01T00:00:00Z, delete after 90d"
+    assert update.action is Action.UPDATE and not update.destructive
+    assert update.reason == "lifecycle: older than 30d, not among the newest 1"
+    assert {f.path: (f.before, f.after) for f in update.fields} == {
+        "tags.deprecated-at": (None, "2026-12-01T12:00:00Z"),
+        "extra.end_of_life_date": (None, "2026-12-01"),
+        "extra.exclude_from_latest": (None, True),
+    }
+    assert plan.now == "2026-12-01T12:00:00Z"
+    text = render_plan_text(plan)
+    assert text.index("- remove f-1.0.0") < text.index("~ update f-1.1.0")
+
+
+def test_a_lifecycle_never_touches_declared_protected_foreign_or_latest_images():
+    live = Snapshot(images=(
+        image("f-1.0.0", family="f", created="2020-01-01T00:00:00Z"),                      # declared
+        image("f-1.1.0", family="f", created="2020-01-01T00:00:00Z", owner="other"),       # not ours
+        image("f-1.2.0", family="f", created="2020-01-01T00:00:00Z", protected=True,
+              tags={DEPRECATED_TAG: "2020-01-02T00:00:00Z"}),                            # protected
+        image("f-1.3.0", family="f", created="2020-01-01T00:00:00Z"),                      # the effective latest
+    ))
+    d = _lifecycle_state(LifecyclePolicy(deprecate_after="1d", delete_after="1d"),
+                         spec("f-1.0.0", family="f", tags={}))
+    plan = make_plan(d, live, CAPS, now=NOW)
+    assert plan.pending == ()
+    assert [w.summary for w in plan.warnings] == [
+        "image 'f-1.2.0' is no longer declared but is protected: it is kept"]
+
+
+def test_without_a_time_a_lifecycle_that_ages_is_an_error_and_a_plain_keep_needs_none():
+    live = Snapshot(images=tuple(_family("2020-01-01", "2020-02-01")))
+    plan = make_plan(_lifecycle_state(LifecyclePolicy(keep=1, deprecate_after="1d")), live, CAPS)
+    assert [e.code for e in plan.errors] == ["lifecycle-no-time"]
+    keep = make_plan(_lifecycle_state(LifecyclePolicy(keep=1)), live, CAPS)
+    assert {c.name: c.reason for c in keep.pending} == {"f-1.0.0": "retention: keep 1"}
+    assert keep.now == ""
+
+
+def test_retention_is_lifecycle_keep_and_a_lifecycle_entry_wins():
+    assert Policy(retention={"f": 2}).lifecycles() == {"f": LifecyclePolicy(keep=2)}
+    both = Policy(retention={"f": 2, "g": 1}, lifecycle={"f": LifecyclePolicy(keep=5)})
+    assert both.lifecycles() == {"f": LifecyclePolicy(keep=5), "g": LifecyclePolicy(keep=1)}
+
+
+def test_block_if_in_use_per_family_holds_a_lifecycle_delete():
+    policy = Policy(lifecycle={"f": LifecyclePolicy(block_if_in_use=True), "g": LifecyclePolicy(block_if_in_use=False)},
+                    consumers=ConsumersPolicy(block_if_in_use=True))
+    assert policy.blocks_if_in_use("f") and not policy.blocks_if_in_use("g") and policy.blocks_if_in_use(None)
+    assert policy.may_block and not Policy().may_block
+    assert Policy(lifecycle={"f": LifecyclePolicy(block_if_in_use=True)}).may_block
+    live = Snapshot(
+        images=(image("f-1.0.0", family="f", created="2020-01-01", tags={DEPRECATED_TAG: "2020-01-02T00:00:00Z"}),
+                image("f-1.1.0", family="f", created="2020-02-01")),
+        consumers={"f-1.0.0": (Consumer(kind="vm", name="web-01", image="f-1.0.0"),)})
+    d = _lifecycle_state(LifecyclePolicy(delete_after="1d", block_if_in_use=True))
+    plan = make_plan(d, live, CAPS, now=NOW)
+    assert [c.name for c in plan.held] == ["f-1.0.0"] and plan.pending == ()
+
+
+# --------------------------------------------------------------------------------------------------
+# The planner: a declared latest
+
+
+def _latest_state(latest: str, *specs):
+    d = desired(*specs)
+    return replace(d, families={"f": FamilySpec(name="f", latest=latest)})
+
+
+VERSIONS = Snapshot(images=(
+    image("f-1.3.2", family="f", created="2026-10-01"),
+    image("f-1.4.0", family="f", created="2026-11-01"),
+    image("f-1.2.0", family="f", created="2026-09-01", extra={"exclude_from_latest": True}),
+))
+
+
+def test_declaring_an_older_latest_excludes_the_newer_versions_and_shows_the_move():
+    plan = make_plan(_latest_state("1.3.2"), VERSIONS, CAPS)
+    got = _by_name(plan)
+    assert list(got) == ["f-1.4.0"]
+    assert got["f-1.4.0"].reason == "latest(f): 1.3.2"
+    assert [(f.path, f.before, f.after) for f in got["f-1.4.0"].fields] == [("extra.exclude_from_latest", None, True)]
+    assert [(m.family, m.before, m.after) for m in plan.latest] == [("f", "1.4.0", "1.3.2")]
+    assert "latest(f): 1.4.0 -> 1.3.2" in render_plan_text(plan)
+    assert "- latest(f): 1.4.0 → 1.3.2\n" in render_plan_markdown(plan)
+    doc = plan_document(plan)
+    assert doc["latest"] == [{"family": "f", "before": "1.4.0", "after": "1.3.2"}]
+    assert plan_from_document(doc).latest == plan.latest
+
+
+def test_rolling_back_is_reverting_the_line_and_the_flags_follow():
+    after = Snapshot(images=tuple(replace(i, extra={"exclude_from_latest": True}) if i.name == "f-1.4.0" else i
+                                  for i in VERSIONS.images))
+    plan = make_plan(_latest_state("1.4.0"), after, CAPS)
+    got = _by_name(plan)
+    assert [(f.path, f.before, f.after) for f in got["f-1.4.0"].fields] == [("extra.exclude_from_latest", True, False)]
+    assert [(m.before, m.after) for m in plan.latest] == [("1.3.2", "1.4.0")]
+    # Already where it should be: no change, no move (a lower excluded version stays as it is).
+    assert make_plan(_latest_state("1.4.0"), VERSIONS, CAPS).pending == ()
+    assert make_plan(_latest_state("1.4.0"), VERSIONS, CAPS).latest == ()
+
+
+def test_a_declared_latest_rides_on_the_declared_images_and_a_capture_can_be_it():
+    s = spec("f-1.5.0", family="f")
+    plan = make_plan(_latest_state("1.5.0", s), VERSIONS, CAPS)
+    capture = _by_name(plan)["f-1.5.0"]
+    assert capture.action is Action.CAPTURE and capture.after.extra == {"exclude_from_latest": False}
+    assert [(m.before, m.after) for m in plan.latest] == [("1.4.0", "1.5.0")]
+
+
+def test_a_declared_flag_that_contradicts_latest_is_an_error_at_the_flag():
+    s = spec("f-1.4.0", family="f", extra={"exclude_from_latest": False}, source=VERSIONS.images[1].source)
+    plan = make_plan(_latest_state("1.3.2", s), VERSIONS, CAPS)
+    (err,) = plan.errors
+    assert err.code == "latest-conflict"
+    assert err.summary == ("image 'f-1.4.0' declares exclude_from_latest: false, but families.f.latest: 1.3.2 "
+                           "needs it true")
+
+
+def test_latest_naming_no_version_or_needing_a_foreign_flag_is_an_error():
+    (err,) = make_plan(_latest_state("9.9.9"), VERSIONS, CAPS).errors
+    assert err.code == "latest-unknown"
+    assert err.summary == "families.f.latest: 9.9.9 is no version of family 'f'"
+    assert err.hint == "declare that image, or name a version the family holds (highest: 1.2.0, 1.3.2, 1.4.0)"
+    foreign = Snapshot(images=VERSIONS.images + (image("f-2.0.0", family="f", created="2026-11-15", owner="other"),))
+    errs = make_plan(_latest_state("1.4.0"), foreign, CAPS).errors
+    assert [e.code for e in errs] == ["latest-not-owned"]
+    assert errs[0].summary == ("latest of family 'f' cannot resolve to 1.4.0: 'f-2.0.0' needs exclude_from_latest: "
+                               "true, but it is owned by catalog 'other'")
+
+
+def test_retention_never_removes_the_declared_latest():
+    live = Snapshot(images=tuple(image(f"f-1.{n}.0", family="f", created=f"2026-0{n + 1}-01") for n in range(4)))
+    d = replace(_latest_state("1.0.0"), policy=Policy(retention={"f": 1}))
+    plan = make_plan(d, live, CAPS)
+    assert sorted(c.name for c in plan.pending if c.action is Action.REMOVE) == ["f-1.1.0", "f-1.2.0"]
+    assert {c.name for c in plan.pending if c.action is Action.UPDATE} == {"f-1.3.0"}  # excluded: 1.0.0 is latest
+
+
+def test_a_provider_without_the_flag_plans_no_latest():
+    bare = replace(CAPS, image_fields={})
+    assert make_plan(_latest_state("1.3.2"), VERSIONS, bare).pending == ()
+
+
+def test_public_images_of_the_family_do_not_count():
+    live = Snapshot(images=VERSIONS.images + (image("f-3.0.0", family="f", owner=None, category=Category.PUBLIC),))
+    assert [c.name for c in make_plan(_latest_state("1.3.2"), live, CAPS).pending] == ["f-1.4.0"]
+    assert OWNER == "platform"
+
+
+# --------------------------------------------------------------------------------------------------
+# Rings
+
+
+def test_ring_tags_parse_and_anything_else_is_no_ring():
+    assert parse_ring_tag("2@2026-12-01T12:00:00Z") == (2, NOW)
+    assert parse_ring_tag(None) == (0, None)
+    assert parse_ring_tag("x@2026-12-01T12:00:00Z") == (0, None)
+    assert parse_ring_tag("2@soon") == (0, None)
+
+
+def test_the_first_ring_moves_at_once_and_the_next_exactly_after_its_duration():
+    afters = [None, "24h", "48h"]
+    first = ring_progress(afters, None, NOW)
+    assert first == Rollout(1, "1@2026-12-01T12:00:00Z", True, NOW + timedelta(hours=24))
+    almost = ring_progress(afters, first.tag, NOW + timedelta(hours=24) - timedelta(seconds=1))
+    assert almost == Rollout(1, first.tag, False, NOW + timedelta(hours=24))
+    second = ring_progress(afters, first.tag, NOW + timedelta(hours=24))
+    assert second == Rollout(2, "2@2026-12-02T12:00:00Z", True, NOW + timedelta(hours=72))
+    last = ring_progress(afters, "3@2026-12-01T12:00:00Z", NOW + timedelta(days=30))
+    assert last == Rollout(3, "3@2026-12-01T12:00:00Z", False, None)
+    assert ring_progress(afters, "9@2026-12-01T12:00:00Z", NOW).moved == 3  # more than there are: all
+
+
+# --------------------------------------------------------------------------------------------------
+# Validate: where the concepts do not exist
+
+
+def test_azure_classic_refuses_latest_and_an_aging_lifecycle_at_validate_time():
+    from reconciler.providers import capabilities_for
+    from reconciler.spec import check_spec
+
+    text = b"""version: 1
+catalog: {name: platform, provider: azure-classic, subscription: 00000000-0000-0000-0000-000000000000}
+policy:
+  lifecycle:
+    web: {keep: 2, deprecate_after: 30d}
+families:
+  web: {latest: web-2}
+images:
+  - {name: web-2, type: os, os: linux, family: web, source: {vm: svc/dep/role}}
+"""
+    caps = capabilities_for("azure-classic", {"subscription": "00000000-0000-0000-0000-000000000000"})
+    _, diags = check_spec(text, "images.yaml", capabilities=caps)
+    got = [(d.location.line, d.location.col, d.summary) for d in diags if d.severity.value == "error"]
+    assert got == [
+        (5, 20, "lifecycle deprecation is not supported by azure-classic: its images have no exclude-from-latest "
+                "flag or end-of-life date"),
+        (7, 9, "family field 'latest' is not supported by azure-classic"),
+    ]
+    ok = text.replace(b", deprecate_after: 30d", b"").replace(b"  web: {latest: web-2}\n", b"  web: {}\n")
+    _, diags = check_spec(ok, "images.yaml", capabilities=caps)
+    assert [d.summary for d in diags if d.severity.value == "error"] == []
+
+
+def test_a_deprecated_version_above_latest_is_one_update_with_both_reasons_folded():
+    live = Snapshot(images=(
+        image("f-1.0.0", family="f", created="2026-11-30T00:00:00Z"),
+        image("f-2.0.0", family="f", created="2020-01-01T00:00:00Z"),  # old, higher: deprecated and excluded
+    ))
+    d = replace(_latest_state("1.0.0"), policy=Policy(lifecycle={"f": LifecyclePolicy(deprecate_after="30d")}))
+    plan = make_plan(d, live, CAPS, now=NOW)
+    (c,) = plan.pending
+    assert (c.name, c.action) == ("f-2.0.0", Action.UPDATE)
+    assert c.reason == "lifecycle: older than 30d, not among the newest 0"
+    assert {f.path: f.after for f in c.fields}["extra.exclude_from_latest"] is True
+
+
+def test_a_declared_update_keeps_its_own_fields_and_gains_the_flag():
+    s = spec("f-1.4.0", family="f", label="new", source=VERSIONS.images[1].source)
+    plan = make_plan(_latest_state("1.3.2", s), VERSIONS, CAPS)
+    c = _by_name(plan)["f-1.4.0"]
+    assert c.action is Action.UPDATE
+    assert [(f.path, f.after) for f in c.fields] == [("label", "new"), ("extra.exclude_from_latest", True)]
+    assert c.steps == ("update image",)
