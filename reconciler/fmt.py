@@ -21,7 +21,7 @@ from typing import Any
 #: Key orders, as in the documented example; other keys keep their order after these.
 TOP_ORDER = ("version", "catalog", "policy", "families", "sources", "images")
 CATALOG_ORDER = ("name", "provider")
-POLICY_ORDER = ("prune", "retention")
+POLICY_ORDER = ("prune", "retention", "lifecycle")
 IMAGE_ORDER = (
     "name",
     "type",
@@ -42,7 +42,7 @@ SOURCE_ORDER = ("vm", "vhd", "generalize")
 FAMILY_ORDER = (
     "description", "publisher", "offer", "sku", "hyper_v_generation", "security_type", "architecture",
     "disk_controllers", "accelerated_networking", "hibernation", "recommended", "eula", "release_notes",
-    "privacy_statement", "end_of_life_date", "purchase_plan",
+    "privacy_statement", "end_of_life_date", "purchase_plan", "latest", "latest_rollout",
 )
 
 

@@ -439,7 +439,8 @@ def _check_families(ctx: _Context, declared: Mapping[str, Any], used: set[str] |
     provider takes ``description``, the rest are gallery capabilities); a declared family no image
     uses is a warning (``used`` None: the images could not be read)."""
     for fam, entry in declared.items():
-        if used is not None and fam not in used:
+        # A family that declares latest is about its live versions, declared here or not.
+        if used is not None and fam not in used and not (isinstance(entry, dict) and "latest" in entry):
             ctx.warning(("families", fam), f"no declared image has family '{fam}'",
                         "check the spelling of the family, or remove the entry", key=True)
         caps = ctx.caps

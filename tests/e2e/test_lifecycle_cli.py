@@ -55,6 +55,9 @@ def test_latest_moved_and_rolled_back(catalog, cli):
     assert cli("apply", "--auto-approve").code == 0
     marks = _latest_column(cli)
     assert marks["web-base-1.3.2"] == "latest" and marks["web-base-1.4.0"] == "-"
+    listed = json.loads(cli("images", "list", "--family", "web-base", "--format", "json").out)
+    assert {i["name"]: i["latest"] for i in listed} == {
+        "web-base-1.1.0": None, "web-base-1.2.0": None, "web-base-1.3.2": "latest", "web-base-1.4.0": None}
     assert cli("plan", "--detailed-exitcode").code == 0  # converged
 
     # Rollback is a one-line revert.

@@ -12,6 +12,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from planning import OWNER, desired, image, spec
 
 from reconciler.lifecycle import (
@@ -452,3 +454,34 @@ def test_a_declared_update_keeps_its_own_fields_and_gains_the_flag():
     assert c.action is Action.UPDATE
     assert [(f.path, f.after) for f in c.fields] == [("label", "new"), ("extra.exclude_from_latest", True)]
     assert c.steps == ("update image",)
+
+
+# --------------------------------------------------------------------------------------------------
+# Property: whatever the live flags, applying the plan makes latest resolve to the declared version
+
+
+def _apply_flags(plan, snapshot: Snapshot) -> Snapshot:
+    """A correct provider's apply of the plan's updates, as far as ``extra`` and tags go."""
+    images = {i.key: i for i in snapshot.images}
+    for c in plan.pending:
+        if c.action is Action.UPDATE and c.after is not None and c.before is not None:
+            images[c.key] = replace(c.before, extra=dict(c.after.extra), tags=dict(c.after.tags))
+    return Snapshot(images=tuple(images.values()))
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.booleans()), min_size=1, max_size=6,
+                unique_by=lambda t: t[:2]), st.integers(0, 5))
+@settings(derandomize=True, max_examples=200, deadline=None)
+def test_property_latest_resolves_to_the_declared_version_once_applied(versions, pick):
+    live = Snapshot(images=tuple(
+        image(f"f-{a}.{b}.0", family="f", created=f"2026-01-0{1 + (a + b) % 9}",
+              extra={"exclude_from_latest": True} if excluded else {})
+        for a, b, excluded in versions))
+    target = live.images[pick % len(live.images)]
+    d = _latest_state(version_of(target.name))
+    plan = make_plan(d, live, CAPS)
+    assert not plan.errored, plan.all_errors
+    after = _apply_flags(plan, live)
+    assert latest_marks(after.images) == {target.key: "latest"}
+    again = make_plan(d, after, CAPS)
+    assert again.pending == () and again.latest == ()

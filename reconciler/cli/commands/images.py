@@ -122,16 +122,18 @@ def images_list(
     read, public_view = found
     images = _selected(read, family=family, type=type, category="public" if public_view else category.value,
                        latest=latest)
+    # With --family, which version latest resolves to (per region where it differs; issue 11 §2).
+    marks = None
+    if family and not public_view:
+        from ...lifecycle import latest_marks
+
+        marks = latest_marks(i for i in images if i.category.value == "user")
     if format is ListFormat.json:
         data: Any = render_public_json(images) if public_view else render_images_json(images)
+        if marks is not None:  # the table's LATEST column: "latest", "latest in REGIONS", or null
+            data = [{**d, "latest": marks.get(i.key)} for d, i in zip(data, images, strict=True)]
         echo(json.dumps(data, indent=2))
     else:
-        # With --family, which version latest resolves to (per region where it differs; issue 11 §2).
-        marks = None
-        if family and not public_view:
-            from ...lifecycle import latest_marks
-
-            marks = latest_marks(i for i in images if i.category.value == "user")
         echo((render_public_table(images) if public_view else render_images_table(images, marks)).rstrip("\n"))
 
 
