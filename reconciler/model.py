@@ -100,6 +100,17 @@ class Source:
         ref = self.image
         return ref is not None and (":" in ref or "/versions/" in ref.casefold())
 
+    def disk_refs(self) -> tuple[tuple[str, str], ...]:
+        """The resources a capture from this source reads besides a VM (issue 10 §3): ``(kind, ref)``
+        for a managed image (not a promotion), the OS snapshot or disk, then each data snapshot;
+        ``kind`` is ``image``, ``snapshot`` or ``disk``, ``ref`` as the file writes it."""
+        if self.vm is not None or self.vhd is not None:  # the common case, first: 100,000 entries (issue 13)
+            return ()
+        kind = self.kind
+        if kind not in ("image", "snapshot", "disk") or self.promotion:
+            return ()
+        return ((kind, str(getattr(self, kind))), *(("snapshot", d) for d in self.data_snapshots))
+
 
 @dataclass(frozen=True, slots=True)  # slots: 100,000 of them in a large catalog (issue 13)
 class ImageSpec:
@@ -454,17 +465,49 @@ class Family:
 
     ``spec``: its properties under the file's names (every field it has, not only declared ones);
     ``owner``: the catalog in its ownership marker (None: unmarked, never updated); ``id`` and
-    ``fingerprint`` as for an ``Image``.
+    ``fingerprint`` as for an ``Image``; ``facts``: what the provider knows of it beyond the file's
+    fields (``ProviderFacts``; for a gallery definition its OS state, ``GalleryDefinition``), read by
+    the provider's own plan-time checks only.
     """
 
     spec: FamilySpec
     owner: str | None = None
     id: str = ""
     fingerprint: str = ""
+    facts: ProviderFacts | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
         return self.spec.key
+
+
+def capture_source_key(kind: str, ref: str) -> str:
+    """The key of a ``CaptureSource`` in ``Snapshot.capture_sources``: ``snapshot:snap-os`` (the
+    ref casefolded; a name or a provider id, as the file writes it)."""
+    return f"{kind}:{ref.casefold()}"
+
+
+@dataclass(frozen=True)
+class CaptureSource:
+    """A managed image, snapshot or managed disk a capture reads (issue 10 §3), as its provider
+    read it at plan time (``Provider.capture_sources``).
+
+    ``kind``: ``image`` | ``snapshot`` | ``disk``; ``ref``: as the file names it; ``os``: ``linux`` |
+    ``windows`` ("" when the resource states none: a data disk); ``state``: the provider's
+    provisioning state as it spells it ("" when none); ``ready``: why it cannot be captured from
+    although it exists (a disk still uploading), None when it can; ``facts``: the provider's typed
+    facts (azure: ``vmfacts.VmFacts``), never compared by the planner.
+    """
+
+    kind: str
+    ref: str
+    name: str = ""
+    id: str = ""
+    os: str = ""
+    state: str = ""
+    ready: str | None = None
+    fingerprint: str = ""
+    facts: ProviderFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -482,6 +525,9 @@ class Snapshot:
     ``origins``: the source images of the file's promotions (issue 11 §1), read from their catalogs
     (``sources:``) or by resource id: the promotion's ``from`` (``dev:web-base/1.4.0``, casefolded)
     -> the image as that catalog holds it; a source that does not exist is absent.
+    ``capture_sources``: the managed images, snapshots and disks the file's captures read
+    (``Source.disk_refs``, keyed by ``capture_source_key``; None: one that does not exist), read
+    only when a capture names one; None: not read (the provider's checks of them are skipped).
     """
 
     images: tuple[Image, ...] = ()
@@ -490,6 +536,7 @@ class Snapshot:
     families: Mapping[str, Family] = field(default_factory=dict)
     consumers: Mapping[str, tuple[Consumer, ...]] | None = None
     origins: Mapping[str, Image] = field(default_factory=dict)
+    capture_sources: Mapping[str, CaptureSource | None] | None = None
 
     def image_index(self) -> dict[str, Image]:
         return {i.key: i for i in self.images}
@@ -501,11 +548,13 @@ class Snapshot:
         return index
 
     def fingerprints(self) -> dict[str, str]:
-        """``image:NAME`` / ``vm:NAME`` / ``family:NAME`` (casefolded, aliases too) -> fingerprint, for
-        saved-plan staleness."""
+        """``image:NAME`` / ``vm:NAME`` / ``family:NAME`` / ``source:KIND:REF`` (casefolded, aliases
+        too; a capture source that does not exist: "") -> fingerprint, for saved-plan staleness."""
         out = {f"image:{i.key}": i.fingerprint for i in self.images}
         out.update({f"vm:{k}": v.fingerprint for k, v in self.vm_index().items()})
         out.update({f"family:{k}": f.fingerprint for k, f in self.families.items()})
+        out.update({f"source:{k}": s.fingerprint if s is not None else "" for k, s in
+                    (self.capture_sources or {}).items()})
         return out
 
 

@@ -58,6 +58,7 @@ from .model import (
     Plan,
     Snapshot,
     Source,
+    capture_source_key,
     spec_from_image,
 )
 from .promotion import origin_mismatches, promotion_of, waiting_reason
@@ -1107,7 +1108,8 @@ def _select_targets(
 
 def _relevant_fingerprints(desired: DesiredState, snapshot: Snapshot, owner: str, declared: Mapping[str, ImageSpec],
                            live: Mapping[str, Image], vms: Mapping[str, Any]) -> dict[str, str]:
-    """What a saved plan depends on: declared names (``""`` when absent), owned images, source VMs.
+    """What a saved plan depends on: declared names (``""`` when absent), owned images, source VMs,
+    the managed images, snapshots and disks captures read (when read).
 
     Recording only these keeps unrelated catalog activity (someone else's images, public image
     updates) from making a saved plan stale. ``declared``, ``live`` and ``vms``: ``make_plan``'s
@@ -1121,6 +1123,10 @@ def _relevant_fingerprints(desired: DesiredState, snapshot: Snapshot, owner: str
             vm_key = spec.source.vm.casefold()
             vm = vms.get(vm_key)
             out[f"vm:{vm_key}"] = vm.fingerprint if vm is not None else ""
+        if snapshot.capture_sources is not None:  # issue 10 §3: the image, snapshot or disk read
+            for kind, ref in spec.source.disk_refs():
+                source = snapshot.capture_sources.get(capture_source_key(kind, ref))
+                out[f"source:{capture_source_key(kind, ref)}"] = source.fingerprint if source is not None else ""
     for key, image in live.items():
         if rules.owned(image, owner):
             out[f"image:{key}"] = image.fingerprint

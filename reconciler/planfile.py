@@ -237,7 +237,7 @@ def stale_reasons(plan: Plan, snapshot: Snapshot, desired_digest: str | None = N
     """Why ``plan`` no longer matches the live ``snapshot`` (and the desired-state file); [] if it does.
 
     Only keys the plan recorded count: the planner records everything the plan depends on
-    (declared names, owned images, source VMs), so unrelated catalog activity — someone else's
+    (declared names, owned images, source VMs and disks, live families), so unrelated catalog activity — someone else's
     new image, a public image update — never makes a plan stale. A recorded fingerprint ``""``
     means the image or VM was absent when the plan was made.
     """
@@ -251,12 +251,14 @@ def stale_reasons(plan: Plan, snapshot: Snapshot, desired_digest: str | None = N
     vm_reasons: list[tuple[str, str]] = []
     for key in sorted(recorded):
         kind, _, bare = key.partition(":")
-        if kind not in ("image", "vm"):
+        if kind not in ("image", "vm", "source", "family"):
             continue
-        noun = "image" if kind == "image" else "VM"
-        label = f"{noun} '{names.get(key, bare)}'"
+        # A family: a live gallery definition the plan compared or captures into (issue 10 §2).
+        noun = {"image": "image", "vm": "VM", "family": "family"}.get(kind)
+        # A capture's managed image, snapshot or disk (issue 10 §3): "" now is one that is gone.
+        label = f"{noun} '{names.get(key, bare)}'" if noun else "source {} '{}'".format(*bare.partition(":")[::2])
         was = recorded.get(key)
-        current = now.get(key)
+        current = now.get(key) if noun or now.get(key) != "" else None
         if was is None or was == "":
             reason = f"{label} appeared" if current is not None and (was is None or current != "") else None
         elif current is None:
@@ -292,6 +294,8 @@ def _display_names(plan: Plan, snapshot: Snapshot) -> dict[str, str]:
         names[f"image:{i.key}"] = i.name
     for v in snapshot.vms:
         names[f"vm:{v.key}"] = v.name
+    for k, f in snapshot.families.items():
+        names[f"family:{k}"] = f.spec.name
     return names
 
 

@@ -41,6 +41,9 @@ def _read(desired: DesiredState, provider: Provider, *, prune: bool | None, targ
     promoted = [s for s in desired.images if s.source.promotion]
     if promoted:  # issue 11 §1: the source images of the file's promotions, from their catalogs
         snapshot = dataclasses.replace(snapshot, origins=provider.origins(promoted))
+    capturing = [s for s in desired.images if s.source.disk_refs()]
+    if capturing:  # issue 10 §3: the managed images, snapshots and disks captures read, for their checks
+        snapshot = dataclasses.replace(snapshot, capture_sources=provider.capture_sources(capturing))
     if not desired.policy.may_block:  # policy.consumers, or a lifecycle entry (issue 11 §3)
         return snapshot, None
     first = plan_changes(desired, snapshot, provider.capabilities, prune=prune, targets=targets, replace=replace,

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol, Unpack, runtime_checkable
 
-from ..model import Capabilities, CatalogConfig, Consumer, ConsumersPolicy, Image, ImageSpec, Snapshot
+from ..model import Capabilities, CaptureSource, CatalogConfig, Consumer, ConsumersPolicy, Image, ImageSpec, Snapshot
 from . import registry
 from .locking import LockHandle, LockInfo, LockWaits
 
@@ -64,6 +64,13 @@ class Provider(Protocol):
         (``ALIAS:NAME`` with the ``sources:`` entry in ``extra[PROMOTION_EXTRA]``, or a resource id),
         casefolded -> the image as its catalog holds it; one that does not exist is absent. Read
         only, with the catalog's own credential (docs/lifecycle.md, "Promotion")."""
+        ...
+
+    def capture_sources(self, specs: Sequence[ImageSpec]) -> dict[str, CaptureSource | None] | None:
+        """The managed images, snapshots and disks ``specs`` capture from (``Source.disk_refs``;
+        issue 10 §3), read for the provider's plan-time checks: ``capture_source_key`` -> what the
+        provider read, None for one that does not exist. None: the provider reads none (its
+        captures are then checked by the service at apply)."""
         ...
 
     def capture(self, spec: ImageSpec, on_step: StepCallback = _no_step) -> Image:

@@ -21,7 +21,7 @@ from typing import Any, Protocol, Unpack
 
 from .. import rules
 from ..errors import NotFound, OperationFailed, OperationTimeout, ProviderError, RefusedError
-from ..model import VM, Capabilities, Consumer, ConsumersPolicy, Image, ImageSpec, ImageType, Snapshot
+from ..model import VM, Capabilities, CaptureSource, Consumer, ConsumersPolicy, Image, ImageSpec, ImageType, Snapshot
 from . import StepCallback, _no_step
 from .locking import LockHandle, LockInfo, LockWaits
 
@@ -147,6 +147,11 @@ class GuardedProvider:
         promotion (``Capabilities.promotion``) finds none."""
         reader = getattr(self.backend, "origins", None)
         return reader(specs) if reader is not None else {}
+
+    def capture_sources(self, specs: Sequence[ImageSpec]) -> dict[str, CaptureSource | None] | None:
+        """``Provider.capture_sources``: read only; a backend that reads none says None."""
+        reader = getattr(self.backend, "capture_sources", None)
+        return reader(specs) if reader is not None else None
 
     def acquire_lock(self, info: LockInfo, timeout: float, **waits: Unpack[LockWaits]) -> LockHandle:
         """``Provider.acquire_lock`` (``clock``/``sleep`` keywords) of the backend."""

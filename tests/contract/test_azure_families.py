@@ -203,19 +203,82 @@ def test_import_adopts_an_unowned_definition_but_never_another_catalogs(world) -
     assert (carrier.action, [f.path for f in carrier.fields]) == (Action.UPDATE, ["families.unowned.description"])
 
 
-def test_a_definition_without_versions_is_checked_when_the_capture_finds_it(world) -> None:
-    # Invisible to the snapshot (no version carries it): the plan says it creates the definition;
-    # apply finds it, refuses a fixed difference before writing, and updates a mutable one.
+def empty_definition(emu: ArmEmulator, name: str = "empty", owner: str | None = "platform") -> None:
+    """A definition (Linux, generalized, V2, Standard, x64) with no versions in it."""
+    emu.backend.resources[f"{GPATH}/images/{name}".lower()] = {
+        **definition_resource(name, owner), "id": f"{GPATH}/images/{name}"}
+
+
+def test_the_snapshot_holds_every_definition_also_those_without_versions(world) -> None:
     emu, p = world
-    emu.backend.resources[f"{GPATH}/images/empty".lower()] = {
-        **definition_resource("empty", "platform"), "id": f"{GPATH}/images/empty"}
+    empty_definition(emu)
+    emu.requests.clear()
+    families = p.snapshot().families
+    assert sorted(families) == ["empty", "theirs", "unowned"]
+    empty = families["empty"]
+    assert (empty.owner, empty.spec.hyper_v_generation, empty.spec.description) == ("platform", "V2", "theirs")
+    assert empty.facts is not None and empty.facts.os_state.value == "generalized"  # type: ignore[attr-defined]
+    # One paged list of the gallery's definitions (page size 2: two pages for three), no GET of any.
+    gets = [r.path for r in emu.requests if r.method == "GET" and "/images" in r.path]
+    assert gets.count(f"{GPATH}/images") == 2
+    assert not [g for g in gets if g.startswith(f"{GPATH}/images/") and "/versions" not in g]
+
+
+def test_a_capture_into_an_existing_empty_definition_that_matches_plans_no_create_and_converges(world) -> None:
+    emu, p = world
+    empty_definition(emu)
+    state = desired(emu, [("empty/1.0.0", "gen2-std")], "empty: {hyper_v_generation: V2, description: ours}")
+    plan = converge(p, state)
+    [change] = plan.pending
+    # The definition exists: no "create definition"; its declared description is updated in place.
+    assert change.steps == ("update definition empty", "capture image")
+    assert [f.path for f in change.fields if f.path.startswith("families.")] == ["families.empty.description"]
+    assert definition(emu, "empty")["description"] == "ours"
+    assert emu.backend.get(f"{GPATH}/images/empty/versions/1.0.0") is not None
+
+
+def test_a_capture_into_an_existing_empty_definition_that_matches_without_declaring_it(world) -> None:
+    emu, p = world
+    empty_definition(emu)
+    plan = converge(p, desired(emu, [("empty/1.0.0", "gen2-std")]))
+    assert [c.steps for c in plan.pending] == [("capture image",)]
+    assert definition(emu, "empty")["description"] == "theirs"  # undeclared: unmanaged
+
+
+@pytest.mark.parametrize(("vm", "codes"), [
+    ("gen1-std", ["azure-gallery-generation"]),
+    ("gen2-tl", ["azure-gallery-security-type"]),
+    ("gen2-tl-arm", ["azure-gallery-architecture", "azure-gallery-security-type"]),
+])
+def test_a_capture_into_an_existing_empty_definition_that_mismatches_is_a_plan_error(world, vm: str,
+                                                                                     codes: list[str]) -> None:
+    emu, p = world
+    empty_definition(emu)
+    plan = make_plan(desired(emu, [("empty/1.0.0", vm)]), p.snapshot(), p.capabilities)
+    assert not plan.applyable
+    assert sorted(e.code for e in plan.all_errors) == codes
+    assert all("gallery definition 'empty'" in e.summary for e in plan.all_errors), plan.all_errors
+    assert not any(s.startswith("create definition") for c in plan.changes for s in c.steps)
+
+
+def test_a_declared_immutable_difference_on_an_existing_empty_definition_is_a_plan_error(world) -> None:
+    emu, p = world
+    empty_definition(emu)
+    plan = make_plan(desired(emu, [("empty/1.0.0", "gen1-std")], "empty: {hyper_v_generation: V1}"), p.snapshot(),
+                     p.capabilities)
+    codes = sorted(e.code for e in plan.all_errors)
+    assert codes == ["azure-gallery-generation", "family-immutable"], plan.all_errors
+
+
+def test_a_definition_created_after_the_plan_is_checked_when_the_capture_finds_it(world) -> None:
+    # The plan read no definition and plans its creation; someone creates it (V2) before apply:
+    # apply finds it, refuses the fixed difference before writing anything.
+    emu, p = world
     bad = desired(emu, [("empty/1.0.0", "gen1-std")], "empty: {hyper_v_generation: V1}")
     plan = make_plan(bad, p.snapshot(), p.capabilities)
     assert plan.applyable and plan.changes[0].steps[0].startswith("create definition empty")
+    empty_definition(emu)
     result = apply_plan(plan, p)
     [failed] = result.results
     assert "exists with hyper_v_generation 'V2', families.empty declares 'V1'" in failed.error
     assert emu.backend.get(f"{GPATH}/images/empty/versions/1.0.0") is None
-    good = desired(emu, [("empty/1.0.0", "gen2-std")], "empty: {hyper_v_generation: V2, description: ours}")
-    converge(p, good)
-    assert definition(emu, "empty")["description"] == "ours"

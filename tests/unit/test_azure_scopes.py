@@ -17,6 +17,7 @@ from reconciler.model import (
     Action,
     CatalogConfig,
     Change,
+    FamilySpec,
     Image,
     ImageSpec,
     ImageType,
@@ -28,6 +29,7 @@ from reconciler.model import (
 from reconciler.plandoc import plan_document, plan_from_document, to_dict
 from reconciler.planfile import plan_differences
 from reconciler.providers import azure
+from reconciler.providers.azure.families import family_from_resource, live_families
 from reconciler.providers.azure.modes import open_scope, scope_class
 from reconciler.providers.azure.scope import Scope, Target
 
@@ -117,12 +119,29 @@ def test_a_version_carries_its_definition_as_typed_facts_not_in_extra() -> None:
                                                                sku="s", hyper_v_generation="V2")
     assert (image.facts.provisioning_state, image.facts.replication, image.failed) == ("Succeeded", (), None)
     assert dict(image.extra) == {"replica_count": 2}
+    # The nested family stays a FamilySpec (built field by field, not through ``asdict``).
+    assert image.facts.family == family_from_resource(
+        {"name": "web", "properties": {"osState": "Specialized", "hyperVGeneration": "V2",
+                                       "identifier": {"publisher": "p", "offer": "o", "sku": "s"}}})
+    assert isinstance(image.facts.live().spec, FamilySpec) and image.facts.live().facts is image.facts
     # The facts are what the gallery checks read: a generalized capture into the definition is refused.
     spec = ImageSpec(name="web/2.0.0", type=ImageType.OS, os="linux", os_state=OSState.GENERALIZED,
-                     source=Source(vm="vm1"), family="web",
-                     extra={"sku": "other"})
+                     source=Source(vm="vm1"), family="web")
     codes = sorted(d.code for d in azure.plan_checks(spec, Snapshot(images=(image,))))
-    assert codes == ["azure-gallery-definition", "azure-gallery-os-state"]
+    assert codes == ["azure-gallery-os-state"]
+    # So do the snapshot's families (a definition without versions): the same refusal.
+    live = live_families([{"name": "web", "properties": {"osType": "Linux", "osState": "Specialized"}}])
+    assert [d.code for d in azure.plan_checks(spec, Snapshot(families=live))] == ["azure-gallery-os-state"]
+
+
+def test_an_image_whose_old_tag_declared_a_definition_field_does_not_carry_it_in_extra() -> None:
+    # Versions made before ``families:`` listed publisher & co in their declared-fields tag; the
+    # fields are the family's now: not in the image's extra (export would write them per image).
+    definition = {"name": "web", "properties": {"osType": "Linux", "osState": "Generalized",
+                                                "identifier": {"publisher": "p", "offer": "o", "sku": "s"}}}
+    version = {"name": "1.0.0", "tags": {azure.TAG_OWNER: "platform", "reconciler-fields": "publisher,sku"},
+               "properties": {"storageProfile": {"source": {"virtualMachineId": "/x/virtualMachines/vm1"}}}}
+    assert dict(azure.image_from_version(definition, version).extra) == {}
 
 
 def test_documents_show_the_facts_in_extra_as_before_and_a_saved_plan_still_matches() -> None:

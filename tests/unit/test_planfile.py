@@ -238,6 +238,30 @@ def test_deleted_vm_and_unrecorded_vm() -> None:
     assert reasons == ["VM 'build-web-01' was deleted"]  # a new VM the plan never read does not count
 
 
+def test_a_recorded_family_that_changed_or_was_deleted_makes_the_plan_stale() -> None:
+    # issue 10 §2: the live gallery definitions a plan compared (``family:NAME``) count as images do.
+    from reconciler.model import Family, FamilySpec
+
+    plan = dataclasses.replace(full_plan(), fingerprints={**full_plan().fingerprints, "family:web-base": "fp-f1",
+                                                          "family:gone": "fp-g"})
+    snap = _snapshot_for(plan)
+    same = {"web-base": Family(FamilySpec("Web-Base"), fingerprint="fp-f1"),
+            "gone": Family(FamilySpec("gone"), fingerprint="fp-g"),
+            "other": Family(FamilySpec("other"), fingerprint="fp-o")}
+    assert stale_reasons(plan, dataclasses.replace(snap, families=same)) == []
+    changed = {"web-base": Family(FamilySpec("Web-Base"), fingerprint="fp-f2"),
+               "other": Family(FamilySpec("other"), fingerprint="fp-changed")}  # unrecorded: does not count
+    assert stale_reasons(plan, dataclasses.replace(snap, families=changed)) == [
+        "family 'gone' was deleted",
+        "family 'Web-Base' changed since the plan was made",
+    ]
+    # Recorded absent (""), now present: appeared.
+    absent = dataclasses.replace(plan, fingerprints={**full_plan().fingerprints, "family:new": ""})
+    assert stale_reasons(absent, dataclasses.replace(snap, families={"new": Family(FamilySpec("New"), fingerprint="x")})
+                         ) == ["family 'New' appeared"]
+    assert stale_reasons(absent, snap) == []
+
+
 def test_digest_only_checked_when_given() -> None:
     plan = full_plan()
     assert stale_reasons(plan, _snapshot_for(plan), None) == []

@@ -24,6 +24,7 @@ from ...errors import NotFound, OperationFailed, ProviderError, ReconcilerError
 from ...model import (
     PROMOTION_EXTRA,
     VM,
+    CaptureSource,
     CatalogConfig,
     Consumer,
     ConsumersPolicy,
@@ -40,11 +41,12 @@ from ..guard import GuardedProvider, Live, LiveVM
 from ..http.lro import PollPolicy, Response, wait
 from ..http.transport import Transport
 from .caps import NAME, capabilities
-from .families import live_families
+from .managed import ManagedScope
 from .mapping import COMPUTE_API, build_tags, kept_markers, vm_from_resource
 from .markers import TAG_OWNER
 from .modes import open_scope
 from .scope import Scope, Target, api
+from .sources import read_sources
 
 T = TypeVar("T")
 
@@ -244,12 +246,12 @@ class AzureBackend:
     def snapshot(self) -> Snapshot:
         """Every image of the scope and every VM of the resource group; O(items / page size) lists.
         Plus the public images the ``public_images`` setting names (``public.py``), read-only."""
-        images = self.scope.list_images(self.arm)
+        images, families = self.scope.list_catalog(self.arm)
         if self.settings.get("public_images"):
             images = [*images, *self._public().snapshot_images(self.arm.parallel)]
         vms = self._read_vms()
         return Snapshot(images=tuple(sorted(images, key=lambda i: i.key)),
-                        vms=tuple(sorted(vms, key=lambda v: v.key)), families=live_families(images))
+                        vms=tuple(sorted(vms, key=lambda v: v.key)), families=families)
 
     def origins(self, specs: Sequence[ImageSpec]) -> dict[str, Image]:
         """``Provider.origins``: each promotion's source version, read with this catalog's own
@@ -271,6 +273,11 @@ class AzureBackend:
                              f"sources.{promo.get('source')}.{key}")
         found = self.arm.parallel(lambda spec: (spec, reader(self.arm, spec)), list(specs))
         return {str(spec.source.image).casefold(): image for spec, image in found if image is not None}
+
+    def capture_sources(self, specs: Sequence[ImageSpec]) -> dict[str, CaptureSource | None]:
+        """``Provider.capture_sources``: each managed image, snapshot or disk ``specs`` capture from,
+        one GET each with bounded parallelism (``sources.py``), for the plan-time checks."""
+        return read_sources(self.arm, self.target.rp, specs, self.arm.parallel)
 
     def _read_vms(self) -> list[VM]:
         """Every VM of the resource group with its instance view (power and OS state, generation).
@@ -391,6 +398,15 @@ class AzureBackend:
         vm_res = self._prepare_vm(vm, check, on_step, started) if vm is not None else None
         self.scope.prepare_capture(self.arm, spec, on_step, started, vm_res)
         body = self.scope.capture_body(spec, vm_res, self._tags(spec))
+        props = body.get("properties")
+        if isinstance(self.scope, ManagedScope) and spec.source.kind in ("snapshot", "disk") and isinstance(
+                props, dict) and not props.get("hyperVGeneration"):
+            # Undeclared: the snapshot's or disk's own generation (ARM records V1 otherwise; issue 10 §3).
+            found = read_sources(self.arm, self.target.rp, [spec], self.arm.parallel)
+            source = next(iter(found.values()), None)
+            generation = getattr(source.facts, "hyper_v_generation", None) if source is not None else None
+            if generation:
+                props["hyperVGeneration"] = generation
         on_step("capturing")
         final = self.arm.call("PUT", self.scope.image_path(spec.name), api(self.scope.api_version), body,
                               f"capture {spec.name}", on_step, self.arm.remaining(started))

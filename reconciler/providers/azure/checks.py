@@ -15,6 +15,7 @@ from .managed import MANAGED_FIELDS
 from .mapping import VHD_RE, build_tags, text_tags
 from .markers import MAX_TAG_NAME, MAX_TAG_VALUE, MAX_TAGS, PREFIX
 from .modes import GalleryScope, ScopeClass, scope_class
+from .sources import definition_checks, existence_checks, facts_of, source_of
 
 
 def shared_checks(spec: ImageSpec) -> list[Diagnostic]:
@@ -85,22 +86,34 @@ def source_checks(spec: ImageSpec, snapshot: Snapshot) -> list[Diagnostic]:
 
 
 def disk_source_checks(mode: ScopeClass, spec: ImageSpec, snapshot: Snapshot) -> list[Diagnostic]:
-    """A managed image, snapshot or disk source carries a Hyper-V generation reconciler does not read.
-    In gallery mode the definition decides it: an existing one (the capture must match it, as Azure
-    checks), or a new one created as ``families:`` declares it, which must then say
-    ``hyper_v_generation`` (there is no source VM to infer it from). Managed mode: ``managed.py``."""
+    """A managed image, snapshot or disk source (issue 10 §3; ``sources.py``). Read at plan time
+    (``Snapshot.capture_sources``): each must exist and be Succeeded, the OS source of the declared
+    ``os``; in gallery mode its generation, security type and architecture must be those of the
+    definition, an existing one (as Azure checks) or one created as ``families:`` declares it, the
+    rest inferred from the source (``families.capture_checks``). A new definition needs a known
+    generation: the source's, or ``families.<d>.hyper_v_generation`` when the source states none
+    (or was not read). Managed mode's own: ``ManagedScope.plan_checks``."""
     kind = spec.source.kind
-    if mode is not GalleryScope or kind not in ("image", "snapshot", "disk") or spec.source.promotion:
+    if kind not in ("image", "snapshot", "disk") or spec.source.promotion:
         return []  # a promotion's definition takes the source version's properties (promotion_checks)
+    out = existence_checks(spec, snapshot)
+    if mode is not GalleryScope:
+        return out
     definition = spec.name.partition("/")[0]
-    if definition_of(snapshot, definition) is not None or definition.casefold() in snapshot.families:
-        return []
+    known = definition_of(snapshot, definition)
+    if known is not None:
+        return out + definition_checks(spec, snapshot, known)
+    if definition.casefold() in snapshot.families:
+        return out
     declared = spec.extra.get(FAMILY_EXTRA)
-    if isinstance(declared, Mapping) and declared.get("hyper_v_generation"):
-        return []
-    return [Diagnostic.error(
+    facts = facts_of(spec, snapshot)
+    if (isinstance(declared, Mapping) and declared.get("hyper_v_generation")) or (
+            facts is not None and facts.hyper_v_generation is not None) or (
+            snapshot.capture_sources is not None and source_of(spec, snapshot) is None):
+        return out  # declared, read from the source, or the source is missing (said above)
+    return [*out, Diagnostic.error(
         f"gallery definition '{definition}' would be created for '{spec.name}' without a known Hyper-V "
-        f"generation: source.{kind} has none reconciler reads, and Azure defaults to V1",
+        f"generation: source.{kind} states none, and Azure defaults to V1",
         f"declare families.{definition}.hyper_v_generation (V1 or V2, the {kind}'s generation)",
         code="azure-generation")]
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import Diagnostic, ProviderError
-from ...model import FAMILY_EXTRA, Family, FamilySpec, Image, ImageSpec, OSState, Snapshot
+from ...model import FAMILY_EXTRA, Family, FamilySpec, ImageSpec, OSState, Snapshot
 from .. import StepCallback
 from .mapping import fingerprint, itags, os_state, wire_os_state, wire_os_type
 from .markers import TAG_OWNER
@@ -145,13 +145,9 @@ class GalleryDefinition:
                 **{f"definition_{k}": v for k, v in self.fields().items()}}
 
     def live(self) -> Family:
-        """The definition as the model's live ``Family``."""
-        fam: Any = self.family
-        if isinstance(fam, Mapping):  # a subclass built through ``dataclasses.asdict`` holds it as a dict
-            values: dict[str, Any] = {k: tuple(v) if k == "disk_controllers" else v for k, v in fam.items()}
-            fam = FamilySpec(**values)
-        return Family(spec=fam if isinstance(fam, FamilySpec) else FamilySpec(self.name), owner=self.owner,
-                      id=self.id, fingerprint=self.etag)
+        """The definition as the model's live ``Family`` (itself its ``facts``)."""
+        return Family(spec=self.family if self.family is not None else FamilySpec(self.name), owner=self.owner,
+                      id=self.id, fingerprint=self.etag, facts=self)
 
 
 def _features(props: Mapping[str, Any]) -> dict[str, str]:
@@ -220,15 +216,13 @@ def _canonical_controller(value: str) -> str:
     return "NVMe" if value.lower() == "nvme" else ("SCSI" if value.lower() == "scsi" else value)
 
 
-def live_families(images: Iterable[Image]) -> dict[str, Family]:
-    """The definitions the versions in ``images`` belong to (``Snapshot.families``), by casefolded
-    name. A definition without versions is not seen here: a capture into it finds it at apply
-    time (``ensure_definition``) and checks it then."""
+def live_families(definitions: Iterable[Mapping[str, Any]]) -> dict[str, Family]:
+    """``Snapshot.families``: every definition of the gallery as listed (``GalleryImages_ListByGallery``),
+    those without versions too, by casefolded name."""
     out: dict[str, Family] = {}
-    for image in images:
-        facts = image.facts
-        if isinstance(facts, GalleryDefinition) and facts.name.casefold() not in out:
-            out[facts.name.casefold()] = facts.live()
+    for d in definitions:
+        live = GalleryDefinition.from_resource(d).live()
+        out.setdefault(live.key, live)
     return out
 
 
@@ -389,8 +383,8 @@ def ensure_definition(arm: Any, path: str, api_params: Mapping[str, str], spec: 
             raise ProviderError(
                 f"gallery definition '{name}' holds {have.lower()} images, '{spec.name}' is {want_state.lower()}",
                 status=400, code="BadRequest", hint="run plan again: a definition's OS state cannot change")
-        # A definition without versions is not in the plan's snapshot: what the plan could not
-        # compare is compared here, before anything is written.
+        # The plan compared the definition it read (``Snapshot.families``); one created or changed
+        # since (by someone else) is compared again here, before anything is written.
         live = family_from_resource(existing)
         fixed = {k: v for k, v in declared.items()
                  if k not in MUTABLE and comparable(k, v) != comparable(k, getattr(live, k))}

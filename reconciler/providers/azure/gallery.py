@@ -6,14 +6,15 @@ missing definition is created on the first capture into it. Tags, target regions
 end-of-life date and exclude-from-latest change in place.
 
 The definition's own facts (OS state, identifier, Hyper-V generation) travel with each version as
-a typed ``GalleryDefinition`` in ``Image.facts``; the planner never compares them, ``plan_checks``
-checks a capture into the definition against them.
+a typed ``GalleryDefinition`` in ``Image.facts``, and every definition of the gallery (those without
+versions too) is in ``Snapshot.families`` (``Family.facts``); the planner never compares the facts,
+``plan_checks`` checks a capture into the definition against them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -22,20 +23,30 @@ from ...model import (
     FAMILY_EXTRA,
     PROMOTION_EXTRA,
     ExtraComparison,
+    Family,
     Image,
     ImageSpec,
     ImageType,
     OSState,
     Snapshot,
     Source,
+    capture_source_key,
 )
 from .. import StepCallback
 from ..registry import described
 from . import versions as v_
-from .families import GalleryDefinition, adopt_definition, capture_checks, ensure_definition, update_definition
-from .mapping import VHD_RE, declared, image_of, itags, last, source_from_ids, source_ref
+from .families import (
+    GalleryDefinition,
+    adopt_definition,
+    capture_checks,
+    ensure_definition,
+    live_families,
+    update_definition,
+)
+from .mapping import VHD_RE, image_of, itags, last, source_from_ids, source_ref
 from .markers import TAG_OWNER, TAG_SOURCE_VM
 from .scope import Arm, Target, api
+from .sources import read_sources
 from .vmfacts import VmFacts, check_source_against_definition, facts_from_resource
 
 GALLERY_API = "2025-03-03"
@@ -48,7 +59,6 @@ REPLICATION_QUERY = {**api(GALLERY_API), "$expand": "ReplicationStatus"}
 GALLERY_FIELDS = {k: v for k, v in described(__package__ or "", "image").items()
                   if k not in ("publisher", "offer", "sku", "hyper_v_generation")}
 GALLERY_MUTABLE_EXTRA = v_.UPDATABLE
-DEFINITION_FIELDS = ("publisher", "offer", "sku", "hyper_v_generation")
 
 _DEFINITION_RE = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,78}[A-Za-z0-9])?"
 #: A version name part: an integer within 32 bits (0..2147483647, leading zeros allowed), as
@@ -96,6 +106,14 @@ class GalleryVersionFacts(GalleryDefinition):
                 parts.append(f"{word}: {', '.join(by_state[state])}")
         return "; ".join(parts)
 
+    @classmethod
+    def of(cls, definition: GalleryDefinition, provisioning_state: str = "Succeeded",
+           replication: tuple[tuple[str, str], ...] = ()) -> GalleryVersionFacts:
+        """``definition``'s facts with a version's state (field by field: ``dataclasses.asdict``
+        would turn the nested ``FamilySpec`` into a dict)."""
+        return cls(**{f.name: getattr(definition, f.name) for f in fields(GalleryDefinition)},
+                   provisioning_state=provisioning_state, replication=replication)
+
     def definition(self) -> GalleryDefinition:
         """The definition alone (what ``GalleryDefinition.from_resource`` read)."""
         return GalleryDefinition(**{f.name: getattr(self, f.name) for f in fields(GalleryDefinition)})
@@ -109,8 +127,8 @@ def image_from_version(definition: Mapping[str, Any], version: Mapping[str, Any]
     """A gallery image version (with its definition) as the model's ``Image`` (``text``: the
     version's JSON as ARM sent it, which the fingerprint hashes; ``mapping.fingerprint``)."""
     state = v_.provisioning_state(version)
-    facts = GalleryVersionFacts(**asdict(GalleryDefinition.from_resource(definition)), provisioning_state=state,
-                                replication=tuple(sorted(v_.replication(version).items())))
+    facts = GalleryVersionFacts.of(GalleryDefinition.from_resource(definition), state,
+                                   tuple(sorted(v_.replication(version).items())))
     dprops = definition.get("properties") or {}
     props = version.get("properties") or {}
     storage = props.get("storageProfile") or {}
@@ -134,9 +152,9 @@ def image_from_version(definition: Mapping[str, Any], version: Mapping[str, Any]
         source = source_from_ids(str(version.get("id", "")), str(src.get("id") or os_src.get("id")),
                                  [d for d in data_refs if d])
     # The version's own fields, every one as it is live (a value Azure fills in by default left
-    # out: ``versions.compare`` takes it as the default); the definition's only where declared.
+    # out: ``versions.compare`` takes it as the default). The definition's are the family's
+    # (``Snapshot.families``), never the image's.
     extra = {k: v for k, v in v_.live_fields(version).items() if v is not None and v_.DEFAULTS.get(k) != v}
-    extra.update({k: v for k, v in facts.fields().items() if k in declared(tags)})
     image = image_of(
         version,
         name=f"{facts.name}/{version.get('name', '')}",
@@ -156,7 +174,12 @@ def image_from_version(definition: Mapping[str, Any], version: Mapping[str, Any]
 
 
 def definition_of(snapshot: Snapshot, definition: str) -> GalleryDefinition | None:
-    """What the snapshot knows of ``definition``: the facts any version of it carries."""
+    """What the snapshot knows of ``definition``: the family the gallery listed
+    (``Snapshot.families``, a definition without versions too), else the facts any version of it
+    carries (a snapshot not read from a gallery)."""
+    live = snapshot.families.get(definition.casefold())
+    if live is not None and isinstance(live.facts, GalleryDefinition):
+        return live.facts
     prefix = definition.casefold() + "/"
     for image in snapshot.images:
         if image.key.startswith(prefix) and isinstance(image.facts, GalleryDefinition):
@@ -210,6 +233,11 @@ class GalleryScope:
     # ---- reading
 
     def list_images(self, arm: Arm) -> list[Image]:
+        return self.list_catalog(arm)[0]
+
+    def list_catalog(self, arm: Arm) -> tuple[list[Image], dict[str, Family]]:
+        """Every version of the gallery, and every definition (``Snapshot.families``): one paged
+        ``GalleryImages_ListByGallery``, then the versions of each definition in parallel."""
         try:
             definitions = arm.paged(f"{self.gallery_path}/images", api(GALLERY_API), "list gallery definitions")
         except NotFound as e:
@@ -239,7 +267,7 @@ class GalleryScope:
                                  f"read replication of {d['name']}/{v.get('name', '')}")
             return image_from_version(d, *found) if found is not None else None  # None: deleted meanwhile
 
-        return others + [i for i in arm.parallel(expanded, owned) if i is not None]
+        return others + [i for i in arm.parallel(expanded, owned) if i is not None], live_families(definitions)
 
     def _version_path(self, definition: str, version: str) -> str:
         return f"{self.definition_path(definition)}/versions/{quote(version, safe='')}"
@@ -308,6 +336,11 @@ class GalleryScope:
         facts = facts_from_resource(vm, None) if vm is not None else None
         if facts is None and spec.source.promotion:
             facts = self._origin_facts(arm, spec)
+        elif facts is None and spec.source.disk_refs():
+            # A managed image, snapshot or disk (issue 10 §3): a new definition takes its facts, as planned.
+            found = read_sources(arm, self.target.rp, [spec], lambda fn, items: [fn(i) for i in items])
+            source = found.get(capture_source_key(*spec.source.disk_refs()[0]))
+            facts = source.facts if source is not None and isinstance(source.facts, VmFacts) else None
         ensure_definition(arm, self.definition_path(d), api(GALLERY_API), spec, location=self.target.location,
                           owner=self.target.owner, facts=facts, on_step=on_step, deadline=arm.remaining(started))
 
@@ -415,22 +448,21 @@ class GalleryScope:
 
     @staticmethod
     def compare_extra(spec: ImageSpec, image: Image) -> ExtraComparison:
-        """``Capabilities.compare_extra``: declared vs live (``versions.compare``), the definition's
-        fields read from the version's facts (whatever the version declared when it was made)."""
+        """``Capabilities.compare_extra``: declared vs live (``versions.compare``), the failed regions
+        of the live version (``GalleryVersionFacts``) the drift an update repairs.
+        The definition's fields are the family's (``plan._plan_families``)."""
         facts = image.facts
-        live = dict(image.extra)
         failures: dict[str, str] = {}
-        if isinstance(facts, GalleryDefinition):
-            live.update(facts.fields())
         if isinstance(facts, GalleryVersionFacts) and image.failed is None:
             failures = facts.failures()  # a failed version is replaced: its regions are not repaired
-        return v_.compare(spec, replace(image, extra=live), GALLERY_FIELDS, failures)
+        return v_.compare(spec, image, GALLERY_FIELDS, failures)
 
     @staticmethod
     def plan_checks(spec: ImageSpec, snapshot: Snapshot) -> list[Diagnostic]:
-        """The definition's OS state (from ``GalleryDefinition`` facts any version of it carries in
-        the snapshot) must equal the image's and the source VM's; ``family`` must be the definition;
-        declared definition fields must match an existing definition; a VHD needs its account."""
+        """The definition's OS state (``definition_of``: the gallery's definition, with or without
+        versions) must equal the image's and the source VM's, and its generation, security type and
+        architecture the source VM's; ``family`` must be the definition; a VHD needs its account.
+        A definition still to create is checked as the file declares it (``families.capture_checks``)."""
         out: list[Diagnostic] = []
         if spec.source.vhd is not None and VHD_RE.match(spec.source.vhd) and not spec.source.storage_account:
             out.append(Diagnostic.error(
@@ -456,15 +488,6 @@ class GalleryScope:
                 f"but '{spec.name}' is {spec.os_state.value}",
                 f"declare os_state: {def_state}, or use another definition (a definition's OS state cannot change)",
                 code="azure-gallery-os-state"))
-        have_fields = known.fields() if known is not None else {}
-        for k in DEFINITION_FIELDS:
-            have = have_fields.get(k)
-            want = spec.extra.get(k)
-            if want is not None and have is not None and want != have:
-                out.append(Diagnostic.error(
-                    f"gallery definition '{definition}' has {k} '{have}', but '{spec.name}' declares '{want}'",
-                    f"declare {k}: {have} (definition fields cannot change), or use another definition",
-                    code="azure-gallery-definition"))
         if spec.source.vm is not None:
             vm = snapshot.vm_index().get(spec.source.vm.casefold())
             if vm is not None:
@@ -477,12 +500,10 @@ class GalleryScope:
                         f"holds {target} images (Azure answers BadRequest)",
                         "capture from a VM in the definition's OS state, or into a definition of the VM's state",
                         code="azure-gallery-os-state"))
-                # Generation, security type, architecture of an existing definition (vmfacts.py), also
-                # of one without versions yet (known from the snapshot's families).
-                live = snapshot.families.get(definition.casefold())
-                against = known if known is not None else (live.spec if live is not None else None)
-                if against is not None and isinstance(vm.facts, VmFacts):
-                    out.extend(check_source_against_definition(vm.facts, against, vm=vm.name, image=spec.name))
+                # Generation, security type, architecture of an existing definition (vmfacts.py), one
+                # without versions too (the gallery lists every definition: ``Snapshot.families``).
+                if known is not None and isinstance(vm.facts, VmFacts):
+                    out.extend(check_source_against_definition(vm.facts, known, vm=vm.name, image=spec.name))
         if known is None:
             # A definition still to create: as the file declares it, the rest inferred (families.py).
             out.extend(capture_checks(spec, snapshot))
@@ -490,7 +511,6 @@ class GalleryScope:
 
 
 __all__ = [
-    "DEFINITION_FIELDS",
     "GALLERY_API",
     "GALLERY_FIELDS",
     "GALLERY_MUTABLE_EXTRA",

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ...errors import Diagnostic, ProviderError
-from ...model import Image, ImageSpec, ImageType, Snapshot, Source
+from ...model import Family, Image, ImageSpec, ImageType, Snapshot, Source
 from .. import StepCallback
 from ..registry import described
 from .mapping import (
@@ -31,6 +31,7 @@ from .mapping import (
 )
 from .markers import TAG_FAMILY, TAG_OWNER, TAG_SOURCE_VM
 from .scope import Arm, Target, api
+from .sources import managed_checks
 from .vmfacts import VmFacts, managed_image_refusal
 
 #: The one image field of the fragment (``schema.json``) a managed image takes.
@@ -109,6 +110,9 @@ class ManagedScope:
         pages = arm.pages(f"{self.target.rp}/images", api(COMPUTE_API), "list images")
         return [image_from_managed(r, text) for page in pages for r, text in page]
 
+    def list_catalog(self, arm: Arm) -> tuple[list[Image], dict[str, Family]]:
+        return self.list_images(arm), {}  # a managed image's family is a tag, not a resource
+
     def read_image(self, arm: Arm, name: str) -> tuple[dict[str, Any], Image] | None:
         found = arm.get_text(self.image_path(name), api(COMPUTE_API), f"read image {name}")
         return (found[0], image_from_managed(*found)) if found is not None else None
@@ -176,8 +180,11 @@ class ManagedScope:
                 f"source.image '{spec.source.image}')",
                 "capture it into an Azure Compute Gallery (catalog.gallery: a version's source may be a managed "
                 "image), or capture from the VM, a snapshot or a disk", code="azure-managed-source")]
-        if kind in ("snapshot", "disk") and not spec.extra.get("hyper_v_generation"):
-            # A snapshot's generation is not in the snapshot reconciler reads: without it ARM records V1.
+        if kind in ("snapshot", "disk"):
+            read = managed_checks(spec, snapshot)  # the source read at plan time (sources.py)
+            if read is not None or spec.extra.get("hyper_v_generation"):
+                return read or []
+            # Not read (a snapshot without capture sources): without a generation ARM records V1.
             return [Diagnostic.error(
                 f"the Hyper-V generation of source.{kind} of '{spec.name}' is not known to reconciler",
                 f"declare hyper_v_generation: V1 or V2 (the {kind}'s, as `az {kind} show` reports it): "

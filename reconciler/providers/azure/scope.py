@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import quote
 
 from ...errors import Diagnostic
-from ...model import Image, ImageSpec, ImageType, Snapshot
+from ...model import Family, Image, ImageSpec, ImageType, Snapshot
 from .. import StepCallback
 from ..http.lro import PollPolicy, Response
 
@@ -123,6 +123,11 @@ class Scope(Protocol):
 
     def list_images(self, arm: Arm) -> list[Image]:
         """Every image of the scope; O(items / page size) list requests."""
+        ...
+
+    def list_catalog(self, arm: Arm) -> tuple[list[Image], dict[str, Family]]:
+        """``list_images`` and the scope's live families (``Snapshot.families``: the gallery's image
+        definitions, by casefolded name; none in a mode without family resources)."""
         ...
 
     def read_image(self, arm: Arm, name: str) -> tuple[dict[str, Any], Image] | None:

@@ -99,7 +99,7 @@ def _canonical_security(value: str) -> str:
 
 
 def check_source_against_definition(
-    facts: VmFacts, definition: Any, *, vm: str = "", image: str = ""
+    facts: VmFacts, definition: Any, *, vm: str = "", image: str = "", noun: str = "VM"
 ) -> list[Diagnostic]:
     """Why a gallery version of ``image`` captured from VM ``vm`` (with ``facts``) would be refused
     by Azure in ``definition``: its Hyper-V generation, security type and architecture must match.
@@ -107,20 +107,21 @@ def check_source_against_definition(
     ``definition``: read by attribute, ``name``, ``hyper_v_generation`` (None: V1, Azure's default),
     ``security_type`` (None: Standard, a definition without features) and ``architecture`` (None:
     x64). A definition object without a ``security_type`` / ``architecture`` attribute at all does
-    not know them: that comparison is skipped. Each error names both values and the fix.
+    not know them: that comparison is skipped. Each error names both values and the fix. ``noun``:
+    what the source is (``snapshot``, ``managed disk``: issue 10 §3; its facts read the same way).
     """
     out: list[Diagnostic] = []
     name = str(getattr(definition, "name", "") or "")
     where = f"gallery definition '{name}'" if name else "the gallery definition"
     what = f"'{image}'" if image else "the image"
-    src = f"source VM '{vm}'" if vm else "the source VM"
+    src = f"source {noun} '{vm}'" if vm else f"the source {noun}"
     have_gen = str(getattr(definition, "hyper_v_generation", None) or "V1")
     if facts.hyper_v_generation is not None and facts.hyper_v_generation != have_gen:
         out.append(Diagnostic.error(
             f"{src} of {what} is Hyper-V generation {facts.hyper_v_generation}, but {where} is {have_gen} "
             f"(Azure refuses: Conflict, a different Hypervisor generation than the parent gallery image)",
             f"capture into a definition with hyper_v_generation: {facts.hyper_v_generation} (a definition's "
-            f"generation cannot change), or from a {have_gen} VM",
+            f"generation cannot change), or from a {have_gen} {noun}",
             code="azure-gallery-generation"))
     if hasattr(definition, "security_type"):
         have_sec = str(getattr(definition, "security_type", None) or "Standard")
@@ -134,7 +135,7 @@ def check_source_against_definition(
         if facts.architecture.lower() != have_arch.lower():
             out.append(Diagnostic.error(
                 f"{src} of {what} is {facts.architecture}, but {where} holds {have_arch} images",
-                f"capture into a definition with architecture: {facts.architecture}, or from a {have_arch} VM",
+                f"capture into a definition with architecture: {facts.architecture}, or from a {have_arch} {noun}",
                 code="azure-gallery-architecture"))
     return out
 
@@ -142,8 +143,8 @@ def check_source_against_definition(
 def _security_problem(vm: str, definition: str) -> str | None:
     """Why Azure refuses a VM of security type ``vm`` into a definition of ``definition``, or None."""
     if definition in _SUPPORTED_ONLY:
-        return (f"Azure refuses {definition} for a VM source: InvalidParameter, only VHD, managed image "
-                "and gallery version sources are supported")
+        return (f"Azure refuses {definition} for a VM, disk or snapshot source: InvalidParameter, only VHD, "
+                "managed image and gallery version sources are supported")
     if vm == definition:
         return None
     if vm == "Standard":
@@ -157,15 +158,16 @@ def _security_fix(vm: str) -> str:
     return f"capture into a definition with security_type: {vm} (feature SecurityType={vm})"
 
 
-def managed_image_refusal(facts: VmFacts, *, vm: str = "", image: str = "") -> Diagnostic | None:
+def managed_image_refusal(facts: VmFacts, *, vm: str = "", image: str = "", noun: str = "VM") -> Diagnostic | None:
     """A managed image cannot be made from a Trusted Launch or Confidential VM (BEHAVIOURS.md row 1:
     400 ``OperationNotAllowed``); the hint points at a gallery."""
     if facts.security_type == "Standard":
         return None
-    src = f"source VM '{vm}'" if vm else "the source VM"
+    src = f"source {noun} '{vm}'" if vm else f"the source {noun}"
     return Diagnostic.error(
         f"cannot capture {('managed image ' + repr(image)) if image else 'a managed image'}: {src} is "
-        f"{facts.security_type}, and Azure does not create managed images from {facts.security_type} VMs "
+        f"{facts.security_type}, and Azure does not create managed images from {facts.security_type} "
+        f"{'VMs' if noun == 'VM' else 'VMs or their disks'} "
         "(OperationNotAllowed)",
         "capture into an Azure Compute Gallery instead: set catalog.gallery and name the image "
         "<definition>/<X.Y.Z> in a definition with security_type: " + facts.security_type,
