@@ -167,9 +167,8 @@ class ConsumersPolicy:
     """``policy.consumers`` (issue 11 §4; docs/lifecycle.md): who may still use an image.
 
     ``block_if_in_use``: a remove of an image something still uses is *held* (shown, not applied).
-    Issue 11 puts it under ``policy.lifecycle.<family>``; until lifecycle exists it is one setting
-    for every family here, and ``Policy.blocks_if_in_use`` is the one place that asks, so a
-    per-family lifecycle entry can take precedence there later. ``subscriptions``: where the azure
+    It is the default for every family; a ``policy.lifecycle.<family>.block_if_in_use`` takes
+    precedence for its family (``Policy.blocks_if_in_use``, the one place that asks). ``subscriptions``: where the azure
     provider looks for consumers (empty: the catalog's own subscription); other providers ignore it.
     """
 

@@ -900,14 +900,15 @@ def _rollout(desired: DesiredState, fam: FamilySpec, target: str, members: Mappi
     assert current is not None
     rolled = replace(current, extra={**current.extra, "exclude_from_latest": False, "target_regions": items},
                      tags={**current.tags, LATEST_RING_TAG: state.tag})
-    if image is None or base is None or base.action is Action.CAPTURE:
-        if base is not None:
+    if image is None or (base is not None and base.action is Action.CAPTURE):
+        if base is not None:  # the capture creates the version with ring 1's flags and tag
             changes[key] = replace(base, after=rolled)
     else:
         change = _plan_declared(rolled, image, vms, snapshot, caps, owner, location)
         if change.action is Action.UPDATE:
             change = replace(change, reason=f"latest({fam.name}): ring {state.moved} of {len(rings)}")
-        changes[key] = change
+        if base is not None or change.action is Action.UPDATE:  # an undeclared version: only its update
+            changes[key] = change
     before, after = version_of(previous), version_of(target)
     out = []
     if state.advanced:

@@ -41,6 +41,17 @@ def destructive_first(changes: Iterable[Change]) -> list[Change]:
     return [c for c in items if is_destructive(c)] + [c for c in items if not is_destructive(c)]
 
 
+def shown_steps(c: Change) -> tuple[str, ...]:
+    """The steps a view lists for ``c``: a sequence, or a lone step that says more than the action
+    (``update definition web-base`` on an ``~ update``, issue 10 §2); a lone ``<action> image``
+    only repeats the action, and a no-op runs nothing."""
+    if c.action is Action.NOOP or not c.steps:
+        return ()
+    if len(c.steps) == 1 and c.steps[0] == f"{c.action.word} image":
+        return ()
+    return c.steps
+
+
 def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
 
@@ -49,4 +60,4 @@ def _paint(s: str, code: str, color: bool) -> str:
     return f"{code}{s}{_RESET}" if color and code else s
 
 
-__all__ = ["consumes_wording", "destructive_first"]
+__all__ = ["consumes_wording", "destructive_first", "shown_steps"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..errors import Diagnostic, Location
 from ..model import Action, Change, Plan
 from ..plandoc import is_destructive
-from .common import _plural, consumes_wording, destructive_first
+from .common import _plural, consumes_wording, destructive_first, shown_steps
 from .escape import _html_escape, _value, escape_controls, md_escape
 from .lifecycle import change_storage, consumers_phrase, latest_lines, storage_line
 
@@ -272,10 +272,11 @@ def _md_details(c: Change, provider: str) -> str:
             lines.append(f"- {path}: {_value(f.before)}")
         if not ((c.action is Action.REMOVE or tag) and f.after is None):
             lines.append(f"+ {path}: {_value(f.after)}{suffix}")
-    if len(c.steps) > 1:
+    steps = shown_steps(c)
+    if steps:
         if lines:
             lines.append("")
-        lines.extend(f"  step {i}: {escape_controls(s)}" for i, s in enumerate(c.steps, 1))
+        lines.extend(f"  step {i}: {escape_controls(s)}" for i, s in enumerate(steps, 1))
     if c.consumes_vm is not None:
         lines.append(f"! consumes VM {escape_controls(c.consumes_vm)} ({consumes_wording(provider)})")
     storage = change_storage(c)

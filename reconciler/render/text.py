@@ -10,7 +10,18 @@ from typing import Any
 from ..errors import Diagnostic, Location, Severity
 from ..model import Action, Change, FieldDiff, Image, ImageSpec, Plan
 from ..plandoc import is_destructive, plan_document
-from .common import _ACTION_COLOR, _BOLD, _BOLD_RED, _RED, _YELLOW, _paint, _plural, consumes_wording, destructive_first
+from .common import (
+    _ACTION_COLOR,
+    _BOLD,
+    _BOLD_RED,
+    _RED,
+    _YELLOW,
+    _paint,
+    _plural,
+    consumes_wording,
+    destructive_first,
+    shown_steps,
+)
 from .escape import _value, escape_controls
 from .lifecycle import change_storage, held_section, latest_lines, storage_line, waiting_section
 
@@ -132,10 +143,11 @@ def _change_block(c: Change, provider: str, color: bool) -> list[str]:
     lines = [f"{_paint(symbol, _ACTION_COLOR[c.action], color)} {head} — {escape_controls(c.reason)}"]
     for f in c.fields:
         lines.append("      " + _field_text(c.action, f))
-    # A lone step ("update image") repeats the action; steps are shown when there is a sequence.
-    if len(c.steps) > 1 and c.action is not Action.NOOP:
+    # A lone step ("update image") repeats the action; steps are shown when they say more (shown_steps).
+    steps = shown_steps(c)
+    if steps:
         lines.append("      steps:")
-        lines.extend(f"        {i}. {escape_controls(s)}" for i, s in enumerate(c.steps, 1))
+        lines.extend(f"        {i}. {escape_controls(s)}" for i, s in enumerate(steps, 1))
     storage = change_storage(c)
     if storage and c.action is not Action.NOOP:
         lines.append(f"      storage: {storage}")

@@ -23,7 +23,7 @@ from reconciler.providers.clouds import get_cloud
 from reconciler.providers.http.transport import PAGES_AHEAD, Transport
 
 from .harness_azure_gallery import GALLERY, NameMap, gallery_state
-from .harness_azure_managed import RP, TOKEN, FakeClock, managed_state, settings
+from .harness_azure_managed import RP, TOKEN, FakeClock, managed_state, settings, vm_resource
 from .seed import OWNER, SEED
 
 EPOCH = 1_800_000_000.0  # the wall clock at FakeClock's start: 2027-01-15 08:00:00 UTC
@@ -212,6 +212,62 @@ def test_the_reads_of_a_change_wait_too_but_not_the_plans(fake: FakeClock) -> No
             assert steps[0].startswith("throttled by Azure (OperationNotAllowed): waiting 20 min")
             first_get = next(r for r in emu.requests if r.method == "GET" and r.path.endswith("/patient-read"))
             assert first_get.status == 429
+        finally:
+            p.close()
+
+
+def test_a_throttled_generalize_is_waited_out_like_the_deallocate_before_it(fake: FakeClock) -> None:
+    # Generalize is a plain POST (200, no body, no operation): it waits within the change's deadline too.
+    state = managed_state(SEED)
+    state["resources"].append(vm_resource({"name": "vm-dealloc-spec", "os": "linux", "power_state": "deallocated",
+                                           "os_state": "specialized"}))
+    with ArmEmulator(state, clock=fake.clock, faults=Faults(retry_after=0)) as emu:
+        p = open_azure(emu, fake, timeout=3600)
+        try:
+            emu.faults.update({"throttle_next": 1, "throttle_only": "POST", "throttle_path": "/generalize",
+                               "retry_after": 1200})
+            emu.requests.clear()
+            steps: list[str] = []
+            started = fake.now
+            gen = ImageSpec(name="gen-patient", os="linux", type=ImageType.OS, os_state=OSState.GENERALIZED,
+                            source=Source(vm="vm-dealloc-spec", generalize=True))
+            image = p.capture(gen, steps.append)
+            assert image.name == "gen-patient" and fake.now - started >= 1200
+            assert [r.status for r in emu.requests if r.path.endswith("/generalize")] == [429, 200]
+            assert [s for s in steps if s.startswith("throttled")] == [
+                "throttled by Azure (OperationNotAllowed): waiting 20 min as its Retry-After asks, "
+                "then sending the request again"]
+            assert steps.index("generalizing vm-dealloc-spec") < steps.index("capturing")
+        finally:
+            p.close()
+
+
+@pytest.mark.parametrize("retry_after", [7, 1200])
+def test_the_per_vm_instance_view_reads_wait_as_every_other_read(fake: FakeClock, retry_after: int) -> None:
+    # A VM list that ignored $expand=instanceView: one instanceView GET per VM (BEHAVIOURS.md row 9),
+    # through the same read as the others: a short Retry-After is the transport's; a long one fails a
+    # plan's snapshot at once (its hint names the wait) and is waited out within a change.
+    with ArmEmulator(managed_state(SEED), clock=fake.clock,
+                     faults=Faults(retry_after=0, vm_list_expand="ignore")) as emu:
+        p = open_azure(emu, fake, timeout=3600)
+        try:
+            emu.faults.update({"throttle_next": 1, "throttle_only": "GET", "throttle_path": "/instanceView",
+                               "retry_after": retry_after})
+            if retry_after <= 120:
+                assert p.snapshot().vm_index()["vm-gen-os"].os_state is OSState.GENERALIZED
+            else:
+                with pytest.raises(ProviderError) as e:
+                    p.snapshot()
+                assert e.value.status == 429 and "asks to wait 1200 s (Retry-After)" in e.value.hint
+                emu.faults.update({"throttle_next": 1})
+                steps: list[str] = []
+                started = fake.now
+                with p.backend.arm.change(steps.append):
+                    vms = p.backend.snapshot().vm_index()
+                assert vms["vm-gen-os"].os_state is OSState.GENERALIZED and fake.now - started >= 1200
+                assert [s for s in steps if s.startswith("throttled")] and len(steps) == 1
+            assert [r.status for r in emu.requests if r.path.endswith("/instanceView")].count(429) == (
+                1 if retry_after <= 120 else 2)
         finally:
             p.close()
 

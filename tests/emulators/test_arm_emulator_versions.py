@@ -104,3 +104,9 @@ def test_fault_switches_are_validated() -> None:
     with pytest.raises(ValueError):
         f.update({"region_removal": "sometimes"})
     assert f.to_json()["fail_replication"] == ["eastus"]
+    assert Faults().promotion_region == "refuse"  # the stricter behaviour by default
+    f.update({"promotion_region": "allow"})
+    assert f.promotion_region == "allow" and f.to_json()["promotion_region"] == "allow"
+    with pytest.raises(ValueError, match="promotion_region must be one of refuse, allow"):
+        f.update({"promotion_region": "maybe"})
+    assert f.promotion_region == "allow"

@@ -18,6 +18,7 @@ from planning import OWNER, desired, image, spec
 
 from reconciler.lifecycle import (
     DEPRECATED_TAG,
+    LATEST_RING_TAG,
     Member,
     Rollout,
     age,
@@ -47,6 +48,7 @@ from reconciler.model import (
     ImageType,
     LifecyclePolicy,
     Policy,
+    Ring,
     Snapshot,
 )
 from reconciler.plan import make_plan
@@ -485,3 +487,89 @@ def test_property_latest_resolves_to_the_declared_version_once_applied(versions,
     assert latest_marks(after.images) == {target.key: "latest"}
     again = make_plan(d, after, CAPS)
     assert again.pending == () and again.latest == ()
+
+
+# --------------------------------------------------------------------------------------------------
+# The planner: rings (a provider with regions, compared plainly)
+
+RCAPS = replace(CAPS, image_fields={**CAPS.image_fields, "target_regions": "regions"},
+                mutable_fields=CAPS.mutable_fields | {"extra.target_regions"})
+REGIONS = ["westeurope", {"name": "North Europe"}, "eastus", "japaneast"]
+
+
+def _rings_state(*specs, latest="1.1.0", rollout=None):
+    rollout = rollout or (Ring(("westeurope",)), Ring(("northeurope", "eastus"), after="24h"))
+    return replace(desired(*specs), families={"f": FamilySpec(name="f", latest=latest, latest_rollout=rollout)})
+
+
+def _ring_world(tag: str | None = None):
+    old = image("f-1.0.0", family="f", created="2026-01-01", extra={"target_regions": REGIONS})
+    tags = {LATEST_RING_TAG: tag} if tag else {}
+    new = image("f-1.1.0", family="f", created="2026-02-01", extra={"target_regions": REGIONS}, tags=tags)
+    return Snapshot(images=(old, new))
+
+
+def _flags(change) -> dict[str, bool]:
+    return {(r if isinstance(r, str) else r["name"]).replace(" ", "").lower(): r["exclude_from_latest"]
+            for r in change.after.extra["target_regions"]}
+
+
+def test_the_first_ring_moves_now_and_the_rest_stay_excluded_until_due():
+    plan = make_plan(_rings_state(), _ring_world(), RCAPS, now=NOW)
+    (c,) = plan.pending
+    assert c.reason == "latest(f): ring 1 of 2"
+    assert _flags(c) == {"westeurope": False, "northeurope": True, "eastus": True, "japaneast": True}
+    assert c.after.tags[LATEST_RING_TAG] == "1@2026-12-01T12:00:00Z"
+    assert c.after.extra["exclude_from_latest"] is False
+    assert [(m.family, m.before, m.after, m.regions, m.due) for m in plan.latest] == [
+        ("f", "1.0.0", "1.1.0", ("westeurope",), ""),
+        ("f", "1.0.0", "1.1.0", ("northeurope", "eastus", "japaneast"), "2026-12-02T12:00:00Z")]
+    assert plan.now == "2026-12-01T12:00:00Z"
+    text = render_plan_text(plan)
+    assert "latest(f): 1.0.0 -> 1.1.0 in westeurope\n" in text
+    assert "latest(f): 1.0.0 -> 1.1.0 in northeurope, eastus, japaneast (due 2026-12-02T12:00:00Z)" in text
+
+
+def test_the_last_ring_takes_the_unlisted_regions_exactly_when_due():
+    tag = "1@2026-11-30T12:00:00Z"
+    early = make_plan(_rings_state(), _ring_world(tag), RCAPS, now=NOW - timedelta(seconds=1))
+    (c,) = early.pending  # the world's flags are not set yet: ring 1's flags are written, the tag kept
+    assert c.after.tags[LATEST_RING_TAG] == tag and _flags(c)["eastus"] is True
+    assert [(m.regions, m.due) for m in early.latest] == [(("northeurope", "eastus", "japaneast"),
+                                                           "2026-12-01T12:00:00Z")]
+    due = make_plan(_rings_state(), _ring_world(tag), RCAPS, now=NOW)
+    (c,) = due.pending
+    assert c.reason == "latest(f): ring 2 of 2"
+    assert set(_flags(c).values()) == {False}
+    assert c.after.tags[LATEST_RING_TAG] == "2@2026-12-01T12:00:00Z"
+    assert [(m.regions, m.due) for m in due.latest] == [(("northeurope", "eastus", "japaneast"), "")]
+
+
+def test_a_rollback_or_a_version_without_regions_moves_at_once():
+    world = _ring_world()
+    back = make_plan(_rings_state(latest="1.0.0"), world, RCAPS, now=NOW)
+    assert [(m.before, m.after, m.regions) for m in back.latest] == [("1.1.0", "1.0.0", ())]
+    bare = Snapshot(images=tuple(replace(i, extra={}) for i in world.images))
+    ahead = make_plan(_rings_state(), bare, RCAPS, now=NOW)
+    assert [(m.before, m.after, m.regions) for m in ahead.latest] == []  # 1.1.0 already resolves
+    assert ahead.pending == ()
+
+
+def test_rings_without_a_time_are_an_error_and_a_declared_region_flag_may_not_contradict():
+    assert [e.code for e in make_plan(_rings_state(), _ring_world(), RCAPS).errors] == ["lifecycle-no-time"]
+    s = spec("f-1.1.0", family="f", source=_ring_world().images[1].source,
+             extra={"target_regions": [{"name": "eastus", "exclude_from_latest": False}, "westeurope"]})
+    (err,) = make_plan(_rings_state(s), _ring_world(), RCAPS, now=NOW).errors
+    assert err.code == "latest-conflict"
+    assert err.summary == ("image 'f-1.1.0' declares exclude_from_latest: false in region eastus, but "
+                           "families.f.latest_rollout needs it true there now")
+
+
+def test_a_declared_capture_carries_ring_one():
+    world = Snapshot(images=(_ring_world().images[0],))
+    s = spec("f-1.1.0", family="f", extra={"target_regions": ["westeurope", "eastus"]})
+    plan = make_plan(_rings_state(s), world, RCAPS, now=NOW)
+    c = _by_name(plan)["f-1.1.0"]
+    assert c.action is Action.CAPTURE
+    assert _flags(c) == {"westeurope": False, "eastus": True}
+    assert c.after.tags == {LATEST_RING_TAG: "1@2026-12-01T12:00:00Z"}

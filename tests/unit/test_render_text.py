@@ -83,6 +83,27 @@ def test_header_shape_and_field_lines() -> None:
     assert "        1. deallocate VM build-web-01\n" in text
 
 
+def test_an_update_whose_one_step_is_a_definition_update_shows_it_in_text_and_markdown() -> None:
+    # issue 10 §2: a no-op version whose family's description differs becomes ``~ update`` with the
+    # lone step ``update definition web-base``: unlike a lone ``update image`` it says more than the action.
+    from reconciler.model import FieldDiff
+    from reconciler.render import render_plan_markdown
+
+    fam = Change(**{**update_label().__dict__, "reason": "definition web-base: description differs",
+                    "fields": (FieldDiff("families.web-base.description", "old", "new"),),
+                    "steps": ("update definition web-base",)})
+    text = render_plan_text(_plan(fam))
+    assert '      families.web-base.description: "old" -> "new"\n      steps:\n        1. update definition web-base\n' \
+        in text
+    md = render_plan_markdown(_plan(fam))
+    assert '+ families.web-base.description: "new"\n\n  step 1: update definition web-base\n' in md
+    both = Change(**{**fam.__dict__, "steps": ("update definition web-base", "update image")})
+    assert "        1. update definition web-base\n        2. update image\n" in render_plan_text(_plan(both))
+    # A lone ``update image`` only repeats the action: no steps listed, in either view.
+    assert "steps:" not in render_plan_text(_plan(update_label()))
+    assert "step 1:" not in render_plan_markdown(_plan(update_label()))
+
+
 def test_consumes_wording_follows_the_provider() -> None:
     plan = Plan("platform", "azure", (capture_consuming(),), {}, "d")
     assert "! consumes VM build-web-01 (leaves the source VM generalized and unusable)" in render_plan_text(plan)

@@ -28,7 +28,7 @@ from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
-from . import crud, gallery, images, marketplace, resourcegraph, vms
+from . import crud, disks, gallery, images, marketplace, resourcegraph, vms
 from .model import API_VERSIONS, ArmError, Call, Operation, Reply, norm_location, now_iso, type_of
 from .schema import deep_copy, spec_schemas
 from .store import ResourceStore
@@ -233,6 +233,10 @@ class ArmBackend:
                     "recently granted, please refresh your credentials.",
                 )
             return self._operation_status(m.group("op"), collection, query, base)
+        disk = disks.PATH.fullmatch(path)
+        if disk is not None:  # DiskRP: not in the packaged specs, routed by path (disks.py)
+            self._check_api_version("disks", query, disks.TYPES[disk.group("collection").lower()])
+            return disks.get(self, method, disk, query)
         matched = self.schemas.match(method, path, query)
         if matched is None:
             if self.schemas.path_exists(path):

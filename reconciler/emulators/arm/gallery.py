@@ -436,10 +436,11 @@ def _version_source(
 
 # ---- a version from another gallery's version (issue 11 §1) ------------------------------------------
 # "An image source can be ... an image version in another gallery" (Learn, "Store and share images in
-# an Azure Compute Gallery"; GalleryArtifactVersionFullSource.id in the GalleryRP spec). The version
-# is copied from a region it is replicated to; a source still being created or that failed cannot be
-# copied; its definition's Hyper-V generation, security type and architecture must be the target
-# definition's, as for any source (BEHAVIOURS.md rows 3-6). Those refusals' wording is the emulator's
+# an Azure Compute Gallery"; GalleryArtifactVersionFullSource.id in the GalleryRP spec). By default
+# the source must be replicated to the new version's region; whether Azure requires that is
+# unverified, so ``Faults.promotion_region`` ("refuse" | "allow") offers both. A source still being
+# created or that failed cannot be copied; its definition's Hyper-V generation, security type and
+# architecture must be the target definition's, as for any source (BEHAVIOURS.md rows 3-6). Those refusals' wording is the emulator's
 # (no public source quotes them): docs/arm-emulator.md "Promotion". Across resource groups and
 # subscriptions alike: the store is one, as ARM's resource ids are.
 
@@ -465,8 +466,9 @@ def _version_of_version(b: ArmBackend, version: Mapping[str, Any]) -> tuple[dict
 
 def refuse_version_source(b: ArmBackend, storage_in: Mapping[str, Any], definition: Mapping[str, Any],
                           location: str) -> None:
-    """A gallery version source must be Succeeded, replicated (Completed) to ``location``, and of the
-    target definition's generation, security type and architecture."""
+    """A gallery version source must be Succeeded, replicated (Completed) to ``location`` (unless
+    ``Faults.promotion_region`` is "allow": unverified), and of the target definition's generation,
+    security type and architecture."""
     source_id = ((storage_in.get("source") or {}).get("id")) or ""
     version = b.get(source_id) if source_id else None
     if not is_type(version, TYPE_VERSION):
@@ -484,7 +486,9 @@ def refuse_version_source(b: ArmBackend, storage_in: Mapping[str, Any], definiti
                   .get("targetRegions") or []}
     failed = {regions.canonical(e.get("region", "")) for e in (props.get("replicationStatus") or {})
               .get("summary") or []}
-    if home not in replicated or home in failed:
+    # Whether Azure refuses this is unverified (``Faults.promotion_region``; docs/arm-emulator.md).
+    refuse = getattr(b.gallery_faults(), "promotion_region", "refuse") == "refuse"
+    if refuse and (home not in replicated or home in failed):
         raise ArmError(400, "InvalidParameter",
                        f"The source gallery image version '{source_id}' is not replicated to region '{home}'. "
                        "Replicate it there first.", target="properties.storageProfile.source.id")

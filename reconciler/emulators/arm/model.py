@@ -20,6 +20,9 @@ API_VERSIONS: dict[str, tuple[str, ...]] = {
     "marketplace": COMPUTE_API_VERSIONS,  # ComputeRP's Marketplace paths (issue 14)
     "operations": tuple(sorted(set(COMPUTE_API_VERSIONS + GALLERY_API_VERSIONS))),
     "vmlistall": COMPUTE_API_VERSIONS,
+    # DiskRP (Disks_Get / Snapshots_Get, disks.py): not in the packaged specs; its stable versions
+    # around 2024-03-02 (learn.microsoft.com REST reference, "Disks - Get").
+    "disks": ("2023-04-02", "2023-10-02", "2024-03-02", "2025-01-02"),
     # Microsoft.ResourceGraph/resources: 2022-10-01 is the copied spec; 2021-03-01 and 2024-04-01 are
     # the neighbouring stable versions (shared/azure-rest/CONTRACT.md "newer stable 2024-04-01 exists").
     "resourcegraph": ("2021-03-01", "2022-10-01", "2024-04-01"),

@@ -69,6 +69,7 @@ class Faults:
     #: asks for up to 1200 s, BEHAVIOURS.md row 13), whatever ``throttle`` draws; counts down.
     throttle_next: int = 0
     throttle_only: str = ""  # with throttle_next: only requests of this HTTP method ("": any) count
+    throttle_path: str = ""  # with throttle_next: only requests whose path ends with this ("": any) count
     #: GETs of gallery operation status (``/capsOperations/``): "allow", or "deny" (403
     #: ``AuthorizationFailed``, as for an identity whose role lacks
     #: ``Microsoft.Compute/locations/capsOperations/read``, BEHAVIOURS.md row 7).
@@ -85,6 +86,11 @@ class Faults:
     #: Removing a target region from a version whose safetyProfile.allowDeletionOfReplicatedLocations
     #: is false: "refuse" (409) or "allow"; the refusal is unverified (BEHAVIOURS.md row 8).
     region_removal: str = "refuse"
+    #: A promotion (a version whose ``storageProfile.source.id`` is another gallery's version, issue
+    #: 11 §1) from a source not replicated (``Completed``) to the new version's location: "refuse"
+    #: (400) or "allow" (copied anyway). Whether Azure refuses it is unverified: no public source
+    #: states it either way (docs/arm-emulator.md "Promotion"), so both are offered.
+    promotion_region: str = "refuse"
     #: Azure Resource Graph (issue 11 §4): "allow"; "deny" (403 ``AuthorizationFailed``: no
     #: ``Microsoft.ResourceGraph/resources/read``); "absent" (404: a cloud without Resource Graph).
     #: The provider falls back to VM and scale-set lists on either (``resourcegraph.MODES``).
@@ -111,6 +117,10 @@ class Faults:
                 if value not in _CHOICES[key]:
                     raise ValueError(f"{key} must be one of {', '.join(_CHOICES[key])}")
                 staged[key] = value
+            elif key == "throttle_path":
+                if not isinstance(value, str):
+                    raise ValueError("throttle_path must be a string (the end of the paths that count)")
+                staged[key] = value
             elif key == "vm_list_expand":
                 if value not in LIST_EXPAND_MODES:
                     raise ValueError(f"vm_list_expand must be one of {', '.join(LIST_EXPAND_MODES)}")
@@ -132,6 +142,7 @@ class Faults:
 _CHOICES: dict[str, tuple[str, ...]] = {
     "replication_failure": ("Succeeded", "Failed"),
     "region_removal": ("refuse", "allow"),
+    "promotion_region": ("refuse", "allow"),
     "caps_operations_read": ("allow", "deny"),
     "resource_graph": ("allow", "deny", "absent"),
     "throttle_only": ("", "GET", "PUT", "PATCH", "DELETE", "POST"),
@@ -217,9 +228,10 @@ class ArmEmulator(LoopbackEmulator[Recorded]):
         self.faults.fail_operations = {n for n in self.faults.fail_operations if n.lower() != name.lower()}
         return True
 
-    def _fault_reply(self, method: str) -> Reply | str | None:
+    def _fault_reply(self, method: str, path: str = "") -> Reply | str | None:
         """A fault for this request: a Reply (429/5xx), "drop-before"/"drop-after", or None."""
-        if self.faults.throttle_next > 0 and self.faults.throttle_only in ("", method):
+        if self.faults.throttle_next > 0 and self.faults.throttle_only in ("", method) and \
+                path.lower().endswith(self.faults.throttle_path.lower()):
             self.faults.throttle_next -= 1
             return _throttled(self.faults.retry_after)
         kind = self._dice.first(self.faults.rates())
@@ -249,7 +261,7 @@ class ArmEmulator(LoopbackEmulator[Recorded]):
             body = raw.decode("utf-8", "replace")
         if self.faults.latency:
             self.sleep(self.faults.latency)
-        fault = self._fault_reply(method)
+        fault = self._fault_reply(method, path)
         if fault == "drop-before" or (fault == "drop-after" and method not in _WRITE_METHODS):
             self.record(Recorded(method, path, query, headers, body, 0))
             return DROP

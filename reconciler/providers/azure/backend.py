@@ -138,6 +138,13 @@ class ArmClient:
         left = dataclasses.replace(deadline, deadline=max(0.0, deadline.deadline - (deadline.clock() - begun)))
         return wait(method, initial, poll, left, on_step=on_step, what=what)
 
+    def send(self, method: str, path: str, params: Mapping[str, str], body: Any, what: str,
+             on_step: StepCallback, deadline: PollPolicy, ok: tuple[int, ...] = (200,)) -> Response:
+        """One request that is not a long-running operation (a VM's ``generalize`` answers 200, no
+        body), a long ``Retry-After`` waited out within ``deadline`` as ``call`` waits it."""
+        return self._patient(lambda: self.t.request(method, path, params=params, body=body, ok=ok, what=what), what,
+                             on_step, deadline, deadline.clock())
+
     def _patient(self, send: Callable[[], T], what: str, on_step: StepCallback, deadline: PollPolicy,
                  begun: float) -> T:
         """``send()``, waiting out a throttled answer's ``Retry-After`` when it is longer than the
@@ -173,8 +180,18 @@ class ArmClient:
     def parallel(self, fn: Callable[[Any], T], items: list[Any]) -> list[T]:
         if len(items) <= 1:
             return [fn(i) for i in items]
+        change = getattr(self._local, "change", None)
+
+        def within(item: Any) -> T:
+            # The worker's reads belong to the caller's change (``change``): as patient as its own.
+            self._local.change = change
+            try:
+                return fn(item)
+            finally:
+                self._local.change = None
+
         with ThreadPoolExecutor(max_workers=min(self.read_workers, len(items))) as pool:
-            return list(pool.map(fn, items))
+            return list(pool.map(within if change is not None else fn, items))
 
 
 def _duration(seconds: float) -> str:
@@ -301,18 +318,19 @@ class AzureBackend:
         if items is None:
             items = self.t.paged(path, params=api(COMPUTE_API), what="list VMs")
 
-        def one(r: Mapping[str, Any]) -> VM:
+        def one(r: Mapping[str, Any]) -> VM | None:
             view = (r.get("properties") or {}).get("instanceView")
             if isinstance(view, Mapping):
                 return vm_from_resource(r, view)
-            got = self.t.get(f"{self.target.vm_path(str(r['name']))}/instanceView", params=api(COMPUTE_API),
-                             ok=(200,), what=f"read VM {r['name']}").body
-            return vm_from_resource(r, got if isinstance(got, Mapping) else {})
+            # Through ``ArmClient.get``, as every other read: throttling waited out as there.
+            got = self.arm.get(f"{self.target.vm_path(str(r['name']))}/instanceView", api(COMPUTE_API),
+                               f"read VM {r['name']}")
+            return vm_from_resource(r, got) if got is not None else None  # None: deleted meanwhile
 
         missing = [r for r in items if not isinstance((r.get("properties") or {}).get("instanceView"), Mapping)]
         if not missing:
             return [vm_from_resource(r, None) for r in items]
-        return self.arm.parallel(one, items)
+        return [vm for vm in self.arm.parallel(one, items) if vm is not None]
 
     def consumers(self, images: Sequence[Image], policy: ConsumersPolicy) -> dict[str, tuple[Consumer, ...]]:
         """The VMs and scale sets using each of ``images`` (``consumers.py``): one Resource Graph query
@@ -375,8 +393,10 @@ class AzureBackend:
             return None
         view = (res.get("properties") or {}).get("instanceView")
         if not isinstance(view, Mapping):
-            view = self.t.get(f"{path}/instanceView", params=api(COMPUTE_API), ok=(200,),
-                              what=f"read VM {name}").body or {}
+            # ``ArmClient.get``: within a change, a long Retry-After is waited out as for the VM's GET.
+            view = self.arm.get(f"{path}/instanceView", api(COMPUTE_API), f"read VM {name}")
+            if view is None:
+                return None  # deleted between the two reads
             # The raw resource carries its instance view either way (a capture reads its generation).
             res = {**res, "properties": {**(res.get("properties") or {}), "instanceView": view}}
         return LiveVM(vm_from_resource(res, view), res)
@@ -432,9 +452,10 @@ class AzureBackend:
                 self.arm.call("POST", f"{path}/deallocate", api(COMPUTE_API), None, f"deallocate VM {name}",
                               on_step, self.arm.remaining(started))
             on_step(f"generalizing {name}")
-            # Generalize answers 200 only, no body, and is not a long-running operation.
-            self.t.request("POST", f"{path}/generalize", params=api(COMPUTE_API), ok=(200,),
-                           what=f"generalize VM {name}")
+            # Generalize answers 200 only, no body, and is not a long-running operation; throttled,
+            # it waits within the change's deadline as the deallocate before it does.
+            self.arm.send("POST", f"{path}/generalize", api(COMPUTE_API), None, f"generalize VM {name}", on_step,
+                          self.arm.remaining(started))
         return vm.raw
 
     # ---- update, remove, adopt

@@ -121,10 +121,11 @@ def disk_source_checks(mode: ScopeClass, spec: ImageSpec, snapshot: Snapshot) ->
 def promotion_checks(mode: ScopeClass, spec: ImageSpec, snapshot: Snapshot, location: str | None) -> list[Diagnostic]:
     """A promotion (issue 11 §1) copies another gallery's version (``storageProfile.source.id``): the
     catalog must be a gallery; the source (``Snapshot.origins``; one that does not exist is the
-    planner's error) must be Succeeded, replicated to this catalog's region (``catalog.location``),
-    and of the definition properties the target definition has (Hyper-V generation, security
-    type, architecture: Azure refuses a version whose source differs, BEHAVIOURS.md rows 3-6; the
-    emulator checks the same). A definition not created yet takes the source's properties, unless
+    planner's error) must be Succeeded, replicated to this catalog's region (``catalog.location``:
+    our safety rule; whether Azure itself refuses otherwise is unverified, the emulator's
+    ``Faults.promotion_region`` offers both), and of the definition properties the target
+    definition has (Hyper-V generation, security type, architecture: Azure refuses a version whose
+    source differs, BEHAVIOURS.md rows 3-6; the emulator checks the same). A definition not created yet takes the source's properties, unless
     ``families:`` declares others."""
     if not spec.source.promotion:
         return []
@@ -153,8 +154,9 @@ def promotion_checks(mode: ScopeClass, spec: ImageSpec, snapshot: Snapshot, loca
         if have is None:
             out.append(Diagnostic.error(
                 f"source image {ref} of '{spec.name}' is not replicated to {home}, this catalog's region",
-                f"add {home} to its target_regions in its own catalog and apply there first (Azure copies a "
-                "version only from a region it is replicated to)", code="azure-promotion-region"))
+                f"add {home} to its target_regions in its own catalog and apply there first (the reconciler "
+                "promotes only from a replica in this catalog's region; whether Azure would copy from another "
+                "region is unverified)", code="azure-promotion-region"))
         elif have != "completed":
             out.append(Diagnostic.error(
                 f"source image {ref} of '{spec.name}' is {have} in {home}, this catalog's region",

@@ -37,6 +37,7 @@ from ...model import FAMILY_EXTRA, Family, FamilySpec, ImageSpec, OSState, Snaps
 from .. import StepCallback
 from .mapping import fingerprint, itags, os_state, wire_os_state, wire_os_type
 from .markers import TAG_OWNER
+from .sources import definition_checks, facts_of
 from .vmfacts import VmFacts, check_source_against_definition
 
 #: The family fields gallery mode takes, with what each is (``Capabilities.family_fields``).
@@ -320,6 +321,8 @@ def _facts(spec: ImageSpec, snapshot: Snapshot) -> VmFacts | None:
         return VmFacts(hyper_v_generation=getattr(f, "hyper_v_generation", None),
                        security_type=str(getattr(f, "security_type", "Standard")),
                        architecture=str(getattr(f, "architecture", "x64")))
+    if spec.source.disk_refs():  # issue 10 §3: a managed image, snapshot or disk, read at plan time
+        return facts_of(spec, snapshot)
     if spec.source.vm is None:
         return None
     vm = snapshot.vm_index().get(spec.source.vm.casefold())
@@ -353,12 +356,14 @@ def capture_checks(spec: ImageSpec, snapshot: Snapshot) -> list[Diagnostic]:
     live facts by ``GalleryScope.plan_checks``."""
     name = spec.name.partition("/")[0]
     facts = _facts(spec, snapshot)
-    if name.casefold() in snapshot.families or facts is None or spec.source.vm is None:
+    disk = bool(spec.source.disk_refs())  # a managed image, snapshot or disk (sources.py)
+    if name.casefold() in snapshot.families or facts is None or (spec.source.vm is None and not disk):
         return []
     fields = resolve(name, _declared(spec), facts, "")
     resolved = _Resolved(name, fields.get("hyper_v_generation"), fields.get("security_type"),
                          fields.get("architecture"))
-    out = check_source_against_definition(facts, resolved, vm=spec.source.vm, image=spec.name)
+    out = (definition_checks(spec, snapshot, resolved) if disk
+           else check_source_against_definition(facts, resolved, vm=str(spec.source.vm), image=spec.name))
     return [Diagnostic(d.severity, d.summary.replace(f"gallery definition '{name}'",
                                                      f"gallery definition '{name}' (as families.{name} declares it)"),
                        d.hint, d.location, d.code) for d in out]
