@@ -51,9 +51,9 @@ def duration_problem(value: object) -> str | None:
     return None
 
 
-def parse_time(text: str) -> datetime | None:
+def parse_time(text: str | None) -> datetime | None:
     """An ISO-8601 instant (``Z`` or an offset; a bare date is midnight UTC) -> aware UTC datetime;
-    None when ``text`` is empty or not a time."""
+    None when ``text`` is None, empty or not a time."""
     if not text:
         return None
     try:
@@ -65,7 +65,7 @@ def parse_time(text: str) -> datetime | None:
 
 def format_time(t: datetime) -> str:
     """The one spelling of an instant in plans and tags: ``2026-12-01T11:00:00Z`` (seconds, UTC)."""
-    return t.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def age(image: Image, now: datetime) -> timedelta | None:
@@ -76,7 +76,7 @@ def age(image: Image, now: datetime) -> timedelta | None:
 
 def deprecated_at(image: Image) -> datetime | None:
     """When a lifecycle deprecated ``image`` (its ``DEPRECATED_TAG``), None when it was not."""
-    return parse_time(image.tags.get(DEPRECATED_TAG, ""))
+    return parse_time(image.tags.get(DEPRECATED_TAG))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def version_of(name: str) -> str:
     return m.group(1) if m else name
 
 
-def version_key(name: str, created: str = "") -> tuple[tuple[int, ...], str, str]:
+def version_key(name: str, created: str) -> tuple[tuple[int, ...], str, str]:
     """How versions order: dotted numbers first (a name that is not one orders before all that are),
     then creation time, then the casefolded name."""
     v = version_of(name)
@@ -140,13 +140,7 @@ def latest_flags(members: Iterable[Member], target: str) -> dict[str, bool]:
     ms = list(members)
     by_name = {m.name.casefold(): m for m in ms}
     top = by_name[target.casefold()].order
-    out: dict[str, bool] = {}
-    for m in ms:
-        if m.name.casefold() == target.casefold():
-            out[m.name] = False
-        elif m.order > top:
-            out[m.name] = True
-    return out
+    return {m.name: m.order > top for m in ms if m.order >= top}
 
 
 def _regions(image: Image) -> dict[str, bool]:
@@ -167,28 +161,18 @@ def latest_marks(images: Iterable[Image]) -> dict[str, str]:
     so (``excludeFromLatest``: "Virtual Machines deployed from the latest version of the Image
     Definition won't use this Image Version", GalleryImageVersionPublishingProfile, Compute
     Gallery REST docs); versions without regions (local) only have the version-wide flag."""
-    ims = list(images)
-    def member(i: Image, region: str | None = None) -> Member:
-        excluded = bool(i.extra.get("exclude_from_latest")) or (region is not None and _regions(i).get(region, False))
-        return Member(i.name, i.created, excluded)
-    overall = resolve_latest(member(i) for i in ims)
-    regions = sorted({r for i in ims for r in _regions(i)})
+    ims = [(i, _regions(i)) for i in images]
+    regions = sorted({r for _, rs in ims for r in rs})
+    if not regions:
+        overall = resolve_latest(Member(i.name, i.created, bool(i.extra.get("exclude_from_latest"))) for i, _ in ims)
+        return {overall.casefold(): "latest"} if overall is not None else {}
     per_region: dict[str, list[str]] = {}
     for r in regions:
-        chosen = resolve_latest(member(i, r) for i in ims if r in _regions(i))
+        chosen = resolve_latest(Member(i.name, i.created, bool(i.extra.get("exclude_from_latest")) or rs[r])
+                                for i, rs in ims if r in rs)
         if chosen is not None:
             per_region.setdefault(chosen.casefold(), []).append(r)
-    out: dict[str, str] = {}
-    for i in ims:
-        mine = per_region.get(i.key, [])
-        if not regions:
-            if overall is not None and i.name == overall:
-                out[i.key] = "latest"
-        elif mine and len(mine) == len(regions):
-            out[i.key] = "latest"
-        elif mine:
-            out[i.key] = "latest in " + ", ".join(mine)
-    return out
+    return {k: "latest" if len(rs) == len(regions) else "latest in " + ", ".join(rs) for k, rs in per_region.items()}
 
 
 @dataclass(frozen=True)
@@ -203,13 +187,14 @@ class Rollout:
     next_due: datetime | None
 
 
+_RING_TAG = re.compile(r"(\d+)@(.+)")
+
+
 def parse_ring_tag(value: str | None) -> tuple[int, datetime | None]:
     """``2@2026-12-01T11:00:00Z`` -> (2, that time); (0, None) when absent or not such a value."""
-    count, _, at = (value or "").partition("@")
-    t = parse_time(at)
-    if not count.isdigit() or t is None:
-        return 0, None
-    return int(count), t
+    m = _RING_TAG.fullmatch(value) if value else None
+    t = parse_time(m.group(2)) if m else None
+    return (int(m.group(1)), t) if m and t else (0, None)
 
 
 def ring_progress(afters: Sequence[str | None], tag: str | None, now: datetime) -> Rollout:
@@ -219,7 +204,7 @@ def ring_progress(afters: Sequence[str | None], tag: str | None, now: datetime) 
     n, at = parse_ring_tag(tag)
     n = min(n, len(afters))
     advanced = False
-    if n == 0 or at is None:
+    if at is None:
         n, at, advanced = 1, now, True
     elif n < len(afters) and now >= at + parse_duration(afters[n] or "0m"):
         n, at, advanced = n + 1, now, True
@@ -266,24 +251,22 @@ def lifecycle_decisions(
         if since is not None:
             if delete_after is not None and now - since >= delete_after:
                 out[image.key] = Decision("delete", f"lifecycle: deprecated {format_time(since)}, "
-                                                    f"delete after {_spell(delete_after)}")
+                                                    f"delete after {spell(delete_after)}")
             continue
         if deprecate_after is None:
             continue
         old = age(image, now)
         if old is not None and old >= deprecate_after:
-            out[image.key] = Decision("deprecate", f"lifecycle: older than {_spell(deprecate_after)}, "
+            out[image.key] = Decision("deprecate", f"lifecycle: older than {spell(deprecate_after)}, "
                                                    f"not among the newest {keep}")
     return out
 
 
-def _spell(d: timedelta) -> str:
-    """A duration as the file writes it, in its largest whole unit (``72h`` stays ``3d``)."""
+def spell(d: timedelta) -> str:
+    """A duration as the file would write it, in its largest whole unit (``72h`` is ``3d``)."""
     seconds = int(d.total_seconds())
-    for unit in ("w", "d", "h", "m"):
-        if seconds and seconds % _UNITS[unit] == 0:
-            return f"{seconds // _UNITS[unit]}{unit}"
-    return f"{seconds // 60}m"
+    unit = next((u for u in ("w", "d", "h") if seconds and seconds % _UNITS[u] == 0), "m")
+    return f"{seconds // _UNITS[unit]}{unit}"
 
 
 def deprecation_fields(now: datetime, image_fields: Mapping[str, str]) -> dict[str, object]:
@@ -291,7 +274,7 @@ def deprecation_fields(now: datetime, image_fields: Mapping[str, str]) -> dict[s
     from ``latest``."""
     out: dict[str, object] = {}
     if "end_of_life_date" in image_fields:
-        out["end_of_life_date"] = now.astimezone(UTC).date().isoformat()
+        out["end_of_life_date"] = format_time(now)[:10]
     if "exclude_from_latest" in image_fields:
         out["exclude_from_latest"] = True
     return out
@@ -318,6 +301,7 @@ __all__ = [
     "parse_time",
     "resolve_latest",
     "ring_progress",
+    "spell",
     "version_key",
     "version_of",
 ]

@@ -305,6 +305,11 @@ FAMILY_EXTRA = "family_spec"
 #: never written back to a file; the planner reads the gate, the provider where to copy from.
 PROMOTION_EXTRA = "promotion"
 
+#: The ``Image.extra`` key of a promotion source a provider could not read for want of a credential
+#: (a source in another tenant, issue 11 §1): the hint (what to set); ``Image.failed`` says why. The
+#: planner reports it at the entry as a plan-time error (``promotion-source-credential``).
+ORIGIN_UNREADABLE = "origin_unreadable"
+
 #: What ``description`` of a family is to a provider that keeps no families of its own.
 FAMILY_DESCRIPTION = "what the family is for (documentation only with this provider)"
 
@@ -793,6 +798,9 @@ class Change:
     ``waiting``: a promotion (a capture whose source is another catalog's image) whose
     ``promote_when`` gate is not met yet, and why (``dev:web-base/1.4.0 is 20h old, needs 72h``):
     shown, never applied, not a change (``Plan.pending`` leaves it out; issue 11 §1).
+    ``known_family``: the family of a change that carries neither ``before`` nor ``after``: an
+    unchanged image read back from a plan document, which keeps it as its name and fingerprint
+    under its family (``plandoc``; issue 13). Not a field of any document.
     """
 
     name: str
@@ -810,6 +818,7 @@ class Change:
     stored: Mapping[str, float] = field(default_factory=dict)
     freed: Mapping[str, float] = field(default_factory=dict)
     waiting: str | None = None
+    known_family: str | None = None
 
     @property
     def key(self) -> str:
@@ -825,7 +834,7 @@ class Change:
     def family(self) -> str | None:
         if self.after is not None:
             return self.after.family
-        return self.before.family if self.before is not None else None
+        return self.before.family if self.before is not None else self.known_family
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from .lifecycle import (
     version_of,
 )
 from .model import (
+    ORIGIN_UNREADABLE,
     VM,
     Action,
     Capabilities,
@@ -212,6 +213,11 @@ def _plan_promotions(desired: DesiredState, snapshot: Snapshot, changes: dict[st
                 f"source image {promo.ref} of '{spec.name}' does not exist in {where}",
                 "fix source.image (ALIAS:NAME, names compare case-insensitively), or create it there first",
                 loc, code="promotion-source-missing"))
+        elif origin.extra.get(ORIGIN_UNREADABLE):
+            # Not read for want of a credential (a source in another tenant): say what to set, here.
+            errors.append(Diagnostic.error(
+                f"source image {promo.ref} of '{spec.name}' cannot be read: {origin.failed}",
+                str(origin.extra[ORIGIN_UNREADABLE]), loc, code="promotion-source-credential"))
         elif origin.failed is not None:
             errors.append(Diagnostic.error(
                 f"source image {promo.ref} of '{spec.name}' is not usable: {origin.failed}",
@@ -680,7 +686,7 @@ def _family_members(snapshot: Snapshot, family: str) -> list[Image]:
 def _latest_target(fam: FamilySpec, names: Iterable[str]) -> str | None:
     """The name of the version ``fam.latest`` names among ``names`` (the highest, if several)."""
     found = [n for n in names if fam.latest is not None and names_version(n, fam.latest)]
-    return max(found, key=version_key) if found else None
+    return max(found, key=lambda n: version_key(n, "")) if found else None
 
 
 def _live_latest(images: Iterable[Image]) -> str | None:
@@ -787,7 +793,7 @@ def _plan_latest(desired: DesiredState, snapshot: Snapshot, caps: Capabilities, 
         names = [i.name for i in members.values()] + [s.name for s in captures]
         target = _latest_target(fam, names)
         if target is None:
-            shown = ", ".join(sorted((version_of(n) for n in names), key=version_key)[-5:]) or "none"
+            shown = ", ".join(sorted((version_of(n) for n in names), key=lambda n: version_key(n, ""))[-5:]) or "none"
             errors.append(Diagnostic.error(
                 f"families.{fam.name}.latest: {fam.latest} is no version of family '{fam.name}'",
                 f"declare that image, or name a version the family holds (highest: {shown})",
@@ -861,7 +867,7 @@ def _rollout(desired: DesiredState, fam: FamilySpec, target: str, members: Mappi
     key = target.casefold()
     spec, image = declared.get(key), live.get(key)
     previous = _live_latest(i for k, i in members.items() if k != key)
-    if previous is None or version_key(previous) >= version_key(target):
+    if previous is None or version_key(previous, "") >= version_key(target, ""):
         return None
     source = spec.extra.get("target_regions") if spec is not None else (image.extra.get("target_regions")
                                                                         if image is not None else None)

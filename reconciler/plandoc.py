@@ -22,8 +22,8 @@ from .errors import Diagnostic, Severity
 from .model import Action, Change, Image, LatestMove, Plan, Source
 
 #: Version of the JSON plan document (``format_version``). Minor bumps only add fields. 2.0 (issue
-#: 13): an unchanged image is a name and a fingerprint in ``unchanged``, no longer a change with its
-#: full before and after, so a document costs what changed.
+#: 13): an unchanged image is a name and a fingerprint in ``unchanged``, grouped by family (``""``:
+#: none), no longer a change with its full before and after, so a document costs what changed.
 FORMAT_VERSION = "2.0"
 
 
@@ -173,6 +173,32 @@ def _unchanged_fingerprint(plan: Plan, change: Change) -> str:
     return plan.fingerprints.get(f"image:{change.key}", "")
 
 
+def _unchanged(plan: Plan) -> dict[str, dict[str, str]]:
+    """The unchanged images of ``plan`` (``is_unchanged``) as the document keeps them: family
+    (``""``: none) -> name -> fingerprint of the live image, in plan order. The family costs its
+    name once, so ``show PLAN`` counts each image under its family as the plan did. A name listed
+    twice (only in a hand-made plan) is one entry, its last."""
+    last = {c.name: (c.family or "", _unchanged_fingerprint(plan, c)) for c in plan.changes if is_unchanged(c)}
+    out: dict[str, dict[str, str]] = {}
+    for name, (family, fingerprint) in last.items():
+        out.setdefault(family, {})[name] = fingerprint
+    return out
+
+
+def _bare(unchanged: Mapping[str, Mapping[str, str]], fingerprints: Mapping[str, str]) -> tuple[
+        tuple[Change, ...], dict[str, str]]:
+    """The unchanged images read back: bare no-ops sorted by name (then family), each with its
+    family, and ``fingerprints`` with theirs added (sorted by key)."""
+    merged = dict(fingerprints)
+    entries = sorted((name, family) for family, names in unchanged.items() for name in names)
+    for family, names in unchanged.items():
+        for name, fingerprint in names.items():
+            merged.setdefault(f"image:{name.casefold()}", fingerprint)
+    bare = tuple(Change(name=n, action=Action.NOOP, reason=UNCHANGED_REASON, known_family=f or None)
+                 for n, f in entries)
+    return bare, dict(sorted(merged.items()))
+
+
 def plan_document(plan: Plan) -> dict[str, Any]:
     """The machine-readable plan; also the body of a saved plan (``planfile``).
 
@@ -180,38 +206,37 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     those are ``unchanged``: name -> fingerprint of the live image, which ``fingerprints`` then does
     not repeat. The document of a 100,000-image catalog with 1,000 changes holds 1,000 changes."""
     listed = tuple(c for c in plan.changes if not is_unchanged(c))
-    unchanged = {c.name: _unchanged_fingerprint(plan, c) for c in plan.changes if is_unchanged(c)}
+    unchanged = _unchanged(plan)
     body = PLAN_FORMAT.to_dict(replace(plan, changes=listed))
     for change, change_doc in zip(listed, body["resource_changes"], strict=True):
         _with_facts(change.before, change_doc["before"])
     fingerprints = dict(body["fingerprints"])
-    for name, fingerprint in unchanged.items():
-        key = f"image:{name.casefold()}"
-        if fingerprints.get(key) == fingerprint:
-            del fingerprints[key]
+    for names in unchanged.values():
+        for name, fingerprint in names.items():
+            key = f"image:{name.casefold()}"
+            if fingerprints.get(key) == fingerprint:
+                del fingerprints[key]
     doc: dict[str, Any] = {}
     for k, v in body.items():
         doc[k] = fingerprints if k == "fingerprints" else v
         if k == "resource_changes":
             doc["unchanged"] = unchanged
     # The no-ops the document holds: a name listed twice (only in a hand-made plan) is one entry.
-    doc["summary"] = {**_summary(plan), "no_op": len(unchanged) + sum(1 for c in listed if c.action is Action.NOOP)}
+    held = sum(len(names) for names in unchanged.values())
+    doc["summary"] = {**_summary(plan), "no_op": held + sum(1 for c in listed if c.action is Action.NOOP)}
     return doc
 
 
 def compact(plan: Plan) -> Plan:
     """``plan`` as its document keeps it (``plan_from_document(plan_document(plan))``): each
     unchanged image a bare no-op (no before, no after, reason "up to date") after the other
-    changes, sorted by name, its fingerprint in ``fingerprints``. Nothing an apply acts on is lost."""
+    changes, sorted by name, with its family (``Change.known_family``), its fingerprint in
+    ``fingerprints``. Nothing an apply acts on, or ``show`` counts, is lost."""
     listed = tuple(c for c in plan.changes if not is_unchanged(c))
     if len(listed) == len(plan.changes):
         return plan
-    unchanged = {c.name: _unchanged_fingerprint(plan, c) for c in plan.changes if is_unchanged(c)}
-    fingerprints = dict(plan.fingerprints)
-    for name, fingerprint in unchanged.items():
-        fingerprints.setdefault(f"image:{name.casefold()}", fingerprint)
-    bare = tuple(Change(name=n, action=Action.NOOP, reason=UNCHANGED_REASON) for n in sorted(unchanged))
-    return replace(plan, changes=listed + bare, fingerprints=dict(sorted(fingerprints.items())))
+    bare, fingerprints = _bare(_unchanged(plan), plan.fingerprints)
+    return replace(plan, changes=listed + bare, fingerprints=fingerprints)
 
 
 #: The reason of an unchanged image read back from a document.
@@ -224,18 +249,16 @@ def plan_from_document(doc: Mapping[str, Any]) -> Plan:
     A saved plan's ``plan_file`` envelope is not part of the plan and is ignored here.
     """
     diags = [PLAN_FORMAT.from_dict(Diagnostic, d) for d in doc["diagnostics"]]
-    unchanged: Mapping[str, str] = doc.get("unchanged") or {}  # a plain codec document has none
+    # family ("": none) -> name -> fingerprint; a plain codec document has none
+    unchanged: Mapping[str, Mapping[str, str]] = doc.get("unchanged") or {}
     plan = PLAN_FORMAT.from_dict(
         Plan,
         {k: v for k, v in doc.items() if k not in ("plan_file", "unchanged")},
         errors=tuple(d for d in diags if d.severity is Severity.ERROR),
         warnings=tuple(d for d in diags if d.severity is Severity.WARNING),
     )
-    fingerprints = dict(plan.fingerprints)
-    for name, fingerprint in unchanged.items():
-        fingerprints.setdefault(f"image:{name.casefold()}", fingerprint)
-    bare = tuple(Change(name=n, action=Action.NOOP, reason=UNCHANGED_REASON) for n in sorted(unchanged))
-    return replace(plan, changes=plan.changes + bare, fingerprints=dict(sorted(fingerprints.items())))
+    bare, fingerprints = _bare(unchanged, plan.fingerprints)
+    return replace(plan, changes=plan.changes + bare, fingerprints=fingerprints)
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

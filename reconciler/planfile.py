@@ -31,7 +31,7 @@ from .model import Action, Change, Plan, Snapshot
 from .plandoc import plan_document, plan_from_document, to_dict
 
 FORMAT = "reconciler-plan"
-#: 2 (issue 13): plan document 2.0 (unchanged images as name -> fingerprint), no indentation.
+#: 2 (issue 13): plan document 2.0 (unchanged images as family -> name -> fingerprint), no indentation.
 VERSION = 2
 
 _RERUN = "run `reconciler plan --out FILE` again and apply the new file"
@@ -364,8 +364,8 @@ def plan_differences(saved: Plan, fresh: Plan) -> list[str]:
 
     Changes are matched by image (names compare case-insensitively) and compared as data: the
     action, the name, the field diff, the desired and live images apply acts on, the steps and
-    the flags. Order does not count (apply orders changes itself); an image listed twice does.
-    ``reason`` (display only) and the spec's ``line`` do not count. A fresh plan with errors is
+    the flags; of a no-op, its family only. Order does not count (apply orders changes itself);
+    an image listed twice does. ``reason`` (display only) and the spec's ``line`` do not count. A fresh plan with errors is
     a difference too: the saved plan has none (it would not be applyable otherwise).
     Messages name the image and both sides: "the saved plan removes web-01, a fresh plan
     updates it".
@@ -388,9 +388,11 @@ def plan_differences(saved: Plan, fresh: Plan) -> list[str]:
         elif f.action is not c.action:
             out.append(f"the saved plan {_does(c.action, c.name)}, a fresh plan {_does(f.action, 'it')}")
         elif c.action is Action.NOOP:
-            # Nothing to compare: a saved no-op is a name (its image's fingerprint is checked by
-            # ensure_fresh), and apply never acts on one.
-            continue
+            # A saved no-op is a name and its family (its image's fingerprint is checked by
+            # ensure_fresh); apply never acts on one, but ``show`` counts it under its family.
+            if (c.family or "") != (f.family or ""):
+                out.append(f"the saved plan lists {c.name} in family {c.family or '(none)'}, "
+                           f"a fresh plan in {f.family or '(none)'}")
         else:
             what = _change_differences(c, f)
             if what:

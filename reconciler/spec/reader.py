@@ -27,7 +27,7 @@ import yaml
 
 from ..errors import Diagnostic, Location
 from .messages import describe
-from .positions import DataPath, Positions, json_path, line_col
+from .positions import DataPath, Mark, Positions, json_path, line_col
 
 #: Aliases (``*name``) are refused altogether: nothing in this format needs them, and refusing them
 #: is the only policy under which an alias bomb ("billion laughs") costs nothing to reject.
@@ -282,6 +282,216 @@ def _construct(tag: str, value: str, error: Callable[[str, str], None]) -> Any:
         return value
 
 
+
+# --------------------------------------------------------------------------------------------------
+# The fast read (issue 13): the block-style subset desired-state files are written in, one regular
+# expression over the text (in C) and a short loop over its lines, without libyaml's Python event
+# objects (about 1.6 s of a 100,000-image file). It raises ``_NotFast`` on anything outside that
+# subset or anything wrong, and ``read_document`` then reads the file with the event reader above,
+# so every message, position and edge case (errors, anchors, tags, block scalars, quoting with
+# escapes, multi-line and nested flow values, comments after values...) comes from one place.
+# ``tests/unit/test_spec_fast_reader.py`` checks fast == full (data, marks, printable) on generated
+# documents, and that every document outside the subset is read by the event reader.
+
+_FAST_KEY = r"[A-Za-z0-9_][A-Za-z0-9_./-]*(?: [A-Za-z0-9_./-]+)*"
+#: One line: indentation, "- " of a list entry, a plain key and its ":", the rest. The second form
+#: also drops trailing spaces; it is slower, and used only when some line has them.
+_FAST_LINE = re.compile(rf"^( *)(- +)?(?:({_FAST_KEY}):( +|$))?(.*)$", re.M)
+_FAST_LINE_TRAILING = re.compile(rf"^( *)(- +)?(?:({_FAST_KEY}):( +|$))?(.*?) *$", re.M)
+#: What a plain scalar must not start with (``"`` ``'`` ``{`` ``[`` are read apart); inside, no
+#: ``: `` or `` #``, and no ``:`` at the end (tabs and line breaks are refused before).
+_FAST_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@` ")
+#: What a plain scalar inside ``{...}`` and ``[...]`` must not hold at all.
+_FAST_FLOW_SPECIAL = re.compile(r"[,\[\]{}:#'\"]|  | \Z")
+_FAST_DQ = re.compile(r'"([^"\\]*)"\Z')
+_FAST_SQ = re.compile(r"'([^']*)'\Z")
+_FAST_FLOW_KEY = re.compile(_FAST_KEY)
+_FAST_FLOW_KEYS: dict[str, bool] = {}  # text -> whether it is a key the fast read takes (a bounded few)
+_MISS: Any = object()
+_FAST_DEPTH = 12  # deeper files are read by the event reader (``MAX_DEPTH`` and its message)
+
+
+class _NotFast(Exception):
+    """The text is outside the fast read's subset: read it with the event reader."""
+
+
+def _fast_scalar(value: str, cache: dict[str, Any], flow: bool) -> Any:
+    """A value that is not a collection: quoted text, or a plain scalar resolved as the event reader
+    resolves it (YAML 1.1 implicit tags but timestamps). ``cache``: the values already resolved."""
+    first = value[:1]
+    if first == '"' or first == "'":
+        m = (_FAST_DQ if first == '"' else _FAST_SQ).match(value)
+        if m is None:
+            raise _NotFast
+        out: Any = m.group(1)
+    elif (not value or (first in _FAST_INDICATORS and not (first == "-" and value[1:2] not in ("", " ")))
+          or ": " in value or " #" in value or value[-1] == ":"
+          or (flow and _FAST_FLOW_SPECIAL.search(value) is not None)):
+        raise _NotFast
+    else:
+        out = value
+        for rtag, rx in _NoTimestampLoader.yaml_implicit_resolvers.get(first, ()):
+            if rx.match(value):
+                if rtag not in _TEXT_TAGS:
+                    construct = _PLAIN_SCALAR_TAGS.get(rtag)
+                    if construct is None:
+                        raise _NotFast
+                    try:
+                        out = construct(yaml.ScalarNode(rtag, value))
+                    except (ValueError, KeyError, yaml.YAMLError):
+                        raise _NotFast from None
+                break
+    cache[value] = out
+    return out
+
+
+def _fast_value(value: str, cache: dict[str, Any], flow_cache: dict[str, Any], path: DataPath,
+                marks: dict[DataPath, Mark], line: int, col: int) -> Any:
+    """A value not in ``cache``: a scalar, or ``{a: b, c: "d"}`` / ``[a, b]`` on one line with
+    nothing nested. ``line``, ``col``: where it starts (a collection at two steps or fewer is marked)."""
+    first = value[0]
+    if first != "{" and first != "[":
+        return _fast_scalar(value, cache, False)
+    inner = value[1:-1]
+    if value[-1] != ("}" if first == "{" else "]") or "{" in inner or "}" in inner or "[" in inner or "]" in inner:
+        raise _NotFast
+    if len(path) <= 2:
+        marks[path] = (line, col)
+    if not inner.strip(" "):
+        return {} if first == "{" else []
+    items = inner.split(",")
+    get = flow_cache.get
+    if first == "[":
+        out = []
+        for item in items:
+            item = item.strip(" ")
+            v = get(item, _MISS)
+            out.append(_fast_scalar(item, flow_cache, True) if v is _MISS else v)
+        return out
+    pairs: dict[str, Any] = {}
+    for item in items:
+        k, colon, text = item.strip(" ").partition(": ")
+        ok = _FAST_FLOW_KEYS.get(k) if colon else False  # keys repeat: each is checked once
+        if ok is None:
+            ok = _FAST_FLOW_KEYS[k] = _FAST_FLOW_KEY.fullmatch(k) is not None
+        if not ok or k in pairs:
+            raise _NotFast
+        text = text.lstrip(" ")
+        v = get(text, _MISS)
+        pairs[intern(k)] = _fast_scalar(text, flow_cache, True) if v is _MISS else v
+    return pairs
+
+
+def _fast_read(text: str, doc: Document) -> dict[str, Any]:
+    """The root mapping of ``text``, with the marks the event reader's first read records (the
+    collections at paths of at most two steps) in ``doc``; raises ``_NotFast``."""
+    if "\t" in text or "\r" in text or not text.replace("\n", "").isprintable():
+        raise _NotFast  # tabs and CRs (their messages), NEL/LS/PS line breaks, invisible characters
+    marks = doc.marks
+    cache: dict[str, Any] = {}
+    flow_cache: dict[str, Any] = {}
+    root: dict[str, Any] = {}
+    # Frames (indent, container, is_map, path); the innermost one lives in these locals.
+    stack: list[tuple[int, Any, bool, DataPath]] = []
+    indent, is_map = 0, True
+    container_: Any = root
+    path: DataPath = ()
+    child: DataPath
+    pending: str | None = None  # a key whose value is on the next lines, and its indentation
+    pending_indent = 0
+    lineno = -1
+    findall = (_FAST_LINE_TRAILING if " \n" in text or text.endswith(" ") else _FAST_LINE).findall
+    size = len(text)
+    pos = 0
+    while pos <= size:  # a megabyte at a time: the list of one chunk's lines is short-lived
+        end = text.find("\n", pos + (1 << 20))
+        if end < 0:
+            end = size
+        for ind, dash, key, gap, val in findall(text, pos, end):
+            lineno += 1
+            if key and not dash and pending is None and is_map and len(ind) == indent:  # most lines
+                key = intern(key)
+                if key in container_:
+                    raise _NotFast  # a duplicate key: the event reader says where both are
+                if val:
+                    v = cache.get(val, _MISS)
+                    container_[key] = (_fast_value(val, cache, flow_cache, path + (key,), marks, lineno,
+                                                   indent + len(key) + 1 + len(gap)) if v is _MISS else v)
+                else:
+                    container_[key] = None
+                    pending, pending_indent = key, indent
+                continue
+            if not key and not dash:
+                if not val or val[0] == "#":
+                    continue  # a blank line or a comment
+                raise _NotFast  # a scalar on a line of its own (a continued value, a root scalar...)
+            col = len(ind)
+            if not root and (col or dash):
+                raise _NotFast  # the root is not a mapping at column 1
+            if pending is not None:
+                if col > pending_indent or (dash and col == pending_indent):
+                    new: Any = [] if dash else {}
+                    child = path + (pending,)
+                    container_[pending] = new
+                    if len(child) <= 2:
+                        marks[child] = (lineno, col)
+                    stack.append((indent, container_, is_map, path))
+                    if len(stack) > _FAST_DEPTH:
+                        raise _NotFast  # deep nesting: the event reader's message
+                    indent, container_, is_map, path = col, new, not dash, child
+                pending = None
+            if col != indent:
+                while col < indent:
+                    indent, container_, is_map, path = stack.pop()
+                if col != indent:
+                    raise _NotFast
+            if not dash:
+                if not is_map:  # a key after an indentless list, at its mapping's indentation
+                    indent, container_, is_map, path = stack.pop()
+                    if col != indent or not is_map:
+                        raise _NotFast
+            else:
+                if is_map:
+                    raise _NotFast
+                inner = col + len(dash)
+                child = path + (len(container_),)
+                if not key:
+                    if not val:
+                        raise _NotFast  # "-" alone: the entry on the next lines
+                    v = cache.get(val, _MISS)
+                    container_.append(_fast_value(val, cache, flow_cache, child, marks, lineno, inner)
+                                      if v is _MISS else v)
+                    continue
+                new = {}
+                container_.append(new)
+                if len(child) <= 2:
+                    marks[child] = (lineno, inner)
+                stack.append((indent, container_, is_map, path))
+                if len(stack) > _FAST_DEPTH:
+                    raise _NotFast
+                indent, container_, is_map, path = inner, new, True, child
+            key = intern(key)
+            if key in container_:
+                raise _NotFast  # a duplicate key: the event reader says where both are
+            if not val:
+                container_[key] = None
+                pending, pending_indent = key, indent
+                continue
+            v = cache.get(val, _MISS)
+            container_[key] = (_fast_value(val, cache, flow_cache, path + (key,), marks, lineno,
+                                           indent + len(key) + 1 + len(gap)) if v is _MISS else v)
+        pos = end + 1
+    if not root or lineno != text.count("\n"):
+        raise _NotFast
+    for first, line in enumerate(text.split("\n", 64)):  # the root's mark: its first key
+        if line.strip(" ") and line.lstrip(" ")[0] != "#":
+            marks[()] = (first, 0)
+            break
+    else:
+        raise _NotFast
+    return root
+
+
 def read_document(data: bytes, filename: str) -> tuple[Document | None, list[Diagnostic]]:
     """Decode and parse; None when the file cannot be read as one YAML mapping."""
     diags: list[Diagnostic] = []
@@ -326,6 +536,11 @@ def read_document(data: bytes, filename: str) -> tuple[Document | None, list[Dia
         return None, diags
 
     doc = Document(filename, text=text)
+    try:
+        doc.data, doc.printable = _fast_read(text, doc), True
+        return doc, diags
+    except _NotFast:
+        doc = Document(filename, text=text)
     try:
         have_root, root = _build_data(_events(text), doc, diags)
     except _MultipleDocuments as e:

@@ -29,8 +29,8 @@ def test_demo_plan_apply_plan(cli, demo):
     assert actions["web-base-2026-11"] == ["create"]
     assert actions["db-base-2026-10"] == ["update"]
     assert actions["web-base-2026-08"] == ["delete"]
-    assert "win-base-2026-09" not in actions  # unchanged: a name and a fingerprint (format 2.0)
-    assert js["unchanged"]["win-base-2026-09"]
+    assert "win-base-2026-09" not in actions  # unchanged: a name and a fingerprint, by family (format 2.0)
+    assert js["unchanged"]["win-base"]["win-base-2026-09"]
 
     r = cli("apply", "--auto-approve")
     assert r.code == 0, r.text

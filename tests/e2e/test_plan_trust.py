@@ -77,6 +77,22 @@ def test_duplicated_change_is_refused(cli, demo):
     assert live_images(demo) == before
 
 
+def test_an_unchanged_image_moved_to_another_family_is_refused(cli, demo):
+    """A saved plan keeps an unchanged image under its family (``show PLAN`` counts it there): a
+    re-sealed file that moves it is not the plan, though apply would not act on it."""
+    assert cli("plan", "--out", "plan.json").code == 0
+
+    def move(doc: dict) -> None:
+        doc["unchanged"]["db-base"] = doc["unchanged"].pop("win-base")
+
+    forge(demo / "plan.json", move)
+    before = live_images(demo)
+    r = cli("apply", "plan.json")
+    assert r.code == 1, r.text
+    assert "the saved plan lists win-base-2026-09 in family db-base, a fresh plan in win-base" in r.err
+    assert live_images(demo) == before
+
+
 def test_dropped_change_and_edited_desired_image_are_named(cli, demo):
     assert cli("plan", "--out", "plan.json").code == 0
 

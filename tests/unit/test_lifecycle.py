@@ -120,14 +120,15 @@ def test_the_version_of_a_name():
     assert version_of("web-base-1.4.0") == "1.4.0"
     assert version_of("web_base_v2.10") == "2.10"
     assert version_of("web-base-2026-08") == "web-base-2026-08"
+    assert version_of("a/b/1.0") == "1.0"
     assert names_version("web-base/1.4.0", "1.4.0") and names_version("Web-Base-1.4.0", "web-base-1.4.0")
     assert not names_version("web-base/1.4.0", "1.4")
 
 
 def test_versions_order_by_number_not_text():
     names = ["f/1.10.0", "f/1.9.0", "f/2.0.0", "f/1.9.1"]
-    assert sorted(names, key=version_key) == ["f/1.9.0", "f/1.9.1", "f/1.10.0", "f/2.0.0"]
-    assert version_key("f/odd") < version_key("f/0.0.1")  # not a version: before every version
+    assert sorted(names, key=lambda n: version_key(n, "")) == ["f/1.9.0", "f/1.9.1", "f/1.10.0", "f/2.0.0"]
+    assert version_key("f/odd", "") < version_key("f/0.0.1", "")  # not a version: before every version
     assert version_key("f-x", "2026-02") > version_key("f-y", "2026-01")  # then by creation time
 
 
@@ -573,3 +574,62 @@ def test_a_declared_capture_carries_ring_one():
     assert c.action is Action.CAPTURE
     assert _flags(c) == {"westeurope": False, "eastus": True}
     assert c.after.tags == {LATEST_RING_TAG: "1@2026-12-01T12:00:00Z"}
+
+
+# --------------------------------------------------------------------------------------------------
+# What the mutation run asked for (make mutation: reconciler/lifecycle.py)
+
+
+def test_durations_are_spelled_in_their_largest_whole_unit():
+    from reconciler.lifecycle import spell
+
+    assert [spell(timedelta(seconds=s)) for s in (0, 5400, 7200, 259200, 1209600, 90000)] == [
+        "0m", "90m", "2h", "3d", "2w", "25h"]
+
+
+def test_times_do_not_depend_on_the_machine_time_zone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert parse_time("2026-12-01T12:00:00") == NOW  # a naive time is UTC, not local
+        assert parse_time("2026-12-01T21:00:00+09:00").tzinfo is UTC
+        tokyo = NOW.astimezone()
+        assert format_time(tokyo) == "2026-12-01T12:00:00Z"
+        late = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)  # already 2026-12-02 in Tokyo
+        assert deprecation_fields(late.astimezone(), {"end_of_life_date": ""}) == {"end_of_life_date": "2026-12-01"}
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_a_later_ring_without_after_moves_with_the_previous_one():
+    moved = ring_progress([None, None, "1h"], "1@2026-12-01T12:00:00Z", NOW)
+    assert moved == Rollout(2, "2@2026-12-01T12:00:00Z", True, NOW + timedelta(hours=1))
+    assert ring_progress([None, None], None, NOW).next_due == NOW
+
+
+def test_latest_marks_order_unnumbered_names_by_creation_and_join_regions():
+    plain = [image("web-b", created="2026-01-02"), image("web-a", created="2026-01-01")]
+    assert latest_marks(plain) == {"web-b": "latest"}
+    regional = [
+        image("f/1.0.0", extra={"target_regions": ["westeurope", "East US", "japaneast"]}),
+        image("f/1.1.0", extra={"target_regions": [{"name": "westeurope"}, {"name": "East US",
+                                                                          "exclude_from_latest": True},
+                                                   {"name": "japaneast", "exclude_from_latest": True}, {}]}),
+    ]
+    assert latest_marks(regional) == {"f/1.0.0": "latest in eastus, japaneast", "f/1.1.0": "latest in westeurope"}
+    everywhere = [image("f/1.0.0", extra={"target_regions": ["westeurope"]}),
+                  image("f/1.1.0", extra={"target_regions": ["westeurope"], "exclude_from_latest": True})]
+    assert latest_marks(everywhere) == {"f/1.0.0": "latest"}
+    assert latest_marks([image("f/1.0.0", extra={"exclude_from_latest": True})]) == {}
+    assert latest_marks([]) == {}
+
+
+def test_a_ring_tag_needs_a_count_and_a_time():
+    assert parse_ring_tag("12@2026-12-01T12:00:00Z") == (12, NOW)
+    assert parse_ring_tag("@2026-12-01T12:00:00Z") == (0, None)
+    assert parse_ring_tag("1@") == (0, None)
+    assert parse_ring_tag("") == (0, None)
+    assert deprecated_at(image("x", tags={DEPRECATED_TAG: ""})) is None

@@ -302,7 +302,7 @@ def test_golden_saved_plan_bytes_and_checksum_are_pinned():
 
 
 #: The checksum of golden/saved-plan.json; changes only with a deliberate format change.
-GOLDEN_CHECKSUM = "sha256:d79fc089f03ecde731d39be52919538bce440bc923eb34607e619fd8fdf5930c"
+GOLDEN_CHECKSUM = "sha256:9877ae7ca4da2174a3db6a72a2279e92d19a1ab08c48d174e8f692470e59789a"
 
 
 def test_canonical_json_form_is_pinned():
@@ -333,7 +333,7 @@ def test_an_unchanged_image_costs_its_name_and_fingerprint():
     noops = [c for c in plan.changes if c.action is Action.NOOP and not c.errors and not c.warnings]
     assert noops
     doc = json.loads(dump_plan(plan, created=CREATED))
-    assert doc["unchanged"] == {c.name: c.before.fingerprint for c in noops if c.before}
+    assert doc["unchanged"] == {"web-base": {c.name: c.before.fingerprint for c in noops if c.before}}
     assert all(c["action"] != "no-op" or c["errors"] or c["warnings"] for c in doc["resource_changes"])
     for c in noops:
         assert f"image:{c.key}" not in doc["fingerprints"]

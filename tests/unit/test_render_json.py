@@ -78,9 +78,9 @@ def test_resource_changes_keep_plan_order_and_terraform_actions() -> None:
     rc = doc["resource_changes"]
     noops = [c for c in full_plan().changes if c.action is Action.NOOP]
     assert [c["name"] for c in rc] == [c.name for c in full_plan().changes if c not in noops]
-    # An unchanged image is its name and fingerprint (format 2.0), not a change; one that carries an
-    # error or a warning stays a change.
-    assert doc["unchanged"] == {c.name: c.before.fingerprint for c in noops if c.before}
+    # An unchanged image is its name and fingerprint under its family (format 2.0), not a change;
+    # one that carries an error or a warning stays a change.
+    assert doc["unchanged"] == {"web-base": {c.name: c.before.fingerprint for c in noops if c.before}}
     assert all(c["action"] != "no-op" for c in rc)
     noisy = dataclasses.replace(noops[0], warnings=(Diagnostic.warning("w", "h"),))
     plan = dataclasses.replace(full_plan(), changes=(*[c for c in full_plan().changes if c not in noops], noisy))

@@ -93,8 +93,8 @@ def test_an_update_whose_one_step_is_a_definition_update_shows_it_in_text_and_ma
                     "fields": (FieldDiff("families.web-base.description", "old", "new"),),
                     "steps": ("update definition web-base",)})
     text = render_plan_text(_plan(fam))
-    assert '      families.web-base.description: "old" -> "new"\n      steps:\n        1. update definition web-base\n' \
-        in text
+    shown = '      families.web-base.description: "old" -> "new"\n      steps:\n        1. update definition web-base\n'
+    assert shown in text
     md = render_plan_markdown(_plan(fam))
     assert '+ families.web-base.description: "new"\n\n  step 1: update definition web-base\n' in md
     both = Change(**{**fam.__dict__, "steps": ("update definition web-base", "update image")})

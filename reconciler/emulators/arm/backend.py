@@ -28,7 +28,7 @@ from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
-from . import crud, disks, gallery, images, marketplace, resourcegraph, vms
+from . import crud, disks, gallery, images, marketplace, resourcegraph, tenants, vms
 from .model import API_VERSIONS, ArmError, Call, Operation, Reply, norm_location, now_iso, type_of
 from .schema import deep_copy, spec_schemas
 from .store import ResourceStore
@@ -110,6 +110,11 @@ class ArmBackend:
         self.resource_graph: Callable[[], str] = lambda: "allow"
         #: Epoch seconds; a bearer token that is a JWT whose ``exp`` is past is refused (401).
         self.wall: Callable[[], float] = time.time
+        #: Subscription (lower-case) -> its tenant: the state's ``tenants`` section (``tenants.py``).
+        self.tenants: dict[str, str] = {}
+        #: ``tenants.MODES``: the refusal of a write naming another tenant's resource without its
+        #: auxiliary token (the server binds it to ``Faults.cross_tenant``).
+        self.cross_tenant: Callable[[], str] = lambda: "linked"
 
     # ---- state -----------------------------------------------------------------------------------
     def load(self, state: Mapping[str, Any]) -> None:
@@ -118,6 +123,7 @@ class ArmBackend:
         if not isinstance(items, list):
             raise ValueError('state must be an object {"resources": [...]}')
         public = marketplace.load(state.get("public"))
+        owners = tenants.load(state.get("tenants"))
         loaded: dict[str, dict[str, Any]] = {}
         for index, item in enumerate(items):
             if not isinstance(item, dict) or not isinstance(item.get("id"), str):
@@ -133,13 +139,15 @@ class ArmBackend:
         with self.lock:
             self.resources = ResourceStore(loaded.items())
             self.public = public
+            self.tenants = owners
             self.operations = {}
             self._pending = {}
 
     def dump(self) -> dict[str, Any]:
         with self.lock:
             self._tick()
-            return {"resources": [deep_copy(r) for _, r in self.resources.sorted_items()], **self.public.dump()}
+            return {"resources": [deep_copy(r) for _, r in self.resources.sorted_items()], **self.public.dump(),
+                    **tenants.dump(self.tenants)}
 
     # ---- entry point -----------------------------------------------------------------------------
     def handle(
@@ -154,6 +162,7 @@ class ArmBackend:
         """Answer one ARM request. ``headers`` keys are lower-case; ``base_url`` builds absolute links."""
         try:
             self._check_auth(headers)
+            tenants.check(self.tenants, method.upper(), path, headers, raw_body, self.wall(), self.cross_tenant)
             with self.lock:
                 self._tick()
                 return self._route(method.upper(), path.rstrip("/") or "/", query, raw_body, base_url)

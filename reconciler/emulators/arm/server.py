@@ -95,6 +95,11 @@ class Faults:
     #: ``Microsoft.ResourceGraph/resources/read``); "absent" (404: a cloud without Resource Graph).
     #: The provider falls back to VM and scale-set lists on either (``resourcegraph.MODES``).
     resource_graph: str = "allow"
+    #: A write naming a resource of another tenant's subscription (a promotion across tenants, issue
+    #: 11 §1; the state's ``tenants``) without a valid auxiliary token for that tenant: "linked" (403
+    #: ``LinkedAuthorizationFailed``) or "tenant" (401 ``InvalidAuthenticationTokenTenant``); which
+    #: one Azure answers a gallery version PUT is not certain: both are offered (``tenants.py``).
+    cross_tenant: str = "linked"
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -145,6 +150,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "promotion_region": ("refuse", "allow"),
     "caps_operations_read": ("allow", "deny"),
     "resource_graph": ("allow", "deny", "absent"),
+    "cross_tenant": ("linked", "tenant"),
     "throttle_only": ("", "GET", "PUT", "PATCH", "DELETE", "POST"),
 }
 
@@ -199,6 +205,7 @@ class ArmEmulator(LoopbackEmulator[Recorded]):
         self.backend.vm_list_expand = lambda: self.faults.vm_list_expand
         self.backend.caps_operations_read = lambda: self.faults.caps_operations_read
         self.backend.resource_graph = lambda: self.faults.resource_graph
+        self.backend.cross_tenant = lambda: self.faults.cross_tenant
         self.backend.wall = wall
         self.backend.gallery_faults = lambda: self.faults
         self.backend.load(state or {"resources": []})

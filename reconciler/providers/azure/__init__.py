@@ -124,7 +124,7 @@ def open_provider(
     if retry is not None:
         kw["retry"] = retry
     transport = Transport(endpoint, token=token, user_agent="reconciler-azure", **kw)
-    return AzureProvider(config, transport, clock=clock, sleep=sleep, env=env)
+    return AzureProvider(config, transport, clock=clock, sleep=sleep, env=env, wall=wall)
 
 
 __all__ = [

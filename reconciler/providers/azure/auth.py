@@ -85,9 +85,10 @@ class StaticToken:
     """``AZURE_ACCESS_TOKEN``: sent as given until it expires, then a clear error naming when it did,
     before any request (JWT ``exp``) or on ARM's 401, never a loop of refused requests."""
 
-    def __init__(self, token: str, wall: Callable[[], float]) -> None:
+    def __init__(self, token: str, wall: Callable[[], float], variable: str = "AZURE_ACCESS_TOKEN") -> None:
         self._token = token
         self._wall = wall
+        self.variable = variable
         self.expires = jwt_expiry(token)
 
     def __call__(self) -> str:
@@ -107,10 +108,11 @@ class StaticToken:
         said = _error_field(resp, "message")
         raise self._expired(when + (f" (Azure: {said})" if said else ""), request_id=resp.request_id)
 
-    @staticmethod
-    def _expired(when: str, request_id: str = "") -> ProviderError:
-        return ProviderError(f"the access token in AZURE_ACCESS_TOKEN {when}", status=401,
-                             code="AuthenticationFailed", request_id=request_id, hint=_RENEW_HINT)
+    def _expired(self, when: str, request_id: str = "") -> ProviderError:
+        hint = _RENEW_HINT if self.variable == "AZURE_ACCESS_TOKEN" else _RENEW_HINT.replace(
+            "AZURE_ACCESS_TOKEN", self.variable).replace("get-access-token", "get-access-token --tenant TENANT")
+        return ProviderError(f"the access token in {self.variable} {when}", status=401,
+                             code="AuthenticationFailed", request_id=request_id, hint=hint)
 
 
 class CredentialToken:
@@ -118,10 +120,13 @@ class CredentialToken:
     ``REFRESH_MARGIN`` before it expires (so a run longer than a token's life keeps going) or when
     ARM refuses it as expired or invalid (once per token: the resend carries the new one)."""
 
-    def __init__(self, factory: Callable[[str], Any], cloud: Cloud, wall: Callable[[], float]) -> None:
+    def __init__(self, factory: Callable[[str], Any], cloud: Cloud, wall: Callable[[], float],
+                 tenant_id: str | None = None) -> None:
         self._factory = factory
         self._cloud = cloud
         self._wall = wall
+        #: A source's tenant (issue 11 §1): the token is asked for it (``get_token(..., tenant_id=)``).
+        self.tenant_id = tenant_id
         self._lock = threading.Lock()
         self._cred: Any = None
         self._token: str | None = None
@@ -146,16 +151,20 @@ class CredentialToken:
         try:
             if self._cred is None:
                 self._cred = self._factory(self._cloud.authority)
-            tok = self._cred.get_token(self._cloud.scope)
+            tok = (self._cred.get_token(self._cloud.scope, tenant_id=self.tenant_id) if self.tenant_id
+                   else self._cred.get_token(self._cloud.scope))
         except Exception as e:  # azure-identity raises several unrelated types; translate once
             raise ProviderError(
                 "could not get an Azure access token: "
                 + ("no sign-in is available here" if "Unavailable" in type(e).__name__
                    else "the sign-in was refused" if "Authentication" in type(e).__name__
-                   else "the sign-in failed"),
+                   else "the sign-in failed")
+                + (f" for tenant {self.tenant_id}" if self.tenant_id else ""),
                 code="AuthenticationFailed",
-                hint="log in (az login), configure a service principal / workload identity, "
-                "or set AZURE_ACCESS_TOKEN",
+                hint=(f"sign in to tenant {self.tenant_id} (az login --tenant {self.tenant_id}, or a service "
+                      "principal / workload identity that tenant knows)" if self.tenant_id else
+                      "log in (az login), configure a service principal / workload identity, "
+                      "or set AZURE_ACCESS_TOKEN"),
             ) from e
         self._token, self._expires = str(tok.token), float(tok.expires_on)
 
@@ -196,5 +205,95 @@ def token_provider(
     return CredentialToken(factory, c, wall)
 
 
-__all__ = ["ARM_SCOPE", "DEFAULT_ENDPOINT", "CredentialToken", "StaticToken", "check_endpoint", "jwt_expiry",
-           "refused_token", "token_provider"]
+# --------------------------------------------------------------------------------------------------
+# A source in another tenant (issue 11 §1; docs/azure.md "Promotion across tenants")
+#
+# ARM's documented mechanism ("Authenticate requests across tenants", learn.microsoft.com/azure/
+# azure-resource-manager/management/authenticate-multi-tenant): the request runs under the primary
+# token (``Authorization``, the catalog's tenant), and a resource of another tenant named in it is
+# checked against the auxiliary tokens in ``x-ms-authorization-auxiliary: Bearer <token>`` (up to
+# three, each valid and unexpired; an expired one is a 401). The Compute Gallery's cross-tenant
+# copy uses it ("Share gallery VM images across Azure tenants": one identity known to both tenants,
+# a token from each; azure-sdk-for-js ``auxiliaryAuthenticationHeaderPolicy``; azurerm's
+# ``auxiliary_tenant_ids``). Without it ARM answers ``LinkedAuthorizationFailed`` ("... however the
+# current tenant '<t>' is not authorized to access linked subscription '<s>'", Azure/azure-cli#30976,
+# MicrosoftDocs/azure-docs#68563) or ``InvalidAuthenticationTokenTenant``
+# (Azure/azure-libraries-for-java#993).
+
+#: The header ARM reads auxiliary (other-tenant) tokens from.
+AUXILIARY_HEADER = "x-ms-authorization-auxiliary"
+
+
+def source_token_variable(alias: str) -> str:
+    """``RECONCILER_SOURCE_<ALIAS>_ACCESS_TOKEN``: a ready token for ``sources.<alias>``'s tenant
+    (the alias upper-cased, every character other than a letter or digit an ``_``)."""
+    return "RECONCILER_SOURCE_" + "".join(c if c.isascii() and c.isalnum() else "_" for c in alias).upper() \
+        + "_ACCESS_TOKEN"
+
+
+def cross_tenant(catalog: Mapping[str, Any], source: Mapping[str, Any]) -> str | None:
+    """The tenant ``source`` (a ``sources:`` entry's settings) is in, when it names one other than the
+    catalog's ``tenant_id`` (compared case-insensitively; a catalog that names none is taken to be
+    elsewhere: a token and an auxiliary token for the same tenant are harmless); None otherwise."""
+    theirs = str(source.get("tenant_id") or "").strip()
+    if not theirs or theirs.casefold() == str(catalog.get("tenant_id") or "").strip().casefold():
+        return None
+    return theirs
+
+
+def source_credential_problem(catalog: Mapping[str, Any], source: Mapping[str, Any], alias: str) -> str | None:
+    """Why ``sources.<alias>``'s credential must not be used (one sentence), None when it may. Pure.
+
+    The source tenant's token goes only with requests to the catalog's own ARM endpoint (whose host
+    ``check_endpoint`` already allowed: the cloud's, loopback, or ``RECONCILER_TRUSTED_ENDPOINTS``):
+    a source that names another ``endpoint`` or ``cloud`` is refused, so no setting in the file can
+    send either token to a host of its choosing. The transport refuses absolute URLs of another
+    origin (``Transport.url``), polls included."""
+    for key in ("endpoint", "cloud"):
+        mine, theirs = str(catalog.get(key) or "").rstrip("/"), str(source.get(key) or "").rstrip("/")
+        if theirs and theirs != mine:
+            return (f"source '{alias}' names {key} {source[key]!r}, not the catalog's: a source is read through the "
+                    f"catalog's own {key}, its credential sent nowhere else")
+    return None
+
+
+def source_token_provider(
+    env: Mapping[str, str],
+    alias: str,
+    tenant_id: str,
+    *,
+    cloud: Cloud | None = None,
+    credential_factory: Callable[[str], Any] | None = None,
+    wall: Callable[[], float] = time.time,
+) -> StaticToken | CredentialToken:
+    """The token for ``sources.<alias>``'s tenant: ``RECONCILER_SOURCE_<ALIAS>_ACCESS_TOKEN`` when set
+    (the same hygiene as ``AZURE_ACCESS_TOKEN``: whitespace stripped, a control character refused,
+    expiry checked), else the catalog's credential chain (azure-identity ``DefaultAzureCredential``)
+    asked for a token of ``tenant_id`` (``get_token(scope, tenant_id=...)``, the tenant allowed with
+    ``additionally_allowed_tenants``)."""
+    c = cloud or get_cloud(None)
+    variable = source_token_variable(alias)
+    static = clean_token(env.get(variable), variable)
+    if static:
+        return StaticToken(static, wall, variable=variable)
+    factory = credential_factory
+    if factory is None:
+        try:
+            import azure.identity  # noqa: F401, PLC0415 (optional extra)
+        except ImportError as e:
+            raise ReconcilerError(
+                f"source '{alias}' is in tenant {tenant_id}: reading it needs a token for that tenant",
+                f"set {variable}, or pip install 'reconciler[azure]' to sign in with azure-identity",
+            ) from e
+
+        def factory(authority: str) -> Any:
+            from azure.identity import DefaultAzureCredential  # noqa: PLC0415
+
+            return DefaultAzureCredential(authority=authority, additionally_allowed_tenants=[tenant_id])
+
+    return CredentialToken(factory, c, wall, tenant_id=tenant_id)
+
+
+__all__ = ["ARM_SCOPE", "AUXILIARY_HEADER", "DEFAULT_ENDPOINT", "CredentialToken", "StaticToken", "check_endpoint",
+           "cross_tenant", "jwt_expiry", "refused_token", "source_credential_problem", "source_token_provider",
+           "source_token_variable", "token_provider"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -22,6 +23,7 @@ from urllib.parse import urlencode
 
 from ...errors import NotFound, OperationFailed, ProviderError, ReconcilerError
 from ...model import (
+    ORIGIN_UNREADABLE,
     PROMOTION_EXTRA,
     VM,
     CaptureSource,
@@ -37,9 +39,17 @@ from ...model import (
 )
 from ...rules import CaptureCheck
 from .. import LockHandle, LockInfo, LockWaits, StepCallback, _no_step
+from ..clouds import get_cloud
 from ..guard import GuardedProvider, Live, LiveVM
 from ..http.lro import PollPolicy, Response, wait
 from ..http.transport import Transport
+from .auth import (
+    AUXILIARY_HEADER,
+    cross_tenant,
+    source_credential_problem,
+    source_token_provider,
+    source_token_variable,
+)
 from .caps import NAME, capabilities
 from .managed import ManagedScope
 from .mapping import COMPUTE_API, build_tags, kept_markers, vm_from_resource
@@ -49,6 +59,11 @@ from .scope import Scope, Target, api
 from .sources import read_sources
 
 T = TypeVar("T")
+
+#: The subscription's tenant in ARM's ``InvalidAuthenticationTokenTenant`` message ("It must match the
+#: tenant 'https://sts.windows.net/<tenant>/' associated with this subscription", Azure/pcs-cli#357,
+#: Azure/azure-sdk-for-python#38382).
+_TENANT_IN_MESSAGE = re.compile(r"must match the tenant '?https://[^/]+/([^/']+)/?'?", re.IGNORECASE)
 
 #: The RBAC action polling a gallery operation needs (BEHAVIOURS.md row 7; docs/azure.md's role).
 CAPS_OPERATIONS_READ = "Microsoft.Compute/locations/capsOperations/read"
@@ -117,10 +132,12 @@ class ArmClient:
         return self.t.pages(path, params=params, what=what)
 
     def call(self, method: str, path: str, params: Mapping[str, str], body: Any, what: str,
-             on_step: StepCallback, deadline: PollPolicy) -> Response:
+             on_step: StepCallback, deadline: PollPolicy,
+             headers: Callable[[], Mapping[str, str]] | None = None) -> Response:
         """Send a write and follow its long-running operation (``Azure-AsyncOperation``: Compute's
         ``/operations/`` or GalleryRP's ``/capsOperations/``, BEHAVIOURS.md row 7) to the end, all
-        within ``deadline``; a throttled request or poll waits out a long ``Retry-After`` there."""
+        within ``deadline``; a throttled request or poll waits out a long ``Retry-After`` there.
+        ``headers``: more headers for the write itself (not its polls): an auxiliary token."""
         begun = deadline.clock()
 
         def poll(url: str) -> Response:
@@ -133,8 +150,8 @@ class ArmClient:
                               f"'{CAPS_OPERATIONS_READ}' (see the custom role in docs/azure.md)")
                 raise
 
-        initial = self._patient(lambda: self.t.request(method, path, params=params, body=body, what=what), what,
-                                on_step, deadline, begun)
+        initial = self._patient(lambda: self.t.request(method, path, params=params, body=body, what=what,
+                                                       headers=headers), what, on_step, deadline, begun)
         left = dataclasses.replace(deadline, deadline=max(0.0, deadline.deadline - (deadline.clock() - begun)))
         return wait(method, initial, poll, left, on_step=on_step, what=what)
 
@@ -221,6 +238,8 @@ class AzureBackend:
         sleep: Callable[[float], None] = time.sleep,
         read_workers: int = 8,
         env: Mapping[str, str] | None = None,
+        wall: Callable[[], float] = time.time,
+        source_credential_factory: Callable[[str], Any] | None = None,
     ) -> None:
         s = config.settings
         missing = [k for k in ("subscription", "resource_group") if not s.get(k)]
@@ -246,6 +265,15 @@ class AzureBackend:
             sleep=sleep,
         )
         self.arm = ArmClient(transport, self.poll, clock, sleep, read_workers)
+        self._read_workers = read_workers
+        self._wall = wall
+        self._source_factory = source_credential_factory
+        #: Per source alias in another tenant (issue 11 §1): its token and the ARM client reading with it.
+        self._source_tokens: dict[str, Any] = {}
+        self._source_arms: dict[str, ArmClient] = {}
+        self._source_guard = threading.Lock()
+        if hasattr(self.scope, "source_arm"):
+            self.scope.source_arm = self._source_arm  # a definition created for a promotion reads its source
         self._vm_expand_ok: bool | None = None
         self.env = dict(env or {})
         self._lock: Any = None
@@ -280,16 +308,95 @@ class AzureBackend:
             return {}
         for spec in specs:
             promo = spec.extra.get(PROMOTION_EXTRA) or {}
-            theirs = promo.get("settings") or {}
-            for key in ("endpoint", "cloud"):
-                if theirs.get(key) and str(theirs[key]).rstrip("/") != str(self.settings.get(key) or "").rstrip("/"):
-                    raise ProviderError(
-                        f"source '{promo.get('source')}' of '{spec.name}' names {key} {theirs[key]!r}, not the "
-                        f"catalog's", code="SourceEndpoint",
-                        hint=f"a source is read through the catalog's own {key} and credential: remove "
-                             f"sources.{promo.get('source')}.{key}")
-        found = self.arm.parallel(lambda spec: (spec, reader(self.arm, spec)), list(specs))
+            alias = str(promo.get("source") or "")
+            problem = source_credential_problem(self.settings, promo.get("settings") or {}, alias)
+            if problem is not None:
+                key = next(k for k in ("endpoint", "cloud") if f"names {k} " in problem)
+                raise ProviderError(f"{problem} ('{spec.name}')", code="SourceEndpoint",
+                                    hint=f"remove sources.{alias}.{key}")
+
+        def one(spec: ImageSpec) -> tuple[ImageSpec, Image | None]:
+            try:
+                return spec, reader(self._source_arm(spec), spec)
+            except ProviderError as e:
+                unreadable = self._unreadable(spec, e)
+                if unreadable is None:
+                    raise
+                return spec, unreadable
+
+        found = self.arm.parallel(one, list(specs))
         return {str(spec.source.image).casefold(): image for spec, image in found if image is not None}
+
+    # ---- sources in another tenant (issue 11 §1; auth.py "A source in another tenant")
+
+    def _source_arm(self, spec: ImageSpec) -> ArmClient:
+        """The ARM client reading ``spec``'s promotion source: the catalog's own, or, for a source in
+        another tenant (``sources.<alias>.tenant_id``), one on the same endpoint (the catalog's, already
+        checked) with a token of that tenant."""
+        promo = spec.extra.get(PROMOTION_EXTRA) or {}
+        alias = str(promo.get("source") or "")
+        tenant = cross_tenant(self.settings, promo.get("settings") or {}) if alias else None
+        if tenant is None:
+            return self.arm
+        with self._source_guard:
+            client = self._source_arms.get(alias)
+            if client is None:
+                token = self._source_token(alias, tenant)
+                transport = Transport(self.t.base_url, token=token, retry=self.t.retry, clock=self.clock,
+                                      sleep=self.sleep, user_agent=self.t.user_agent)
+                client = self._source_arms[alias] = ArmClient(transport, self.poll, self.clock, self.sleep,
+                                                              self._read_workers)
+            return client
+
+    def _source_token(self, alias: str, tenant: str) -> Any:
+        """The (cached) token provider of ``sources.<alias>``'s tenant (``auth.source_token_provider``)."""
+        token = self._source_tokens.get(alias)
+        if token is None:
+            cloud = get_cloud(self.settings.get("cloud"))
+            token = self._source_tokens[alias] = source_token_provider(
+                self.env, alias, tenant, cloud=cloud, credential_factory=self._source_factory, wall=self._wall)
+        return token
+
+    def _auxiliary(self, spec: ImageSpec) -> Callable[[], Mapping[str, str]] | None:
+        """The ``x-ms-authorization-auxiliary`` header of ``spec``'s capture when it promotes a version
+        of another tenant: ARM checks the linked source against it (``auth.AUXILIARY_HEADER``)."""
+        if not spec.source.promotion:
+            return None
+        promo = spec.extra.get(PROMOTION_EXTRA) or {}
+        alias = str(promo.get("source") or "")
+        tenant = cross_tenant(self.settings, promo.get("settings") or {}) if alias else None
+        if tenant is None:
+            return None
+        token = self._source_token(alias, tenant)
+        return lambda: {AUXILIARY_HEADER: f"Bearer {token()}"}
+
+    def _unreadable(self, spec: ImageSpec, error: ProviderError) -> Image | None:
+        """A promotion source that could not be read for want of a credential of its tenant, as an
+        origin the plan reports at the entry (``ORIGIN_UNREADABLE``: what to set); None: another error."""
+        promo = spec.extra.get(PROMOTION_EXTRA) or {}
+        alias = str(promo.get("source") or "")
+        theirs = promo.get("settings") or {}
+        tenant = cross_tenant(self.settings, theirs) if alias else None
+        variable = source_token_variable(alias) if alias else ""
+        if tenant is not None and (error.code == "AuthenticationFailed" or error.status == 401):
+            why = f"no usable credential for tenant {tenant} (sources.{alias}.tenant_id): {error.message}"
+            hint = (f"set {variable} (az account get-access-token --tenant {tenant} --query accessToken -o tsv), "
+                    f"or sign in to tenant {tenant} with an identity that can read the source gallery")
+        elif error.code == "InvalidAuthenticationTokenTenant" and alias:
+            found = _TENANT_IN_MESSAGE.search(error.message)
+            other = found.group(1) if found else "TENANT"
+            why = (f"its subscription belongs to another tenant ({other}) than the catalog's credential "
+                   f"(Azure: {error.code})")
+            hint = (f"set sources.{alias}.tenant_id: {other} and a credential for it: {variable}, or a sign-in "
+                    f"to that tenant; the copy then sends it as the auxiliary token")
+        elif error.code == "InvalidAuthenticationTokenTenant":
+            why = f"its subscription belongs to another tenant than the catalog's credential (Azure: {error.code})"
+            hint = ("declare the source under sources: with its tenant_id (source.image: ALIAS:NAME), so a "
+                    "credential for that tenant reads it and goes with the copy")
+        else:
+            return None
+        return Image(name=str(spec.source.image), type=spec.type, os=spec.os, os_state=spec.os_state, failed=why,
+                     extra={ORIGIN_UNREADABLE: hint})
 
     def capture_sources(self, specs: Sequence[ImageSpec]) -> dict[str, CaptureSource | None]:
         """``Provider.capture_sources``: each managed image, snapshot or disk ``specs`` capture from,
@@ -429,7 +536,8 @@ class AzureBackend:
                 props["hyperVGeneration"] = generation
         on_step("capturing")
         final = self.arm.call("PUT", self.scope.image_path(spec.name), api(self.scope.api_version), body,
-                              f"capture {spec.name}", on_step, self.arm.remaining(started))
+                              f"capture {spec.name}", on_step, self.arm.remaining(started),
+                              headers=self._auxiliary(spec))
         image = self._read_image(spec.name)
         if image is None:
             raise ProviderError(f"capture of '{spec.name}' finished but the image is not there",
@@ -522,6 +630,8 @@ class AzureBackend:
 
     def close(self) -> None:
         self.t.close()
+        for client in self._source_arms.values():
+            client.t.close()
         if self._lock is not None:
             self._lock.close()
             self._lock = None

@@ -13,7 +13,7 @@ versions too) is in ``Snapshot.families`` (``Family.facts``); the planner never 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 from urllib.parse import quote
@@ -212,6 +212,9 @@ class GalleryScope:
     def __init__(self, target: Target, gallery: str) -> None:
         self.target = target
         self.gallery = gallery
+        #: The ARM client reading a promotion's source (the backend's: another tenant's token for a
+        #: source in another tenant, issue 11 §1); None: the catalog's own.
+        self.source_arm: Callable[[ImageSpec], Arm] | None = None
 
     @classmethod
     def open(cls, settings: Mapping[str, Any], target: Target) -> GalleryScope:
@@ -317,7 +320,7 @@ class GalleryScope:
     def _origin_facts(self, arm: Arm, spec: ImageSpec) -> VmFacts | None:
         """The source version's definition properties, as a definition created for the promotion
         takes them (``families.resolve``)."""
-        origin = self.read_origin(arm, spec)
+        origin = self.read_origin(self.source_arm(spec) if self.source_arm is not None else arm, spec)
         facts = origin.facts if origin is not None else None
         if not isinstance(facts, GalleryVersionFacts):
             return None

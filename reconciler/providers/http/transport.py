@@ -165,21 +165,26 @@ class Transport:
         body: Any = None,
         ok: Iterable[int] = (200, 201, 202, 204),
         what: str = "",
+        headers: Callable[[], Mapping[str, str]] | None = None,
     ) -> Response:
         """Send one logical request (the adapter retries transient failures); a non-``ok`` status raises.
 
         The same ``x-ms-client-request-id`` goes with every attempt so a support ticket can
-        follow the retries of one call.
+        follow the retries of one call. ``headers``: called before each attempt for more headers
+        (an auxiliary token, ``x-ms-authorization-auxiliary``): they go only where the bearer token
+        goes, to this transport's own origin (``url``), and are redacted from the log as it is.
         """
         data = None if body is None else json.dumps(body, separators=(",", ":"))
-        status, head, content, sent_url = self._exchange(method.upper(), self.url(path_or_url), params, data, what)
+        status, head, content, sent_url = self._exchange(method.upper(), self.url(path_or_url), params, data, what,
+                                                         headers)
         resp = _to_response_from(status, head, content, sent_url)
         if resp.status in frozenset(ok):
             return resp
         raise error_from_response(resp, what=what)
 
     def _exchange(self, method: str, url: str, params: Mapping[str, str] | None, data: str | None,
-                  what: str) -> tuple[int, dict[str, str], bytes, str]:
+                  what: str, more: Callable[[], Mapping[str, str]] | None = None,
+                  ) -> tuple[int, dict[str, str], bytes, str]:
         """One logical request: (status, lower-cased headers, body bytes, the URL as sent).
 
         A 401 refusing the token goes to the token's ``on_unauthorized(response)`` hook
@@ -189,6 +194,8 @@ class Transport:
         reauth: Callable[[Response], bool] | None = getattr(self._token, "on_unauthorized", None)
         for attempt in (1, 2):
             headers = self._headers()
+            if more is not None:
+                headers.update(more())
             if data is not None:
                 headers["Content-Type"] = "application/json"
             started = self.clock()

@@ -1,0 +1,212 @@
+"""The fast read of the desired-state file (``reader._fast_read``, issue 13) agrees with the event reader.
+
+Property: on generated documents in the block style the format is written in (block mappings and
+lists, indentless lists, one-line flow collections, plain and quoted scalars, comments, blank lines,
+trailing spaces) and on the same documents with characters inserted or deleted at random, either
+the fast read declines (``_NotFast``: the event reader reads the file) or it gives exactly what the
+event reader gives for a file without a single message: the same data, the same marks (so every
+``file:line:col`` a later message prints is the same) and the same ``printable``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reconciler.spec import reader
+
+_WORDS = ["name", "type", "os", "vm", "tags", "a", "b.c", "x-y", "k_1", "Image 0", "team", "index", "01"]
+_PLAINS = ["linux", "img-000001", "Image 1", "1", "-3", "0x1F", "1.5", "1e3", "yes", "no", "on", "off", "true",
+           "null", "~", "2026-11-26", "1.10", "a:b", "a#b", "http://x/y", "-x", "é ü", "a  b", "R&D", "*", "!x",
+           "a,b", "[x]", "x]", "a: b", "a #c", "b:", "?x", "{x}", "@x", "`x", "%x", "|", ">", "- a", ""]
+_QUOTED = ['"0"', '"a b"', "'it''s'", "'a'", '"a\\"b"', '"x, y"', "'x: y'", '""', "''", '"#"']
+
+_SAFE = ["linux", "img-000001", "Image 1", "1", "0x1F", "1.5", "yes", "null", "2026-11-26", "a:b", '"0"', "'a'"]
+scalars = st.sampled_from(_SAFE) | st.sampled_from(_PLAINS + _QUOTED)  # mostly values the fast read takes
+keys = st.sampled_from(_WORDS)
+
+
+@st.composite
+def _node(draw: st.DrawFn, depth: int) -> Any:
+    kind = draw(st.sampled_from(["scalar", "map", "list", "flow"] if depth < 4 else ["scalar"]))
+    if kind == "scalar":
+        return ("s", draw(scalars))
+    if kind == "flow":
+        if draw(st.booleans()):
+            return ("fm", draw(st.lists(st.tuples(keys, scalars), max_size=3)))
+        return ("fl", draw(st.lists(scalars, max_size=3)))
+    n = draw(st.integers(1, 3))
+    if kind == "map":
+        return ("m", [(draw(keys), draw(_node(depth + 1))) for _ in range(n)])
+    return ("l", [draw(_node(depth + 1)) for _ in range(n)], draw(st.booleans()))
+
+
+def _flow(node: Any) -> str:
+    if node[0] == "fm":
+        return "{" + ", ".join(f"{k}: {v}" for k, v in node[1]) + "}"
+    return "[" + ", ".join(node[1]) + "]"
+
+
+def _emit(node: Any, indent: int, out: list[str], step: int) -> None:
+    """Block lines of a mapping or list node at ``indent``."""
+    pad = " " * indent
+    if node[0] == "m":
+        for k, v in node[1]:
+            if v[0] == "s":
+                out.append(f"{pad}{k}: {v[1]}")
+            elif v[0] in ("fm", "fl"):
+                out.append(f"{pad}{k}: {_flow(v)}")
+            elif v[0] == "l" and v[2]:  # an indentless list
+                out.append(f"{pad}{k}:")
+                _emit(v, indent, out, step)
+            else:
+                out.append(f"{pad}{k}:")
+                _emit(v, indent + step, out, step)
+        return
+    for item in node[1]:
+        if item[0] == "s":
+            out.append(f"{pad}- {item[1]}")
+        elif item[0] in ("fm", "fl"):
+            out.append(f"{pad}- {_flow(item)}")
+        elif item[0] == "m":
+            sub: list[str] = []
+            _emit(item, indent + 2, sub, step)
+            out.append(f"{pad}- {sub[0].lstrip(' ')}")
+            out.extend(sub[1:])
+        else:
+            sub = []
+            _emit(item, indent + step, sub, step)
+            out.append(f"{pad}-")
+            out.extend(sub)
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> str:
+    root = ("m", [(k, draw(_node(1))) for k in draw(st.lists(keys, min_size=1, max_size=5))])
+    lines: list[str] = []
+    _emit(root, 0, lines, draw(st.sampled_from([2, 4])))
+    extra = draw(st.lists(st.tuples(st.integers(0, len(lines)),
+                                    st.sampled_from(["", "   ", "# a comment", "  # indented", "---", "..."])),
+                          max_size=2))
+    for at, line in sorted(extra, reverse=True):
+        lines.insert(at, line)
+    if draw(st.booleans()):
+        lines = [line + draw(st.sampled_from(["", " ", "  "])) for line in lines]
+    return "\n".join(lines) + draw(st.sampled_from(["\n", "", "\n\n"]))
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> str:
+    text = draw(documents())
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(text)))
+        if draw(st.booleans()) and at < len(text):
+            text = text[:at] + text[at + 1:]
+        else:
+            text = text[:at] + draw(st.sampled_from(list(" -:#{}[],\"'\n\t&*!|>?") + ["  ", "- ", ": "])) + text[at:]
+    return text
+
+
+def _agree(text: str) -> bool:
+    """Whether the fast read took ``text``; asserts it agrees with the event reader when it did."""
+    fast = reader.Document("p.yaml", text=text)
+    try:
+        data = reader._fast_read(text, fast)
+    except reader._NotFast:
+        return False
+    full = reader.Document("p.yaml", text=text)
+    diags: list[Any] = []
+    try:
+        have_root, root = reader._build_data(reader._events(text), full, diags)
+    except Exception as e:  # noqa: BLE001 - a parser error: the fast read must have declined
+        raise AssertionError(f"the fast read took a file the event reader refuses: {e}") from e
+    assert diags == [], f"the fast read took a file with messages: {diags}"
+    assert have_root
+    assert data == root
+    assert [type(v) for v in _leaves(data)] == [type(v) for v in _leaves(root)]  # 1 is not True, nor "1"
+    assert fast.marks == full.marks
+    assert full.printable
+    doc, d = reader.read_document(text.encode(), "p.yaml")
+    assert doc is not None and d == [] and doc.printable and doc.data == root and doc.marks == full.marks
+    return True
+
+
+def _leaves(data: Any) -> list[Any]:
+    if isinstance(data, dict):
+        return [x for k, v in data.items() for x in (k, *_leaves(v))]
+    if isinstance(data, list):
+        return [x for v in data for x in _leaves(v)]
+    return [data]
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(documents())
+def test_fast_read_agrees_with_the_event_reader(text: str) -> None:
+    _agree(text)
+
+
+@settings(max_examples=600, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_fast_read_declines_or_agrees_on_broken_documents(text: str) -> None:
+    _agree(text)
+
+
+def test_the_format_as_written_is_read_fast() -> None:
+    """The shape of images.yaml.example (and of the benchmark's file) takes the fast read: the
+    property above cannot pass by always declining."""
+    text = (
+        "# the catalog\n"
+        "version: 1\n"
+        "catalog:\n"
+        "  name: bench\n"
+        "  provider: local\n"
+        "policy:\n"
+        "  prune: false\n"
+        "  retention: {web: 3}\n"
+        "\n"
+        "images:\n"
+        "  - name: img-000001\n"
+        "    type: vm\n"
+        "    os: linux\n"
+        "    label: Image 1   \n"
+        "    source: {vm: build-000001}\n"
+        '    tags: {team: bench, index: "1"}\n'
+        "  - name: 'img-2'\n"
+        "    os: linux\n"
+        "    regions:\n"
+        "    - westeurope\n"
+        "    - East US\n"
+        "    protect: true\n"
+    )
+    assert _agree(text)
+    doc, _ = reader.read_document(text.encode(), "p.yaml")
+    assert doc is not None
+    assert doc.data["images"][1] == {"name": "img-2", "os": "linux", "regions": ["westeurope", "East US"],
+                                     "protect": True}
+    assert doc.data["images"][0]["tags"] == {"team": "bench", "index": "1"}
+    assert doc.marks[("images", 1)] == (16, 4) and doc.marks[()] == (1, 0) and doc.marks[("policy", "retention")] \
+        == (7, 13)
+
+
+@pytest.mark.parametrize("text", [
+    "a: 1\na: 2\n",  # a duplicate key: the event reader's message
+    "a: &x 1\nb: *x\n",  # anchors and aliases
+    "a: !!str 1\n",  # tags
+    "a: |\n  text\n",  # block scalars
+    "a: b\n  c\n",  # a plain scalar continued on the next line
+    'a: "x\\ty"\n',  # escapes
+    "a:\n\t- b\n",  # a tab
+    "a: b # comment\n",  # a comment after a value
+    "a: {b: {c: d}}\n",  # nested flow
+    "- a\n",  # a list at the root
+    "  a: 1\n",  # an indented root
+    "---\na: 1\n",  # a document marker
+    "a: 1\r\n",  # CRLF
+    "a: \u200bb\n",  # an invisible character
+    "a: [x, ]\n",  # an empty flow entry
+])
+def test_outside_the_subset_the_event_reader_reads(text: str) -> None:
+    assert not _agree(text)
