@@ -191,7 +191,7 @@ def _bare(unchanged: Mapping[str, Mapping[str, str]], fingerprints: Mapping[str,
     family, and ``fingerprints`` with theirs added (sorted by key)."""
     merged = dict(fingerprints)
     entries = sorted((name, family) for family, names in unchanged.items() for name in names)
-    for family, names in unchanged.items():
+    for names in unchanged.values():
         for name, fingerprint in names.items():
             merged.setdefault(f"image:{name.casefold()}", fingerprint)
     bare = tuple(Change(name=n, action=Action.NOOP, reason=UNCHANGED_REASON, known_family=f or None)

@@ -365,8 +365,9 @@ def plan_differences(saved: Plan, fresh: Plan) -> list[str]:
     Changes are matched by image (names compare case-insensitively) and compared as data: the
     action, the name, the field diff, the desired and live images apply acts on, the steps and
     the flags; of a no-op, its family only. Order does not count (apply orders changes itself);
-    an image listed twice does. ``reason`` (display only) and the spec's ``line`` do not count. A fresh plan with errors is
-    a difference too: the saved plan has none (it would not be applyable otherwise).
+    an image listed twice does. ``reason`` (display only) and the spec's ``line`` do not count. A
+    fresh plan with errors is a difference too: the saved plan has none (it would not be applyable
+    otherwise).
     Messages name the image and both sides: "the saved plan removes web-01, a fresh plan
     updates it".
     """

@@ -8,10 +8,9 @@ only on a document with no errors, so every key it reads is known to be there an
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
-
-import unicodedata
 
 import yaml
 

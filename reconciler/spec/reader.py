@@ -306,7 +306,6 @@ _FAST_FLOW_SPECIAL = re.compile(r"[,\[\]{}:#'\"]|  | \Z")
 _FAST_DQ = re.compile(r'"([^"\\]*)"\Z')
 _FAST_SQ = re.compile(r"'([^']*)'\Z")
 _FAST_FLOW_KEY = re.compile(_FAST_KEY)
-_FAST_FLOW_KEYS: dict[str, bool] = {}  # text -> whether it is a key the fast read takes (a bounded few)
 _MISS: Any = object()
 _FAST_DEPTH = 12  # deeper files are read by the event reader (``MAX_DEPTH`` and its message)
 
@@ -361,6 +360,7 @@ def _fast_value(value: str, cache: dict[str, Any], flow_cache: dict[str, Any], p
         return {} if first == "{" else []
     items = inner.split(",")
     get = flow_cache.get
+    flow_keys: dict[str, bool] = flow_cache.setdefault(_MISS, {})  # flow keys seen: whether they are keys
     if first == "[":
         out = []
         for item in items:
@@ -371,9 +371,9 @@ def _fast_value(value: str, cache: dict[str, Any], flow_cache: dict[str, Any], p
     pairs: dict[str, Any] = {}
     for item in items:
         k, colon, text = item.strip(" ").partition(": ")
-        ok = _FAST_FLOW_KEYS.get(k) if colon else False  # keys repeat: each is checked once
+        ok = flow_keys.get(k) if colon else False  # keys repeat: each is checked once
         if ok is None:
-            ok = _FAST_FLOW_KEYS[k] = _FAST_FLOW_KEY.fullmatch(k) is not None
+            ok = flow_keys[k] = _FAST_FLOW_KEY.fullmatch(k) is not None
         if not ok or k in pairs:
             raise _NotFast
         text = text.lstrip(" ")
@@ -483,13 +483,16 @@ def _fast_read(text: str, doc: Document) -> dict[str, Any]:
         pos = end + 1
     if not root or lineno != text.count("\n"):
         raise _NotFast
-    for first, line in enumerate(text.split("\n", 64)):  # the root's mark: its first key
-        if line.strip(" ") and line.lstrip(" ")[0] != "#":
+    first, pos = 0, 0
+    while True:  # the root's mark: its first key, on the first line that is not blank or a comment
+        nl = text.find("\n", pos)
+        content = text[pos:nl if nl >= 0 else size].lstrip(" ")
+        if content and content[0] != "#":
             marks[()] = (first, 0)
-            break
-    else:
-        raise _NotFast
-    return root
+            return root
+        if nl < 0:
+            raise _NotFast
+        first, pos = first + 1, nl + 1
 
 
 def read_document(data: bytes, filename: str) -> tuple[Document | None, list[Diagnostic]]:

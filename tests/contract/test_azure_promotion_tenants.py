@@ -150,7 +150,8 @@ def test_an_expired_source_token_is_named_at_plan_time(emu) -> None:
     try:
         (error,) = plan(p, desired(emu)).changes[0].errors
         assert error.code == "promotion-source-credential"
-        assert "the access token in RECONCILER_SOURCE_DEV_ACCESS_TOKEN expired at 1970-01-01 00:16:40 UTC" in error.summary
+        assert ("the access token in RECONCILER_SOURCE_DEV_ACCESS_TOKEN expired at 1970-01-01 00:16:40 UTC"
+                in error.summary)
     finally:
         p.close()
 

@@ -89,6 +89,7 @@ def test_a_promotion_across_tenants_needs_the_source_token_and_then_converges(wo
     assert code == 0, text
     made = emu.backend.get(f"{PROD}/images/web-base/versions/1.4.0")
     assert made is not None
-    assert made["properties"]["storageProfile"]["source"]["id"].lower() == f"{DEV}/images/web-base/versions/1.4.0".lower()
+    source_id = made["properties"]["storageProfile"]["source"]["id"]
+    assert source_id.lower() == f"{DEV}/images/web-base/versions/1.4.0".lower()
     code, text = run(cwd, env, "plan", "--detailed-exitcode")
     assert code == 0, text

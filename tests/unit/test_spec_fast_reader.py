@@ -210,3 +210,7 @@ def test_the_format_as_written_is_read_fast() -> None:
 ])
 def test_outside_the_subset_the_event_reader_reads(text: str) -> None:
     assert not _agree(text)
+
+
+def test_the_root_mark_after_many_blank_lines_and_comments() -> None:
+    assert _agree("\n" * 70 + "# c\n" * 3 + "   \nversion: 1\nimages:\n- name: a\n")

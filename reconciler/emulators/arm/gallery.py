@@ -440,9 +440,10 @@ def _version_source(
 # the source must be replicated to the new version's region; whether Azure requires that is
 # unverified, so ``Faults.promotion_region`` ("refuse" | "allow") offers both. A source still being
 # created or that failed cannot be copied; its definition's Hyper-V generation, security type and
-# architecture must be the target definition's, as for any source (BEHAVIOURS.md rows 3-6). Those refusals' wording is the emulator's
-# (no public source quotes them): docs/arm-emulator.md "Promotion". Across resource groups and
-# subscriptions alike: the store is one, as ARM's resource ids are.
+# architecture must be the target definition's, as for any source (BEHAVIOURS.md rows 3-6). Those
+# refusals' wording is the emulator's (no public source quotes them): docs/arm-emulator.md
+# "Promotion". Across resource groups and subscriptions alike: the store is one, as ARM's resource
+# ids are.
 
 
 def _definition_of_version(b: ArmBackend, version: Mapping[str, Any]) -> Mapping[str, Any]:

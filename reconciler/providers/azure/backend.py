@@ -271,7 +271,7 @@ class AzureBackend:
         #: Per source alias in another tenant (issue 11 §1): its token and the ARM client reading with it.
         self._source_tokens: dict[str, Any] = {}
         self._source_arms: dict[str, ArmClient] = {}
-        self._source_guard = threading.Lock()
+        self._source_guard = threading.RLock()
         if hasattr(self.scope, "source_arm"):
             self.scope.source_arm = self._source_arm  # a definition created for a promotion reads its source
         self._vm_expand_ok: bool | None = None
@@ -350,12 +350,13 @@ class AzureBackend:
 
     def _source_token(self, alias: str, tenant: str) -> Any:
         """The (cached) token provider of ``sources.<alias>``'s tenant (``auth.source_token_provider``)."""
-        token = self._source_tokens.get(alias)
-        if token is None:
-            cloud = get_cloud(self.settings.get("cloud"))
-            token = self._source_tokens[alias] = source_token_provider(
-                self.env, alias, tenant, cloud=cloud, credential_factory=self._source_factory, wall=self._wall)
-        return token
+        with self._source_guard:
+            token = self._source_tokens.get(alias)
+            if token is None:
+                cloud = get_cloud(self.settings.get("cloud"))
+                token = self._source_tokens[alias] = source_token_provider(
+                    self.env, alias, tenant, cloud=cloud, credential_factory=self._source_factory, wall=self._wall)
+            return token
 
     def _auxiliary(self, spec: ImageSpec) -> Callable[[], Mapping[str, str]] | None:
         """The ``x-ms-authorization-auxiliary`` header of ``spec``'s capture when it promotes a version

@@ -125,8 +125,8 @@ def promotion_checks(mode: ScopeClass, spec: ImageSpec, snapshot: Snapshot, loca
     our safety rule; whether Azure itself refuses otherwise is unverified, the emulator's
     ``Faults.promotion_region`` offers both), and of the definition properties the target
     definition has (Hyper-V generation, security type, architecture: Azure refuses a version whose
-    source differs, BEHAVIOURS.md rows 3-6; the emulator checks the same). A definition not created yet takes the source's properties, unless
-    ``families:`` declares others."""
+    source differs, BEHAVIOURS.md rows 3-6; the emulator checks the same). A definition not
+    created yet takes the source's properties, unless ``families:`` declares others."""
     if not spec.source.promotion:
         return []
     ref = str(spec.source.image)
