@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.util
 import json
 import os
 import re
@@ -154,19 +153,8 @@ def fragment(name: str) -> dict[str, Any]:
 
 @functools.cache
 def fragment_of(module: str) -> dict[str, Any]:
-    """The checked schema fragment shipped in the package ``module``. Cached: do not mutate it.
-
-    Read from the package's directory without importing the package (issue 13: every run composes
-    the schema of every provider, and a local plan need not import the azure provider, ~25 ms);
-    through ``importlib.resources`` (which imports it) when the package is not a plain directory."""
-    spec = importlib.util.find_spec(module)
-    where = list(spec.submodule_search_locations or ()) if spec is not None else []
-    path = os.path.join(where[0], FRAGMENT_FILE) if len(where) == 1 else ""
-    if path and os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    else:
-        text = (files(module) / FRAGMENT_FILE).read_text(encoding="utf-8")
+    """The checked schema fragment shipped in the package ``module``. Cached: do not mutate it."""
+    text = (files(module) / FRAGMENT_FILE).read_text(encoding="utf-8")
     frag: dict[str, Any] = json.loads(text)
     _check_fragment(module, frag)
     return frag

@@ -12,6 +12,10 @@ Layer: pure core. Imports ``yaml``; never prints, reads files or the environment
    as strings. It is also faster: 273 ms against 667 ms for ``CSafeLoader`` on 95,000 lines, and
    ``yaml.compose`` alone takes about 2 s on 120,000 lines, because its per-node Python resolver
    calls dominate. Scalar and key positions are recorded lazily (see ``Document``).
+3. Before that, the fast read (``_fast_read``, below) tries the block-style subset the format is
+   written in, without event objects (issue 13: 1.3 s instead of 2.5 s for 100,000 images); it
+   gives up on anything else, errors included, and the event reader then reads the file, so every
+   message and position comes from the event reader.
 """
 
 from __future__ import annotations
