@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from reconciler.model import (
+    VM,
     CaptureSource,
     CatalogConfig,
     DesiredState,
@@ -17,6 +18,7 @@ from reconciler.model import (
     OSState,
     Plan,
     Policy,
+    PowerState,
     Snapshot,
     Source,
     capture_source_key,
@@ -150,3 +152,9 @@ def test_a_managed_image_resource_as_read() -> None:
     assert got.facts == VmFacts(hyper_v_generation="V2") and got.os == "linux" and got.ready is None
     assert got.fingerprint.startswith("sha256:")
     assert source_from_resource("image", "g", {}).facts == VmFacts()
+
+
+def test_a_vm_or_image_fingerprint_that_became_empty_is_a_change_not_a_deletion() -> None:
+    # Only a capture source's "" means gone; a VM's or image's "" is a value like any other.
+    vm = VM(name="v", os="linux", power_state=PowerState.DEALLOCATED, fingerprint="")
+    assert stale_reasons(_saved({"vm:v": "fp"}), Snapshot(vms=(vm,))) == ["VM 'v' changed since the plan was made"]
