@@ -799,8 +799,9 @@ def _plan_latest(desired: DesiredState, snapshot: Snapshot, caps: Capabilities, 
                 f"declare that image, or name a version the family holds (highest: {shown})",
                 _family_location(desired, fam, "latest"), code="latest-unknown"))
             continue
-        flags = latest_flags([Member(i.name, i.created, bool(i.extra.get("exclude_from_latest")))
-                              for i in members.values()] + [Member(s.name, "\uffff") for s in captures], target)
+        # A capture is the newest (its creation time sorts after every live one).
+        flags = latest_flags([Member(i.name, i.created) for i in members.values()]
+                             + [Member(s.name, "\uffff") for s in captures], target)
         for name, want in sorted(flags.items()):
             key = name.casefold()
             spec = declared.get(key)
@@ -821,23 +822,19 @@ def _plan_latest(desired: DesiredState, snapshot: Snapshot, caps: Capabilities, 
             assert image is not None
             if bool(image.extra.get("exclude_from_latest")) == want:
                 continue
-            if not rules.owned(image, owner) or rules.touch_refusal(image, owner, rules.Verb.UPDATE) is not None:
+            if not rules.owned(image, owner):  # an owned image may always be updated (protected too)
                 errors.append(Diagnostic.error(
                     f"latest of family '{fam.name}' cannot resolve to {version_of(target)}: '{image.name}' "
                     f"needs exclude_from_latest: {str(want).lower()}, but {rules.ownership_phrase(image)}",
                     f"set its flag in the catalog that owns it, or declare latest: {version_of(image.name)}",
                     _family_location(desired, fam, "latest"), code="latest-not-owned"))
                 continue
-            base = changes.get(key)
-            if base is not None and base.after is not None and base.action is Action.UPDATE:
-                spec = replace(base.after, extra={**base.after.extra, "exclude_from_latest": want})
-            else:
-                spec = _undeclared_update(image, caps, {"exclude_from_latest": want})
+            if key in changes:  # a deprecation: it excludes the version already (the target is spared)
+                continue
+            spec = _undeclared_update(image, caps, {"exclude_from_latest": want})
             change = _plan_declared(spec, image, vms, snapshot, caps, owner, location)
             if change.action is Action.UPDATE:
-                reason = base.reason if base is not None and base.action is Action.UPDATE else \
-                    f"latest({fam.name}): {version_of(target)}"
-                changes[key] = replace(change, reason=reason)
+                changes[key] = replace(change, reason=f"latest({fam.name}): {version_of(target)}")
         if fam.latest_rollout and "target_regions" in caps.image_fields:
             rolled = _rollout(desired, fam, target, members, declared, live, changes, vms, snapshot, caps, owner,
                               location, errors, now)
@@ -931,15 +928,18 @@ def _rollout(desired: DesiredState, fam: FamilySpec, target: str, members: Mappi
 
 def _replan(change: Change, spec: ImageSpec, image: Image | None, vms: Mapping[str, Any], snapshot: Snapshot,
             caps: Capabilities, owner: str, location: Any) -> Change:
-    """``change`` of a declared image planned again from ``spec`` (its computed latest flag set);
-    a capture keeps its own planning (the flag only rides on the spec it creates)."""
-    if change.action is Action.CAPTURE or image is None:
-        return replace(change, after=spec)
-    if change.action is not Action.NOOP and change.action is not Action.UPDATE:
+    """``change`` of a declared image planned again from ``spec`` (its computed latest flag set).
+    A capture or a replace keeps its own planning (the flag rides on the spec it creates); the
+    family update ``_plan_families`` put on it is put on the new change again."""
+    if image is None or change.action not in (Action.NOOP, Action.UPDATE):
         return replace(change, after=spec)
     fresh = _plan_declared(spec, image, vms, snapshot, caps, owner, location)
-    if change.action is Action.UPDATE and fresh.action is Action.UPDATE:
-        return replace(fresh, steps=change.steps if len(change.steps) > len(fresh.steps) else fresh.steps)
+    groups: dict[str, list[FieldDiff]] = {}
+    for f in change.fields:
+        if f.path.startswith("families."):
+            groups.setdefault(f.path.removeprefix("families.").rpartition(".")[0], []).append(f)
+    for name, fields in groups.items():
+        fresh = _with_family_update(fresh, name, tuple(fields), caps.family_noun)
     return fresh
 
 

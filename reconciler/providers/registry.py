@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -153,8 +154,20 @@ def fragment(name: str) -> dict[str, Any]:
 
 @functools.cache
 def fragment_of(module: str) -> dict[str, Any]:
-    """The checked schema fragment shipped in the package ``module``. Cached: do not mutate it."""
-    text = (files(module) / FRAGMENT_FILE).read_text(encoding="utf-8")
+    """The checked schema fragment shipped in the package ``module``. Cached: do not mutate it.
+
+    Read from the package's directory without importing the package (issue 13: every run composes
+    the schema of every provider, and a local plan need not import the azure provider, ~30 ms of
+    CPU); through ``importlib.resources`` (which imports it) when the package is not a plain
+    directory."""
+    spec = importlib.util.find_spec(module)
+    where = list(spec.submodule_search_locations or ()) if spec is not None else []
+    path = os.path.join(where[0], FRAGMENT_FILE) if len(where) == 1 else ""
+    if path and os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    else:
+        text = (files(module) / FRAGMENT_FILE).read_text(encoding="utf-8")
     frag: dict[str, Any] = json.loads(text)
     _check_fragment(module, frag)
     return frag
@@ -167,6 +180,10 @@ def _check_fragment(module: str, frag: Mapping[str, Any]) -> None:
     ident = frag.get("$id")
     if not isinstance(ident, str) or not ident.startswith(FRAGMENT_ID.format("")):
         raise ValueError(f"{where}: $id must be {FRAGMENT_ID.format('NAME')}")
+    env = frag.get("environment", {})
+    settings = frag.get("$defs", {}).get("settings", {}).get("properties", {})
+    if not isinstance(env, dict) or not all(isinstance(v, str) and k in settings for k, v in env.items()):
+        raise ValueError(f"{where}: environment must map settings of $defs.settings to variable names")
     for kind in KINDS:
         props = frag.get("$defs", {}).get(kind, {}).get("properties")
         if not isinstance(props, dict):
@@ -199,13 +216,28 @@ def environment_defaults() -> tuple[tuple[str, str], ...]:
     this one does not know. Two providers may share a variable only for the same setting."""
     seen: dict[str, str] = {}
     for name in names():
-        for setting, variable in package(name).ENVIRONMENT.items():
+        for setting, variable in _environment(name).items():
             if seen.setdefault(variable, setting) != setting:
                 raise ReconcilerError(
                     f"providers disagree about the environment variable {variable}",
                     f"provider '{name}' maps it to {setting}, another to {seen[variable]}",
                 )
     return tuple(seen.items())
+
+
+def environment_of(module: str) -> dict[str, str]:
+    """``{setting: VARIABLE}`` of the fragment shipped in ``module`` (its ``environment`` object):
+    a package's ``ENVIRONMENT`` when it declares its variables there. A new dict on every call."""
+    return dict(fragment_of(module).get("environment", {}))
+
+
+def _environment(name: str) -> Mapping[str, str]:
+    """Provider ``name``'s ``ENVIRONMENT``, from its fragment when declared there (the package is
+    then not imported), else from the package."""
+    ep = _entry(name)
+    if "environment" in fragment_of(ep.module):
+        return environment_of(ep.module)
+    return package(name).ENVIRONMENT
 
 
 def seeding(name: str) -> Seeding | None:
@@ -243,6 +275,7 @@ __all__ = [
     "consumes_wording",
     "described",
     "environment_defaults",
+    "environment_of",
     "fragment",
     "fragment_of",
     "fragments",

@@ -293,7 +293,7 @@ def _construct(tag: str, value: str, error: Callable[[str, str], None]) -> Any:
 # objects (about 1.6 s of a 100,000-image file). It raises ``_NotFast`` on anything outside that
 # subset or anything wrong, and ``read_document`` then reads the file with the event reader above,
 # so every message, position and edge case (errors, anchors, tags, block scalars, quoting with
-# escapes, multi-line and nested flow values, comments after values...) comes from one place.
+# escapes, multi-line and nested flow values...) comes from one place.
 # ``tests/unit/test_spec_fast_reader.py`` checks fast == full (data, marks, printable) on generated
 # documents, and that every document outside the subset is read by the event reader.
 
@@ -352,6 +352,9 @@ def _fast_value(value: str, cache: dict[str, Any], flow_cache: dict[str, Any], p
                 marks: dict[DataPath, Mark], line: int, col: int) -> Any:
     """A value not in ``cache``: a scalar, or ``{a: b, c: "d"}`` / ``[a, b]`` on one line with
     nothing nested. ``line``, ``col``: where it starts (a collection at two steps or fewer is marked)."""
+    cut = value.find(" #")
+    if cut > 0:  # a comment after the value (a quoted "a #b" is then cut short, and refused)
+        value = value[:cut].rstrip(" ")
     first = value[0]
     if first != "{" and first != "[":
         return _fast_scalar(value, cache, False)
@@ -417,7 +420,7 @@ def _fast_read(text: str, doc: Document) -> dict[str, Any]:
                 key = intern(key)
                 if key in container_:
                     raise _NotFast  # a duplicate key: the event reader says where both are
-                if val:
+                if val and val[0] != "#":
                     v = cache.get(val, _MISS)
                     container_[key] = (_fast_value(val, cache, flow_cache, path + (key,), marks, lineno,
                                                    indent + len(key) + 1 + len(gap)) if v is _MISS else v)
@@ -477,7 +480,7 @@ def _fast_read(text: str, doc: Document) -> dict[str, Any]:
             key = intern(key)
             if key in container_:
                 raise _NotFast  # a duplicate key: the event reader says where both are
-            if not val:
+            if not val or val[0] == "#":
                 container_[key] = None
                 pending, pending_indent = key, indent
                 continue

@@ -633,3 +633,105 @@ def test_a_ring_tag_needs_a_count_and_a_time():
     assert parse_ring_tag("1@") == (0, None)
     assert parse_ring_tag("") == (0, None)
     assert deprecated_at(image("x", tags={DEPRECATED_TAG: ""})) is None
+
+
+def _diag(d):
+    loc = d.location
+    return (d.code, d.summary, d.hint, loc.json_path if loc is not None else None)
+
+
+def test_every_latest_error_says_what_to_do_and_where():
+    conflict = spec("f-1.4.0", family="f", extra={"exclude_from_latest": False}, source=VERSIONS.images[1].source)
+    assert [_diag(e) for e in make_plan(_latest_state("1.3.2", conflict), VERSIONS, CAPS).errors] == [(
+        "latest-conflict",
+        "image 'f-1.4.0' declares exclude_from_latest: false, but families.f.latest: 1.3.2 needs it true",
+        "remove exclude_from_latest from 'f-1.4.0' (the plan sets it from latest), or change latest",
+        "$.images[0].exclude_from_latest")]
+    foreign = Snapshot(images=VERSIONS.images + (image("f-2.0.0", family="f", created="2026-11-15", owner="other"),))
+    assert [_diag(e) for e in make_plan(_latest_state("1.4.0"), foreign, CAPS).errors] == [(
+        "latest-not-owned",
+        "latest of family 'f' cannot resolve to 1.4.0: 'f-2.0.0' needs exclude_from_latest: true, but it is owned "
+        "by catalog 'other'",
+        "set its flag in the catalog that owns it, or declare latest: 2.0.0", "$.families.f.latest")]
+    assert [_diag(e) for e in make_plan(_latest_state("9.9.9"), Snapshot(), CAPS).errors] == [(
+        "latest-unknown", "families.f.latest: 9.9.9 is no version of family 'f'",
+        "declare that image, or name a version the family holds (highest: none)", "$.families.f.latest")]
+    live = Snapshot(images=tuple(image(f"f-1.{n}.0", family="f", created="2026-01-01") for n in range(4, 12)))
+    (err,) = make_plan(_latest_state("9.9.9", spec("g-1.0.0", family="g"), spec("x-1.0.0")), live, CAPS).errors
+    assert err.hint == "declare that image, or name a version the family holds (highest: 1.7.0, 1.8.0, 1.9.0, " \
+                       "1.10.0, 1.11.0)"
+
+
+def test_a_failing_family_or_version_does_not_stop_the_others():
+    live = Snapshot(images=VERSIONS.images + (
+        image("f-1.5.0", family="f", created="2026-11-02", owner="other"),
+        image("f-1.6.0", family="f", created="2026-11-03"),
+        image("g-1.0.0", family="g", created="2026-11-03"),
+        image("g-2.0.0", family="g", created="2026-11-04"),
+    ))
+    d = replace(desired(spec("f-1.4.0", family="f", extra={"exclude_from_latest": False},
+                             source=VERSIONS.images[1].source)),
+                families={"e": FamilySpec(name="e", latest="1.0.0"), "f": FamilySpec(name="f", latest="1.3.2"),
+                          "g": FamilySpec(name="g", latest="1.0.0")})
+    plan = make_plan(d, live, CAPS)
+    assert [e.code for e in plan.errors] == ["latest-unknown", "latest-conflict", "latest-not-owned"]
+    assert {c.name for c in plan.changes if c.action is Action.UPDATE} == {"f-1.4.0", "f-1.6.0", "g-2.0.0"}
+    assert [(m.family, m.before, m.after) for m in plan.latest] == [("f", "1.6.0", "1.3.2"), ("g", "2.0.0", "1.0.0")]
+
+
+def test_a_first_version_moves_latest_from_none():
+    plan = make_plan(_latest_state("1.0.0", spec("f-1.0.0", family="f")), Snapshot(), CAPS)
+    assert [(m.before, m.after) for m in plan.latest] == [(None, "1.0.0")]
+    assert "latest(f): none -> 1.0.0" in render_plan_text(plan)
+
+
+def test_an_unnumbered_capture_declared_latest_is_the_newest():
+    live = Snapshot(images=(image("web-2026-10", family="f", created="2026-10-01"),))
+    plan = make_plan(_latest_state("web-2026-11", spec("web-2026-11", family="f")), live, CAPS)
+    assert [c.name for c in plan.pending] == ["web-2026-11"]  # nothing above it to exclude
+
+
+def test_without_a_time_the_errors_say_it_is_the_callers_bug():
+    live = Snapshot(images=tuple(_family("2020-01-01", "2020-02-01")))
+    (err,) = make_plan(_lifecycle_state(LifecyclePolicy(keep=1, deprecate_after="1d")), live, CAPS).errors
+    assert (err.summary, err.hint) == (
+        "policy.lifecycle deprecates and deletes by age, but the plan was given no time (now)",
+        "this is a bug in the caller: the command line always passes the time (RECONCILER_NOW in tests)")
+    (err,) = make_plan(_rings_state(), _ring_world(), RCAPS).errors
+    assert (err.summary, err.hint) == (
+        "families.f.latest_rollout moves latest by time, but the plan was given no time (now)",
+        "this is a bug in the caller: the command line always passes the time (RECONCILER_NOW in tests)")
+
+
+def test_a_flag_keeps_a_family_update_and_rides_on_a_replace():
+    from reconciler.model import Family
+
+    fcaps = replace(CAPS, family_mutable=frozenset({"description"}), family_noun="definition")
+    fams = {"f": Family(spec=FamilySpec(name="f", description="old"), owner=OWNER)}
+    s = spec("f-1.4.0", family="f", source=VERSIONS.images[1].source)
+    d = replace(desired(s), families={"f": FamilySpec(name="f", description="new", latest="1.3.2")})
+    only_family = make_plan(d, replace(VERSIONS, families=fams), fcaps)
+    c = _by_name(only_family)["f-1.4.0"]
+    assert [(f.path, f.after) for f in c.fields] == [("extra.exclude_from_latest", True),
+                                                      ("families.f.description", "new")]
+    assert c.steps == ("update definition f", "update image")
+    fams_same = {"f": Family(spec=FamilySpec(name="f", description="new"), owner=OWNER)}
+    s_ok = spec("f-1.3.2", family="f", source=VERSIONS.images[0].source)
+    d_ok = replace(desired(s_ok), families={"f": FamilySpec(name="f", description="old", latest="1.3.2")})
+    flagged = tuple(replace(i, extra={"exclude_from_latest": False}) if i.name == "f-1.3.2" else i
+                    for i in VERSIONS.images)
+    kept = make_plan(d_ok, Snapshot(images=flagged, families=fams_same), fcaps)
+    c = _by_name(kept)["f-1.3.2"]  # the image itself is up to date: the family update is kept as it was
+    assert [f.path for f in c.fields] == ["families.f.description"] and c.after.extra == {"exclude_from_latest": False}
+    replaced = spec("f-1.4.0", family="f", type=ImageType.OS, source=VERSIONS.images[1].source)
+    c = _by_name(make_plan(_latest_state("1.3.2", replaced), VERSIONS, CAPS))["f-1.4.0"]
+    assert c.action is Action.REPLACE and c.after.extra == {"exclude_from_latest": True}
+
+
+def test_a_ring_conflict_says_where():
+    s = spec("f-1.1.0", family="f", source=_ring_world().images[1].source,
+             extra={"target_regions": [{"name": "eastus", "exclude_from_latest": False}]})
+    (err,) = make_plan(_rings_state(s), _ring_world(), RCAPS, now=NOW).errors
+    assert (err.hint, err.location.json_path) == (
+        "remove exclude_from_latest from its target_regions (the rollout sets it), or the rollout",
+        "$.images[0].target_regions")

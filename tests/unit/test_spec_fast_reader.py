@@ -95,6 +95,8 @@ def documents(draw: st.DrawFn) -> str:
         lines.insert(at, line)
     if draw(st.booleans()):
         lines = [line + draw(st.sampled_from(["", " ", "  "])) for line in lines]
+    if draw(st.booleans()):  # comments after values (and after keys whose value follows)
+        lines = [line + draw(st.sampled_from(["", "", " # c", "   # c: d", " #", "# not one"])) for line in lines]
     return "\n".join(lines) + draw(st.sampled_from(["\n", "", "\n\n"]))
 
 
@@ -159,8 +161,8 @@ def test_the_format_as_written_is_read_fast() -> None:
     property above cannot pass by always declining."""
     text = (
         "# the catalog\n"
-        "version: 1\n"
-        "catalog:\n"
+        "version: 1   # the format\n"
+        "catalog:  # the catalog\n"
         "  name: bench\n"
         "  provider: local\n"
         "policy:\n"
@@ -175,7 +177,7 @@ def test_the_format_as_written_is_read_fast() -> None:
         "    source: {vm: build-000001}\n"
         '    tags: {team: bench, index: "1"}\n'
         "  - name: 'img-2'\n"
-        "    os: linux\n"
+        "    os: linux # an OS\n"
         "    regions:\n"
         "    - westeurope\n"
         "    - East US\n"
@@ -199,7 +201,8 @@ def test_the_format_as_written_is_read_fast() -> None:
     "a: b\n  c\n",  # a plain scalar continued on the next line
     'a: "x\\ty"\n',  # escapes
     "a:\n\t- b\n",  # a tab
-    "a: b # comment\n",  # a comment after a value
+    'a: "b #c" # comment\n',  # a comment after a quoted value holding " #"
+    "- # c\n",  # a list entry that is a comment
     "a: {b: {c: d}}\n",  # nested flow
     "- a\n",  # a list at the root
     "  a: 1\n",  # an indented root
@@ -214,3 +217,27 @@ def test_outside_the_subset_the_event_reader_reads(text: str) -> None:
 
 def test_the_root_mark_after_many_blank_lines_and_comments() -> None:
     assert _agree("\n" * 70 + "# c\n" * 3 + "   \nversion: 1\nimages:\n- name: a\n")
+
+
+def test_the_shipped_example_is_read_fast_and_the_same() -> None:
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "images.yaml.example"
+    assert _agree(example.read_text("utf-8"))
+
+
+def test_a_local_plan_imports_no_other_provider(tmp_path) -> None:
+    """Issue 13's fixed cost: the registry reads the other providers' schema fragments and
+    environment variables from their files, without importing their packages."""
+    import subprocess
+    import sys
+
+    (tmp_path / "images.yaml").write_text(
+        f"version: 1\ncatalog:\n  name: t\n  provider: local\n  path: {tmp_path / 'c.db'}\nimages: []\n")
+    code = ("import sys\nfrom reconciler.cli.app import main\nsys.argv = ['reconciler', 'validate', 'images.yaml']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('reconciler.providers.azure', "
+            "'reconciler.providers.classic'))))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+    assert "valid" in done.stdout

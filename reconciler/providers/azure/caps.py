@@ -11,7 +11,7 @@ from typing import Any
 
 from ...model import LATEST_FIELDS, Capabilities, PowerState, SettingProblem
 from ..clouds import Kind, cloud_problem, credential_target_problem, get_cloud, target_hint
-from ..registry import described
+from ..registry import described, environment_of
 from . import families
 from .checks import mode_checks
 from .footprint import capture_footprint
@@ -19,7 +19,8 @@ from .modes import GalleryScope, scope_class
 
 NAME = "azure"
 #: The subscription may come from the variable Azure's own tools read, besides ``RECONCILER_SUBSCRIPTION``.
-ENVIRONMENT: Mapping[str, str] = {"subscription": "AZURE_SUBSCRIPTION_ID"}
+#: Declared in the fragment (``schema.json``, ``environment``), so the registry reads it unimported.
+ENVIRONMENT: Mapping[str, str] = environment_of(__package__ or "")
 
 #: Catalog settings with their descriptions: the fragment's (``schema.json``, ``$defs.settings``).
 SETTINGS = described(__package__ or "", "settings")

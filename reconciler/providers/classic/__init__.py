@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ...errors import ProviderError
 from ...model import Capabilities, CatalogConfig, ImageType, PowerState, SettingProblem
 from ..clouds import cloud_problem, credential_target_problem, get_cloud, target_hint
-from ..registry import described
+from ..registry import described, environment_of
 
 if TYPE_CHECKING:
     from .provider import ClassicProvider
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 NAME = "azure-classic"
 #: The subscription may come from the variable the azure provider reads too (the client's hint
 #: names it), besides ``RECONCILER_SUBSCRIPTION``.
-ENVIRONMENT: Mapping[str, str] = {"subscription": "AZURE_SUBSCRIPTION_ID"}
+#: Declared in the fragment (``schema.json``, ``environment``), so the registry reads it unimported.
+ENVIRONMENT: Mapping[str, str] = environment_of(__name__)
 
 #: Catalog settings and image fields, with their descriptions: the fragment's (``schema.json``).
 SETTINGS = described(__name__, "settings")
