@@ -13,7 +13,7 @@ PKG = Path(__file__).resolve().parents[2] / "reconciler"
 MODULES = sorted(p for p in PKG.rglob("*.py"))
 PURE = {
     "model.py", "plan.py", "providers/http/lro.py", "errors.py", "planfile.py", "codec.py", "plandoc.py",
-    "promotion.py",
+    "promotion.py", "lifecycle.py",
     *(p.relative_to(PKG).as_posix() for p in (PKG / "render").glob("*.py")),
 }
 
