@@ -117,7 +117,7 @@ def make_plan(
         )
 
     _check_shared_sources(changes, location)
-    _plan_promotions(desired, snapshot, changes, location, now)
+    _plan_promotions(snapshot, changes, location, now)
     errors.extend(_plan_families(desired, snapshot, capabilities, changes, owner))
 
     warnings: list[Diagnostic] = []
@@ -190,8 +190,7 @@ def make_plan(
 # Promotions (issue 11 §1)
 
 
-def _plan_promotions(desired: DesiredState, snapshot: Snapshot, changes: dict[str, Change], location: Any,
-                     now: datetime | None) -> None:
+def _plan_promotions(snapshot: Snapshot, changes: dict[str, Change], location: Any, now: datetime | None) -> None:
     """Check each capture (or replace) whose source is another catalog's image against that image
     (``Snapshot.origins``): it must exist, not have failed, and hold the entry's type, OS and OS
     state (errors). A capture whose ``promote_when`` gate is not met at ``now`` is *waiting*: kept
@@ -261,9 +260,9 @@ def _add_footprints(changes: dict[str, Change], vms: Mapping[str, VM], caps: Cap
             continue
         stored: Mapping[str, float] = {}
         if c.action in (Action.CAPTURE, Action.REPLACE) and c.after is not None and caps.footprint is not None:
-            vm = vms.get((c.after.source.vm or "").casefold()) if c.after.source.vm is not None else None
+            vm = vms.get(c.after.source.vm.casefold()) if c.after.source.vm is not None else None
             stored = caps.footprint(c.after, vm) if vm is not None else {}
-        freed = c.before.footprint if c.action in (Action.REMOVE, Action.REPLACE) and c.before is not None else {}
+        freed = c.before.footprint if c.before is not None else {}  # a remove or replace: a capture has none
         if stored or freed:
             changes[key] = replace(c, stored=dict(stored), freed=dict(freed))
 
@@ -1049,18 +1048,21 @@ def _plain(value: Any) -> Any:
     return None
 
 
+#: A compared field's rank in display order; ``extra.*`` (any other top) after them all.
+_RANK = {f: i for i, f in enumerate(_FIELDS)}
+
+
 def _field_rank(path: str) -> int:
-    head = path.split(".", 1)[0].split("[", 1)[0]
-    if head == "extra":
-        return len(_FIELDS)
-    return _FIELDS.index(head) if head in _FIELDS else len(_FIELDS) + 1
+    return _RANK.get(_top(path), len(_FIELDS))
+
+
+#: The top of a field's path: ``extra.`` and the next name, or the first name.
+_TOP = re.compile(r"(?:extra\.)?[^.\[]*")
 
 
 def _top(path: str) -> str:
     """``tags.team`` -> ``tags``; ``extra.target_regions[0].name`` -> ``extra.target_regions``."""
-    if path.startswith("extra."):
-        return "extra." + path[6:].split(".", 1)[0].split("[", 1)[0]
-    return path.split(".", 1)[0].split("[", 1)[0]
+    return _TOP.match(path)[0]  # type: ignore[index]  # the pattern matches every string
 
 
 def _mutable(path: str, caps: Capabilities) -> bool:
@@ -1175,6 +1177,6 @@ def _locator(desired: DesiredState) -> Any:
             if found is not None:
                 return Location(file=desired.path, line=found[0], col=found[1], json_path=path)
             parts.pop()
-        return Location(file=desired.path, line=spec.line, col=0, json_path=path)
+        return Location(file=desired.path, line=spec.line, json_path=path)  # col: 0
 
     return location

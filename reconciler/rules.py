@@ -159,7 +159,9 @@ def touch_refusal(image: Image, owner: str, verb: Verb) -> Refusal | None:
 def same_source(have: Source | None, want: Source) -> bool:
     """``have`` (recorded on a live image; None = unknown) is the source ``want`` names.
 
-    VM names compare case-insensitively, like every name here; a VHD URL compares exactly.
+    VM names compare case-insensitively, like every name here; a VHD URL compares exactly; a
+    managed image, snapshot or disk (and its data snapshots) as the provider records it, the way
+    the plan compares them (``Source.as_dict``).
     """
     if have is None:
         return False
@@ -170,7 +172,11 @@ def same_source(have: Source | None, want: Source) -> bool:
         return have.vm is None and have.vhd is None
     if want.vm is not None:
         return (have.vm or "").casefold() == want.vm.casefold()
-    return (have.vhd or "") == (want.vhd or "")
+    if want.vhd is not None:
+        return have.vhd == want.vhd
+    # Before, ``None == None`` took any image without a VHD (one from a VM, another snapshot) for a
+    # capture from this managed image, snapshot or disk.
+    return have.as_dict() == want.as_dict()
 
 
 def is_capture_retry(existing: Image, spec: ImageSpec, owner: str) -> bool:

@@ -735,3 +735,21 @@ def test_a_ring_conflict_says_where():
     assert (err.hint, err.location.json_path) == (
         "remove exclude_from_latest from its target_regions (the rollout sets it), or the rollout",
         "$.images[0].target_regions")
+
+
+@pytest.mark.parametrize("case", ["live flag", "declared flag", "capture flag"])
+def test_retention_spares_the_version_latest_resolves_to_after_the_plan(case):
+    live = [image("f-1.0.0", family="f", created="2026-01-01"), image("f-1.1.0", family="f", created="2026-02-01"),
+            image("g-9.0.0", family="g", created="2026-01-01"),
+            image("f-9.0.0", family="f", owner=None, category=Category.PUBLIC, created="2026-01-01")]
+    specs = []
+    if case == "live flag":
+        live.append(image("f-2.0.0", family="f", created="2026-03-01", extra={"exclude_from_latest": True}))
+    elif case == "declared flag":
+        live.append(image("f-2.0.0", family="f", created="2026-03-01"))
+        specs.append(spec("f-2.0.0", family="f", extra={"exclude_from_latest": True}, source=live[-1].source))
+    else:
+        specs.append(spec("f-3.0.0", family="f", extra={"exclude_from_latest": True}))
+    d = replace(desired(*specs), policy=Policy(lifecycle={"f": LifecyclePolicy(keep=0 if specs else 1)}))
+    plan = make_plan(d, Snapshot(images=tuple(live)), CAPS)
+    assert {c.name for c in plan.changes if c.action is Action.REMOVE} == {"f-1.0.0"}  # f-1.1.0 is latest
