@@ -312,8 +312,7 @@ def _plan_declared(
     if image.source is None or spec.source.promotion:
         # The provider does not record the source: unknown is not a difference. Nor is a
         # promotion's: a copy records no ``ALIAS:NAME`` (``rules.same_source``).
-        before.pop("source", None)
-        after.pop("source", None)
+        del before["source"], after["source"]  # both views always hold it
     if before == after and may_be_noop:
         return Change(name=spec.name, action=Action.NOOP, reason="up to date", before=image, after=spec)
 

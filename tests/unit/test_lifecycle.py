@@ -753,3 +753,33 @@ def test_retention_spares_the_version_latest_resolves_to_after_the_plan(case):
     d = replace(desired(*specs), policy=Policy(lifecycle={"f": LifecyclePolicy(keep=0 if specs else 1)}))
     plan = make_plan(d, Snapshot(images=tuple(live)), CAPS)
     assert {c.name for c in plan.changes if c.action is Action.REMOVE} == {"f-1.0.0"}  # f-1.1.0 is latest
+
+
+def test_latest_flag_details_that_a_mutation_run_asked_for():
+    target = spec("f-1.3.2", family="f", extra={"exclude_from_latest": True}, source=VERSIONS.images[0].source)
+    (err,) = make_plan(_latest_state("1.3.2", target), VERSIONS, CAPS).errors
+    assert err.summary == ("image 'f-1.3.2' declares exclude_from_latest: true, but families.f.latest: 1.3.2 "
+                           "needs it false")
+    # An undeclared version keeps its other fields (local compares them plainly): only the flag changes.
+    dated = Snapshot(images=tuple(replace(i, extra={"end_of_life_date": "2027-01-01"}) if i.name == "f-1.4.0" else i
+                                  for i in VERSIONS.images))
+    (c,) = make_plan(_latest_state("1.3.2"), dated, CAPS).pending
+    assert [(f.path, f.before, f.after) for f in c.fields] == [("extra.exclude_from_latest", None, True)]
+    # A capture into another family is no version of this one.
+    other = spec("g-5.0.0", family="g")
+    plan = make_plan(_latest_state("1.3.2", other), VERSIONS, CAPS)
+    assert _by_name(plan)["g-5.0.0"].after.extra == {}
+    # A provider with regions but no rollout declared moves latest at once.
+    flat = replace(_rings_state(), families={"f": FamilySpec(name="f", latest="1.0.0")})
+    plan = make_plan(flat, _ring_world(), RCAPS, now=NOW)
+    assert [(m.before, m.after, m.regions) for m in plan.latest] == [("1.1.0", "1.0.0", ())]
+    (c,) = plan.pending
+    assert [(f.path, f.after) for f in c.fields] == [("extra.exclude_from_latest", True)]
+
+
+def test_a_ring_conflict_on_a_region_declared_true():
+    s = spec("f-1.1.0", family="f", source=_ring_world().images[1].source,
+             extra={"target_regions": [{"name": "westeurope", "exclude_from_latest": True}]})
+    (err,) = make_plan(_rings_state(s), _ring_world(), RCAPS, now=NOW).errors
+    assert err.summary == ("image 'f-1.1.0' declares exclude_from_latest: true in region westeurope, but "
+                           "families.f.latest_rollout needs it false there now")
