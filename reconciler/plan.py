@@ -668,12 +668,12 @@ def _retention(
 
 
 def _uses_time(desired: DesiredState) -> bool:
-    """Whether the plan records ``now``: a lifecycle ages images, or ``latest`` rolls out in rings
-    (applying the saved plan then plans again at that time). A promotion's gate reads ``now`` too
-    but is not recorded: a saved plan made while it waited is refused once it is due
-    (docs/lifecycle.md, "Promotion")."""
-    return any(e.ages for e in desired.policy.lifecycles().values()) or any(
-        f.latest_rollout for f in desired.families.values())
+    """Whether the plan records ``now``: a lifecycle ages images, ``latest`` rolls out in rings, or a
+    promotion waits for its ``promote_when.min_age`` (applying the saved plan then plans again at
+    that time: a promotion reviewed as waiting still waits at apply, issue 11 §3)."""
+    return (any(e.ages for e in desired.policy.lifecycles().values())
+            or any(f.latest_rollout for f in desired.families.values())
+            or any((p := promotion_of(s)) is not None and p.min_age != "" for s in desired.images))
 
 
 def _family_members(snapshot: Snapshot, family: str) -> list[Image]:

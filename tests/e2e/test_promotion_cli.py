@@ -119,3 +119,31 @@ def test_a_bad_injected_clock_is_a_clear_error(two_catalogs, cli, monkeypatch) -
     monkeypatch.setenv("RECONCILER_NOW", "yesterday")
     r = cli("plan", "prod.yaml")
     assert r.code == 1 and "RECONCILER_NOW='yesterday' is not an ISO-8601 time" in r.text
+
+
+def test_a_saved_plan_of_a_waiting_promotion_still_waits_when_applied_later(two_catalogs, cli, monkeypatch) -> None:
+    """The saved plan records ``now``; ``apply PLAN`` plans again at that time (issue 11 §3), so a
+    promotion reviewed as waiting is not copied at merge even though it has become due since."""
+    from datetime import timedelta
+
+    from reconciler.lifecycle import format_time, parse_time
+
+    (two_catalogs / "dev.yaml").write_text(DEV.replace("TAG", "true"))
+    assert cli("apply", "dev.yaml", "--auto-approve").code == 0
+    born = parse_time(created(cli))
+    assert born is not None
+    reviewed = format_time(born + timedelta(hours=20))
+    monkeypatch.setenv("RECONCILER_NOW", reviewed)
+    r = cli("plan", "prod.yaml", "--out", "waiting.json")
+    assert r.code == 0 and "WAITING: dev:web-base-1 is 20h old, needs 72h\n" in r.out, r.text
+    assert json.loads((two_catalogs / "waiting.json").read_text())["now"] == reviewed
+
+    monkeypatch.setenv("RECONCILER_NOW", format_time(born + timedelta(hours=80)))
+    r = cli("apply", "waiting.json", "--file", "prod.yaml", "--auto-approve")
+    assert r.code == 0, r.text
+    assert "copy from" not in r.text
+    listed = json.loads(cli("images", "list", "--file", "prod.yaml", "--format", "json").out)
+    images = listed["images"] if isinstance(listed, dict) else listed
+    assert all(i["name"] != "web-base-1" for i in images)
+    r = cli("plan", "prod.yaml", "--detailed-exitcode")  # a fresh plan at merge time: due now
+    assert r.code == 2 and "+ capture web-base-1" in r.out, r.text

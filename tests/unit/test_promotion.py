@@ -194,6 +194,16 @@ def test_a_waiting_promotion_is_not_a_change() -> None:
     assert p.counts()["capture"] == 0 and not c.destructive and c.consumes_vm is None
 
 
+def test_a_plan_with_an_age_gate_records_its_time_and_one_without_does_not() -> None:
+    """``now`` is recorded when a gate reads it (issue 11 §3): ``apply PLAN`` plans again at that time."""
+    live = Snapshot(origins={REF: origin(NOW - timedelta(hours=20))})
+    assert plan(spec(min_age="72h"), live).now == "2026-12-01T12:00:00Z"
+    assert plan(spec(tags={"ok": "1"}), live).now == ""
+    assert plan(spec(), live).now == ""
+    vm = ImageSpec(name="x", type=ImageType.OS, os="linux", os_state=OSState.GENERALIZED, source=Source(vm="v"))
+    assert plan(vm, Snapshot()).now == ""
+
+
 def test_a_due_promotion_is_a_capture_that_consumes_nothing() -> None:
     p = plan(spec(min_age="72h"), Snapshot(origins={REF: origin(NOW - timedelta(hours=72))}))
     (c,) = p.pending
