@@ -696,6 +696,9 @@ class Capabilities:
     ``footprint``: a pure function giving what a capture of ``spec`` from the VM will store (GiB by
     storage type, every copy counted: ``Image.footprint``), empty when unknown; None: the provider
     never knows (issue 11 §5).
+    ``promotion_footprint``: a pure function giving what a promotion of ``spec`` from ``origin``
+    (the source image, ``Snapshot.origins``) will store, the same way; empty when unknown; None:
+    the provider never knows.
     ``promotion``: it copies an image of another catalog of the same provider (``source.image:
     ALIAS:NAME`` naming a ``sources:`` entry, or a gallery version's id; issue 11 §1).
     """
@@ -727,6 +730,7 @@ class Capabilities:
     family_noun: str = "family"
     family_steps: Callable[[ImageSpec, Snapshot], tuple[str, ...]] | None = field(default=None, compare=False)
     footprint: Callable[[ImageSpec, VM], Mapping[str, float]] | None = field(default=None, compare=False)
+    promotion_footprint: Callable[[ImageSpec, Image], Mapping[str, float]] | None = field(default=None, compare=False)
     promotion: bool = False
 
 

@@ -165,7 +165,7 @@ def make_plan(
     moves = _plan_latest(desired, snapshot, capabilities, changes, declared, live, vms, owner, location, errors,
                          now)
 
-    _add_footprints(changes, vms, capabilities)
+    _add_footprints(changes, vms, snapshot.origins, capabilities)
     owned = {i.key for i in snapshot.images if rules.owned(i, owner)}
     selected = _select_targets(changes, targets, errors, known=owned)
 
@@ -251,20 +251,36 @@ def _holders(desired: DesiredState, snapshot: Snapshot, image: Image) -> tuple[C
     return snapshot.consumers.get(image.key, ())
 
 
-def _add_footprints(changes: dict[str, Change], vms: Mapping[str, VM], caps: Capabilities) -> None:
-    """What each capture stores and each remove frees (a replace both), where the provider knows.
-    No-ops and updates are skipped first: a 100,000-image plan is mostly no-ops (issue 13)."""
+def _add_footprints(changes: dict[str, Change], vms: Mapping[str, VM], origins: Mapping[str, Image],
+                    caps: Capabilities) -> None:
+    """What each capture stores and each remove frees (a replace both), where the provider knows:
+    a capture from its source VM (``caps.footprint``), a promotion from its source image
+    (``caps.promotion_footprint``). No-ops and updates are skipped first: a 100,000-image plan is
+    mostly no-ops (issue 13)."""
     noop, update = Action.NOOP, Action.UPDATE
     for key, c in changes.items():
         if c.action is noop or c.action is update:
             continue
         stored: Mapping[str, float] = {}
-        if c.action in (Action.CAPTURE, Action.REPLACE) and c.after is not None and caps.footprint is not None:
-            vm = vms.get(c.after.source.vm.casefold()) if c.after.source.vm is not None else None
-            stored = caps.footprint(c.after, vm) if vm is not None else {}
+        if c.action in (Action.CAPTURE, Action.REPLACE) and c.after is not None:
+            stored = _stored(c.after, vms, origins, caps)
         freed = c.before.footprint if c.before is not None else {}  # a remove or replace: a capture has none
         if stored or freed:
             changes[key] = replace(c, stored=dict(stored), freed=dict(freed))
+
+
+def _stored(spec: ImageSpec, vms: Mapping[str, VM], origins: Mapping[str, Image], caps: Capabilities,
+            ) -> Mapping[str, float]:
+    promo = promotion_of(spec)
+    if promo is not None:
+        origin = origins.get(promo.key)
+        if origin is None or caps.promotion_footprint is None:
+            return {}
+        return caps.promotion_footprint(spec, origin)
+    vm = vms.get(spec.source.vm.casefold()) if spec.source.vm is not None else None
+    if vm is None or caps.footprint is None:
+        return {}
+    return caps.footprint(spec, vm)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from ..clouds import Kind, cloud_problem, credential_target_problem, get_cloud, 
 from ..registry import described, environment_of
 from . import families
 from .checks import mode_checks
-from .footprint import capture_footprint
+from .footprint import capture_footprint, promotion_footprint
 from .modes import GalleryScope, scope_class
 
 NAME = "azure"
@@ -57,6 +57,8 @@ def capabilities(settings: Mapping[str, Any]) -> Capabilities:
         # What a capture stores (issue 11 §5): one copy, or one per declared replica and region.
         footprint=partial(capture_footprint, gallery=mode is GalleryScope,
                           location=str(settings.get("location") or "")),
+        promotion_footprint=partial(promotion_footprint, gallery=mode is GalleryScope,
+                                    location=str(settings.get("location") or "")),
         promotion=mode is GalleryScope,  # a version from another gallery's version (issue 11 §1)
         **_family_caps(mode is GalleryScope),
     )

@@ -10,7 +10,9 @@ sizes are in what ARM answers:
   (``regionalReplicaCount``, else ``publishingProfile.replicaCount``, else 1) under the region's
   ``storageAccountType`` (else the profile's, else ``Standard_LRS``);
 * a capture: the source VM's ``osDisk.diskSizeGB`` and ``dataDisks[].diskSizeGB`` (an OS image takes
-  the OS disk only), one copy (managed image) or one per declared replica and region (version).
+  the OS disk only), one copy (managed image) or one per declared replica and region (version);
+* a promotion: the source version's size of one copy (its footprint over its replicas x regions),
+  one per declared replica and region of the new version.
 
 A size that is missing anywhere makes the whole footprint unknown (empty), never a guess.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ...model import VM, ImageSpec, ImageType
+from ...model import VM, Image, ImageSpec, ImageType
 from . import versions
 
 DEFAULT_STORAGE = "Standard_LRS"
@@ -96,6 +98,31 @@ def capture_footprint(spec: ImageSpec, vm: VM, *, gallery: bool, location: str) 
     one = float(sum(sizes))
     if not gallery:
         return {DEFAULT_STORAGE: one}
+    return _replicated(spec, one, location)
+
+
+def promotion_footprint(spec: ImageSpec, origin: Image, *, gallery: bool, location: str) -> dict[str, float]:
+    """What promoting ``origin`` (a gallery version) into ``spec`` will store
+    (``Capabilities.promotion_footprint``): the origin's size of one copy (its footprint divided by
+    its copies, replicas x regions as read into ``origin.extra`` by ``versions.live_fields``) once
+    per declared replica and region, as a capture; {} when unknown (or not a gallery)."""
+    copies = _copies(origin.extra)
+    if not gallery or not origin.footprint or copies <= 0:
+        return {}
+    return _replicated(spec, sum(origin.footprint.values()) / copies, location)
+
+
+def _copies(extra: Mapping[str, Any]) -> int:
+    """A live version's replicas over all its regions (``version_footprint``'s count): a region's
+    ``replicas``, else the version's ``replica_count`` (Azure's default 1); one region when none is
+    listed."""
+    count = int(extra.get("replica_count") or versions.DEFAULTS["replica_count"])
+    regions = versions.declared_regions(extra.get("target_regions"))
+    return sum(int(r.replicas or count) for r in regions) if regions else count
+
+
+def _replicated(spec: ImageSpec, one: float, location: str) -> dict[str, float]:
+    """``one`` GiB once per replica in every region ``spec`` declares (else the catalog's)."""
     extra = spec.extra
     count = int(extra.get("replica_count") or versions.DEFAULTS["replica_count"])
     default_kind = str(extra.get("storage_account_type") or DEFAULT_STORAGE)
@@ -112,4 +139,4 @@ def _canonical(kind: str) -> str:
     return next((s for s in versions.STORAGE_TYPES if s.lower() == kind.lower()), kind)
 
 
-__all__ = ["capture_footprint", "image_footprint", "vm_disk_gib"]
+__all__ = ["capture_footprint", "image_footprint", "promotion_footprint", "vm_disk_gib"]

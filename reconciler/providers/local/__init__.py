@@ -24,7 +24,7 @@ from ..registry import Seeding, described
 from .backend import LocalBackend, LocalProvider
 from .lock import LocalLockHandle
 from .seeding import init_catalog
-from .store import SCHEMA_VERSION, capture_footprint
+from .store import SCHEMA_VERSION, capture_footprint, promotion_footprint
 
 NAME = "local"
 DEFAULT_PATH = ".reconciler/catalog.db"
@@ -53,6 +53,7 @@ def capabilities(settings: Mapping[str, Any]) -> Capabilities:
         path_settings=frozenset({"path"}),
         promotion=True,
         footprint=capture_footprint,
+        promotion_footprint=promotion_footprint,
         family_fields={"description": FAMILY_DESCRIPTION, **LATEST_FIELDS},
     )
 

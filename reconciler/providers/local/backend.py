@@ -68,6 +68,7 @@ from .store import (
     _vm_from_row,
     _with_fingerprint,
     capture_footprint,
+    promotion_footprint,
 )
 
 #: Seconds a writer waits for another writer before SQLite gives up ("database is locked").
@@ -429,7 +430,7 @@ class LocalBackend:
             source=Source(),
             data_disks=origin.data_disks,
             created=self._now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            footprint=dict(origin.footprint),
+            footprint=promotion_footprint(spec, origin),  # what the plan said it would store
             extra={k: v for k, v in spec.extra.items() if k != PROMOTION_EXTRA},
         )
         self._step(on_step, f"copy from {promo.get('from')}")

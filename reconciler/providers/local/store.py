@@ -135,6 +135,12 @@ def capture_footprint(spec: ImageSpec, vm: VM) -> dict[str, float]:
     return {LOCAL_STORAGE: float(sum(sizes))} if sizes else {}
 
 
+def promotion_footprint(spec: ImageSpec, origin: Image) -> dict[str, float]:
+    """What a promotion of ``spec`` from ``origin`` stores (issue 11 §5): the same disks once, so
+    the source image's own footprint (what ``LocalBackend._promote`` records); {} when unknown."""
+    return dict(origin.footprint)
+
+
 def _image_from_row(r: tuple[Any, ...]) -> Image:
     row = dict(zip(_ROWS.keys(Image), r, strict=True))
     for column in _SHARED_COLUMNS:
