@@ -238,3 +238,39 @@ def test_a_promotion_across_subscriptions() -> None:
             assert [c.action for c in plan_at(p, state, "2026-12-02T00:00:00Z").changes] == [Action.NOOP]
         finally:
             p.close()
+
+
+def test_a_promotion_carries_what_the_copy_will_store_and_the_copy_stores_it() -> None:
+    """Issue 11 §5: the source's one copy (its footprint over its replicas x regions, as ARM
+    answers them) x the target's declared replicas and regions; the version made reads back with
+    the same footprint."""
+    fake = FakeClock()
+    source = version(DEV, "web-base/1.4.0", ["West Europe", "North Europe"])
+    profile = source["properties"]["publishingProfile"]
+    profile["replicaCount"] = 2
+    for r in profile["targetRegions"]:
+        r["regionalReplicaCount"] = 2
+    source["properties"]["storageProfile"]["osDiskImage"]["sizeInGB"] = 40
+    resources = [gallery(DEV, "dev"), gallery(PROD, "prod"), definition(DEV, "web-base"), source]
+    with ArmEmulator({"resources": resources}, clock=fake.clock) as emu:
+        p = open_azure(emu, fake, gallery="prod", location=LOCATION)
+        try:
+            text = "\n".join([
+                "version: 1", "catalog:", "  name: platform", "  provider: azure", f"  subscription: {SUB}",
+                f"  resource_group: {RG}", f"  location: {LOCATION}", "  gallery: prod", f"  endpoint: {emu.url}",
+                "sources:", f"  dev: {{resource_group: {DEV_RG}, gallery: dev}}", "images:",
+                "  - name: web-base/1.4.0", "    type: os", "    os: linux",
+                "    source: {image: 'dev:web-base/1.4.0'}",
+                "    target_regions: [westeurope, {name: eastus, replicas: 3, storage: Premium_LRS}]", ""])
+            state = parse_spec(text.encode(), "images.yaml")
+            plan = plan_at(p, state, "2026-12-01T00:00:00Z")
+            (change,) = plan.pending
+            assert change.action is Action.CAPTURE and not change.errors
+            # 4 copies of 40 GiB at the source (160 GiB); 1 + 3 copies here, by storage type
+            assert change.stored == {"Standard_LRS": 40.0, "Premium_LRS": 120.0}
+            assert plan.storage()["stored"] == {"Standard_LRS": 40.0, "Premium_LRS": 120.0}
+            assert apply_plan(plan, p, parallelism=1).ok
+            (made,) = [i for i in read_snapshot(state, p).images if i.name == "web-base/1.4.0"]
+            assert made.footprint == change.stored
+        finally:
+            p.close()

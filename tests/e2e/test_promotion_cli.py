@@ -45,7 +45,7 @@ def two_catalogs(tmp_path: Path, monkeypatch, cli):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "dev-seed.json").write_text(json.dumps({"vms": [
         {"name": "build-01", "os": "linux", "power_state": "stopped", "os_state": "generalized",
-         "os_disk": "d0", "data_disks": []}], "images": []}))
+         "os_disk": "d0", "data_disks": [], "disk_gib": [30]}], "images": []}))
     (tmp_path / "empty-seed.json").write_text(json.dumps({"vms": [], "images": []}))
     (tmp_path / "dev.yaml").write_text(DEV.replace("TAG", "false"))
     (tmp_path / "prod.yaml").write_text(PROD)
@@ -94,6 +94,9 @@ def test_a_promotion_waits_then_is_due_then_converges(two_catalogs, cli, monkeyp
     r = cli("plan", "prod.yaml", "--detailed-exitcode", "--out", "promote.json")
     assert r.code == 2, r.text
     assert "+ capture web-base-1" in r.out and "WAITING" not in r.out
+    # Issue 11 §5: the copy holds the source's disks once (build-01's 30 GiB OS disk).
+    assert "      storage: +30 GiB local stored\n" in r.out
+    assert "Storage: +30 GiB stored, -0 GiB freed.\n" in r.out
     r = cli("apply", "promote.json", "--file", "prod.yaml", "--auto-approve")
     assert r.code == 0, r.text
     assert "copy from dev:web-base-1" in r.text

@@ -145,7 +145,8 @@ WEU = "westeurope"
      {"Standard_LRS": 40.0}),
     # a source of 3 replicas (no regions listed: its own), the target declaring 2 regions
     (origin({"Standard_LRS": 90.0}, replica_count=3),
-     {"replica_count": 2, "target_regions": [{"name": WEU}, {"name": "eastus", "replicas": 4, "storage": "premium_lrs"}]},
+     {"replica_count": 2,
+      "target_regions": [{"name": WEU}, {"name": "eastus", "replicas": 4, "storage": "premium_lrs"}]},
      {"Standard_LRS": 60.0, "Premium_LRS": 120.0}),
     (origin({"Standard_LRS": 30.0}), {"storage_account_type": "Standard_ZRS"}, {"Standard_ZRS": 30.0}),
     # unknown: the source's size is not known
