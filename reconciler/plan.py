@@ -850,8 +850,8 @@ def _plan_latest(desired: DesiredState, snapshot: Snapshot, caps: Capabilities, 
             if change.action is Action.UPDATE:
                 changes[key] = replace(change, reason=f"latest({fam.name}): {version_of(target)}")
         if fam.latest_rollout and "target_regions" in caps.image_fields:
-            rolled = _rollout(desired, fam, target, members, declared, live, changes, vms, snapshot, caps, owner,
-                              location, errors, now)
+            rolled = _rollout(fam, target, members, declared, live, changes, vms, snapshot, caps, owner, location,
+                              errors, now)
             if rolled is not None:
                 moves.extend(rolled)
                 continue
@@ -866,7 +866,7 @@ def _region_name(item: Any) -> str:
     return str(name or "").replace(" ", "").lower()
 
 
-def _rollout(desired: DesiredState, fam: FamilySpec, target: str, members: Mapping[str, Image],
+def _rollout(fam: FamilySpec, target: str, members: Mapping[str, Image],
              declared: Mapping[str, ImageSpec], live: Mapping[str, Image], changes: dict[str, Change],
              vms: Mapping[str, Any], snapshot: Snapshot, caps: Capabilities, owner: str, location: Any,
              errors: list[Diagnostic], now: datetime | None) -> tuple[LatestMove, ...] | None:
