@@ -4,7 +4,7 @@
 #   make test  - create .venv, install with the test extras, run the whole test suite
 #   make lint  - ruff check . (reconciler, tests, benchmarks, tools)
 #   make typecheck - mypy --strict over reconciler/ (configured in pyproject.toml)
-#   make mutation - mutation score of the pure core (rules, planner, saved plans); ~2-3 minutes, not in .ci/run
+#   make mutation - mutation score of the pure core (rules, planner, saved plans); ~8 minutes, not in .ci/run
 #   make bench - benchmarks/bench.py: the performance table of issue 13 (100,000 images; not in .ci/run)
 PYTHON ?= python3
 VENV   := .venv
