@@ -35,42 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-SUB = "00000000-0000-4000-8000-000000000b0e"
-RG = "rg-bench"
-LOCATION = "westeurope"
-RP = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute"
-OWNER = "platform"
+# The seeded resources are the same as the azure plan benchmark's (one definition of them).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from azure_plan_scale import LOCATION, OWNER, RG, RP, SUB, image_resource, vm_resource  # noqa: E402
+
 PAGE_SIZE = 100
-
-
-def image_resource(i: int) -> dict[str, Any]:
-    from reconciler.providers import azure  # noqa: PLC0415
-
-    name = f"img-{i:05d}"
-    return {
-        "id": f"{RP}/images/{name}", "name": name, "type": "Microsoft.Compute/images", "location": LOCATION,
-        "tags": {azure.TAG_OWNER: OWNER, azure.TAG_TYPE: "os", azure.TAG_FAMILY: f"fam-{i % 50}", "n": str(i)},
-        "properties": {
-            "storageProfile": {"osDisk": {"osType": "Linux", "osState": "Generalized",
-                                          "managedDisk": {"id": f"{RP}/disks/{name}-os"}}, "dataDisks": [],
-                               "zoneResilient": False},
-            "provisioningState": "Succeeded", "hyperVGeneration": "V1",
-        },
-    }
-
-
-def vm_resource(name: str) -> dict[str, Any]:
-    return {
-        "id": f"{RP}/virtualMachines/{name}", "name": name, "type": "Microsoft.Compute/virtualMachines",
-        "location": LOCATION,
-        "properties": {
-            "storageProfile": {"osDisk": {"osType": "Linux", "name": f"{name}-os", "createOption": "FromImage",
-                                          "managedDisk": {"id": f"{RP}/disks/{name}-os"}}, "dataDisks": []},
-            "provisioningState": "Succeeded",
-            "instanceView": {"statuses": [{"code": "PowerState/deallocated", "level": "Info"},
-                                          {"code": "OSState/generalized", "level": "Info"}]},
-        },
-    }
 
 
 def _serve(state_file: str, latency: float) -> int:
