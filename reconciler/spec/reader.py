@@ -24,6 +24,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import methodcaller
 from sys import intern
 from typing import Any
 
@@ -311,6 +312,15 @@ _FAST_DQ = re.compile(r'"([^"\\]*)"\Z')
 _FAST_SQ = re.compile(r"'([^']*)'\Z")
 _FAST_FLOW_KEY = re.compile(_FAST_KEY)
 _MISS: Any = object()
+#: A plain scalar that is text, known at a glance: it starts with a letter no implicit resolver
+#: reads (bools and nulls start with f n o t y, numbers with digits . + -), and holds only word
+#: characters, ``./-`` and single spaces between them (so nothing a flow or block value refuses).
+_FAST_TEXT = re.compile(r"[A-EG-MP-SU-XZa-eg-mp-su-xz][\w./-]*(?: [\w./-]+)*\Z")
+#: A flow mapping of plain words and simple quoted text, ``{vm: build-7, index: "7"}``: its pairs
+#: are found by one ``findall`` (``_fast_value`` reads any other flow mapping item by item).
+_FLOW_WORD = r'(?:[\w./-]+|"[\w./ -]*")'
+_FLOW_SIMPLE = re.compile(rf"\{{(?:[A-Za-z0-9_][\w./-]*: {_FLOW_WORD}(?:, [A-Za-z0-9_][\w./-]*: {_FLOW_WORD})*)?\}}\Z")
+_FLOW_PAIR = re.compile(r'([A-Za-z0-9_][\w./-]*): (?:"([\w./ -]*)"|([\w./-]+))')  # (key, quoted, plain)
 _FAST_DEPTH = 12  # deeper files are read by the event reader (``MAX_DEPTH`` and its message)
 
 
@@ -318,9 +328,16 @@ class _NotFast(Exception):
     """The text is outside the fast read's subset: read it with the event reader."""
 
 
+class _NotSplit(Exception):
+    """The ``images:`` list is not written as the split read takes it: read it line by line."""
+
+
 def _fast_scalar(value: str, cache: dict[str, Any], flow: bool) -> Any:
     """A value that is not a collection: quoted text, or a plain scalar resolved as the event reader
     resolves it (YAML 1.1 implicit tags but timestamps). ``cache``: the values already resolved."""
+    if _FAST_TEXT.match(value) is not None:
+        cache[value] = value
+        return value
     first = value[:1]
     if first == '"' or first == "'":
         m = (_FAST_DQ if first == '"' else _FAST_SQ).match(value)
@@ -352,6 +369,17 @@ def _fast_value(value: str, cache: dict[str, Any], flow_cache: dict[str, Any], p
                 marks: dict[DataPath, Mark], line: int, col: int) -> Any:
     """A value not in ``cache``: a scalar, or ``{a: b, c: "d"}`` / ``[a, b]`` on one line with
     nothing nested. ``line``, ``col``: where it starts (a collection at two steps or fewer is marked)."""
+    if _FAST_TEXT.match(value) is not None:
+        cache[value] = value
+        return value
+    if value[0] == "{" and _FLOW_SIMPLE.match(value) is not None:
+        get = flow_cache.get
+        simple = {intern(k): quoted if not plain else v if (v := get(plain, _MISS)) is not _MISS
+                  else _fast_scalar(plain, flow_cache, True) for k, quoted, plain in _FLOW_PAIR.findall(value)}
+        if len(simple) == value.count(":"):  # else a duplicate key: read below, which refuses it
+            if len(path) <= 2:
+                marks[path] = (line, col)
+            return simple
     cut = value.find(" #")
     if cut > 0:  # a comment after the value (a quoted "a #b" is then cut short, and refused)
         value = value[:cut].rstrip(" ")
@@ -394,10 +422,113 @@ def _fast_read(text: str, doc: Document) -> dict[str, Any]:
     collections at paths of at most two steps) in ``doc``; raises ``_NotFast``."""
     if "\t" in text or "\r" in text or not text.replace("\n", "").isprintable():
         raise _NotFast  # tabs and CRs (their messages), NEL/LS/PS line breaks, invisible characters
-    marks = doc.marks
     cache: dict[str, Any] = {}
     flow_cache: dict[str, Any] = {}
+    trailing = " \n" in text or text.endswith(" ")
+    findall = (_FAST_LINE_TRAILING if trailing else _FAST_LINE).findall
+    size = len(text)
+    root: dict[str, Any] | None = None if trailing else _fast_split(text, doc.marks, cache, flow_cache, findall)
+    if root is None:
+        doc.marks.clear()
+        root = {}
+        lineno, _, _ = _fast_lines(text, 0, size, -1, root, doc.marks, cache, flow_cache, findall)
+        if lineno != text.count("\n"):
+            raise _NotFast
+    if not root:
+        raise _NotFast
+    first, pos = 0, 0
+    while True:  # the root's mark: its first key, on the first line that is not blank or a comment
+        nl = text.find("\n", pos)
+        content = text[pos:nl if nl >= 0 else size].lstrip(" ")
+        if content and content[0] != "#":
+            doc.marks[()] = (first, 0)
+            return root
+        if nl < 0:
+            raise _NotFast
+        first, pos = first + 1, nl + 1
+
+
+#: The ``images:`` line of the split read (``_fast_split``), and the end of the list below it: the
+#: next line at column 1 that is not blank.
+_FAST_IMAGES = re.compile(r"^images:\n", re.M)
+_FAST_SECTION_END = re.compile(r"\n(?=[^ \n])")
+#: Paths inside a list entry (three steps) are never marked: ``_fast_value`` is given this one.
+_FAST_DEEP: DataPath = ("images", 0, "")
+
+
+def _fast_split(text: str, marks: dict[DataPath, Mark], cache: dict[str, Any], flow_cache: dict[str, Any],
+                findall: Any) -> dict[str, Any] | None:
+    """The root mapping, its ``images:`` list read entry by entry with ``str.split`` (in C) instead
+    of line by line: the whole of a large file is that list, written as ``export`` writes it (one
+    ``key: value`` per line at one indentation, no comments or blank lines inside an entry, no
+    nested block). None when the list is not written so (``_fast_read`` then reads every line,
+    with fresh marks); raises ``_NotFast`` where the line-by-line read would.
+
+    ``tests/unit/test_spec_fast_reader.py`` checks split == line by line == event reader."""
+    m = _FAST_IMAGES.search(text)
+    if m is None:
+        return None
+    head_end = m.end() - 1  # the newline that ends the ``images:`` line
     root: dict[str, Any] = {}
+    lineno, pending, at_root = _fast_lines(text, 0, head_end, -1, root, marks, cache, flow_cache, findall)
+    if pending != "images" or not at_root:
+        return None
+    start = m.end()
+    lead = text[start:start + 64]
+    col = len(lead) - len(lead.lstrip(" "))  # the list's indentation: at least one space (else line by line)
+    if not 0 < col < 64 or text[start + col:start + col + 2] != "- " or text[start + col + 2:start + col + 3] == " ":
+        return None
+    end_m = _FAST_SECTION_END.search(text, start)
+    stop = end_m.start() if end_m is not None else len(text)
+    if end_m is not None and text[stop + 1] in "#-":  # a comment or a list at column 1: line by line
+        return None
+    entries = text[start + col + 2:stop].split("\n" + " " * col + "- ")
+    sep = "\n" + " " * (col + 2)
+    canon: dict[str, str] = {}  # the keys seen, checked and interned
+    items: list[dict[str, Any]] = []
+    line = lineno + 1
+    marks[("images",)] = (line, col)
+    get = cache.get
+    split = methodcaller("split", ": ", 1)
+
+    def value_of(value: str) -> Any:
+        if not value or value[0] == " " or value[0] == "#":
+            raise _NotSplit  # "key:  value" (its column), a comment, a value on the next lines
+        return _fast_value(value, cache, flow_cache, _FAST_DEEP, marks, line, 0)
+
+    try:
+        for index, entry in enumerate(entries):
+            marks[("images", index)] = (line, col + 2)
+            body = entry.rstrip("\n")
+            pieces = body.split(sep)
+            raw = dict(map(split, pieces))  # ValueError: a line without ": "
+            if len(raw) != len(pieces) or len(pieces) != body.count("\n") + 1:
+                return None  # a duplicate key; a line at another indentation (a nested block, a comment...)
+            if not canon.keys() >= raw.keys():
+                for key in raw.keys() - canon.keys():
+                    if _FAST_FLOW_KEY.fullmatch(key) is None:
+                        return None
+                    canon[key] = intern(key)
+            items.append({canon[k]: v if (v := get(text, _MISS)) is not _MISS else value_of(text)
+                          for k, text in raw.items()})
+            line += entry.count("\n") + 1
+    except (ValueError, _NotSplit):
+        return None
+    root["images"] = items
+    lineno = line - 1
+    if end_m is not None:
+        lineno, _, _ = _fast_lines(text, stop + 1, len(text), lineno, root, marks, cache, flow_cache, findall)
+    if lineno != text.count("\n"):
+        raise _NotFast
+    return root
+
+
+def _fast_lines(text: str, pos: int, stop: int, lineno: int, root: dict[str, Any], marks: dict[DataPath, Mark],
+                cache: dict[str, Any], flow_cache: dict[str, Any], findall: Any) -> tuple[int, str | None, bool]:
+    """Read the lines of ``text[pos:stop]`` into ``root`` (``stop``: a newline, or the end), the
+    first one at column 1; ``lineno``: the index of the line before. Returns the index of the last
+    line read, the key still waiting for its value (on the next lines), and whether the read ended
+    in the root mapping. Raises ``_NotFast``."""
     # Frames (indent, container, is_map, path); the innermost one lives in these locals.
     stack: list[tuple[int, Any, bool, DataPath]] = []
     indent, is_map = 0, True
@@ -406,14 +537,10 @@ def _fast_read(text: str, doc: Document) -> dict[str, Any]:
     child: DataPath
     pending: str | None = None  # a key whose value is on the next lines, and its indentation
     pending_indent = 0
-    lineno = -1
-    findall = (_FAST_LINE_TRAILING if " \n" in text or text.endswith(" ") else _FAST_LINE).findall
-    size = len(text)
-    pos = 0
-    while pos <= size:  # a megabyte at a time: the list of one chunk's lines is short-lived
+    while pos <= stop:  # a megabyte at a time: the list of one chunk's lines is short-lived
         end = text.find("\n", pos + (1 << 20))
-        if end < 0:
-            end = size
+        if end < 0 or end > stop:
+            end = stop
         for ind, dash, key, gap, val in findall(text, pos, end):
             lineno += 1
             if key and not dash and pending is None and is_map and len(ind) == indent:  # most lines
@@ -488,18 +615,7 @@ def _fast_read(text: str, doc: Document) -> dict[str, Any]:
             container_[key] = (_fast_value(val, cache, flow_cache, path + (key,), marks, lineno,
                                            indent + len(key) + 1 + len(gap)) if v is _MISS else v)
         pos = end + 1
-    if not root or lineno != text.count("\n"):
-        raise _NotFast
-    first, pos = 0, 0
-    while True:  # the root's mark: its first key, on the first line that is not blank or a comment
-        nl = text.find("\n", pos)
-        content = text[pos:nl if nl >= 0 else size].lstrip(" ")
-        if content and content[0] != "#":
-            marks[()] = (first, 0)
-            return root
-        if nl < 0:
-            raise _NotFast
-        first, pos = first + 1, nl + 1
+    return lineno, pending, container_ is root
 
 
 def read_document(data: bytes, filename: str) -> tuple[Document | None, list[Diagnostic]]:

@@ -241,3 +241,94 @@ def test_a_local_plan_imports_no_other_provider(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
     assert "valid" in done.stdout
+
+
+# --------------------------------------------------------------------------------------------------
+# The split read of the ``images:`` list (``reader._fast_split``): entry by entry, with str.split
+
+
+_FLOW_VALUES = ["bench", '"5"', '""', "build-000001", "1", "yes", "a b", '"a b"', "null", "x.y/z", '"a,b"', "-1"]
+
+
+@st.composite
+def _entry_value(draw: st.DrawFn) -> str:
+    if draw(st.integers(0, 3)) == 0:
+        pairs = draw(st.lists(st.tuples(keys.filter(lambda k: " " not in k), st.sampled_from(_FLOW_VALUES)),
+                              max_size=3))
+        return "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"
+    return draw(scalars.filter(bool))
+
+
+@st.composite
+def image_lists(draw: st.DrawFn) -> str:
+    """A file whose ``images:`` list is written as ``export`` writes it, with sometimes one line that
+    is not (a nested block, a comment, a blank line, a duplicate key ...) and sometimes a root key after."""
+    indent = draw(st.sampled_from([1, 2, 4]))
+    lines = ["version: 1", "catalog:", "  name: c"] if draw(st.booleans()) else []
+    lines.append("images:")
+    for _ in range(draw(st.integers(1, 4))):
+        entry = [(k, draw(_entry_value())) for k in draw(st.lists(keys, min_size=1, max_size=4))]
+        for i, (k, v) in enumerate(entry):
+            lines.append(" " * indent + ("- " if i == 0 else "  ") + f"{k}: {v}")
+        if draw(st.booleans()):
+            lines.append("")
+    if draw(st.booleans()):
+        at = draw(st.integers(lines.index("images:") + 1, len(lines)))
+        lines.insert(at, draw(st.sampled_from([
+            "", "# a comment", " " * (indent + 2) + "# c", " " * (indent + 2) + "key:", " " * (indent + 4) + "a: b",
+            " " * (indent + 2) + "k:  two spaces", " " * (indent + 2) + "- x", " " * indent + "-  name: x",
+            " " * indent + "- x", "  a: b", "---", "families: {}", " " * (indent + 2) + "name: dup"])))
+    if draw(st.booleans()):
+        lines += ["families:", "  web: {description: x}"]
+    return "\n".join(lines) + draw(st.sampled_from(["\n", "", "\n\n"]))
+
+
+def _line_by_line(text: str) -> tuple[dict[str, Any], dict[Any, Any]] | None:
+    root: dict[str, Any] = {}
+    marks: dict[Any, Any] = {}
+    try:
+        last, _, _ = reader._fast_lines(text, 0, len(text), -1, root, marks, {}, {}, reader._FAST_LINE.findall)
+    except reader._NotFast:
+        return None
+    return (root, marks) if last == text.count("\n") else None
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(image_lists())
+def test_the_split_read_agrees_with_the_line_by_line_read_and_the_event_reader(text: str) -> None:
+    _agree(text)
+    if " \n" in text or text.endswith(" "):
+        return
+    marks: dict[Any, Any] = {}
+    try:
+        split = reader._fast_split(text, marks, {}, {}, reader._FAST_LINE.findall)
+    except reader._NotFast:
+        assert _line_by_line(text) is None  # where the split read refuses, so does the line-by-line one
+        return
+    if split is not None:
+        lines = _line_by_line(text)
+        assert lines is not None
+        assert split == lines[0]
+        assert marks == lines[1]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(image_lists().flatmap(lambda t: st.tuples(st.just(t), st.integers(0, len(t)),
+                                                   st.sampled_from(list(" -:#{}[],\"'\n") + ["  ", ": "]))))
+def test_the_split_read_declines_or_agrees_on_broken_lists(case: tuple[str, int, str]) -> None:
+    text, at, insert = case
+    _agree(text[:at] + insert + text[at:])
+
+
+def test_the_benchmark_layout_takes_the_split_read() -> None:
+    text = ("version: 1\ncatalog:\n  name: c\nimages:\n"
+            + "".join(f"  - name: img-{i}\n    type: vm\n    source: {{vm: build-{i}}}\n"
+                      f'    tags: {{team: bench, index: "{i}"}}\n' for i in range(3))
+            + "families:\n  web: {description: x}\n")
+    marks: dict[Any, Any] = {}
+    split = reader._fast_split(text, marks, {}, {}, reader._FAST_LINE.findall)
+    assert split is not None
+    assert split["images"][2] == {"name": "img-2", "type": "vm", "source": {"vm": "build-2"},
+                                  "tags": {"team": "bench", "index": "2"}}
+    assert marks[("images", 1)] == (8, 4)
+    assert _agree(text)
