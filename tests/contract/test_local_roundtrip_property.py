@@ -5,6 +5,7 @@ and nothing unowned, public or protected was touched."""
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import tempfile
 from collections import Counter
 from dataclasses import replace
@@ -16,10 +17,23 @@ from reconciler.apply import apply_plan
 from reconciler.model import Category, Outcome
 from reconciler.plan import make_plan
 from reconciler.providers.local import LocalProvider, capabilities, init_catalog
+from reconciler.providers.local.store import _IMAGE_COLUMNS, _image_from_row
 from tests.unit.planning import action_kinds, applyable_worlds
 
 OWNER = "platform"
 _counter = itertools.count()
+
+
+def _codec_read(path: Path) -> tuple[object, ...]:
+    """The images as the catalog's codec reads one row (``store._image_from_row``): the snapshot's
+    own reader (``store.images_from_rows``, issue 13) must build exactly these, types included
+    (``repr``: an enum is not its text, nor True 1)."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(f"SELECT {_IMAGE_COLUMNS} FROM images ORDER BY key").fetchall()
+    finally:
+        conn.close()
+    return tuple(_image_from_row(r) for r in rows)
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -33,6 +47,7 @@ def _roundtrip(world):
         provider = LocalProvider(str(path), OWNER, capabilities=caps)
         try:
             before = provider.snapshot()
+            assert repr(before.images) == repr(_codec_read(path))
             plan = make_plan(desired, before, caps)
             STATS["examples"] += 1
             STATS.update(action_kinds(plan))
@@ -45,6 +60,7 @@ def _roundtrip(world):
             result = apply_plan(plan, provider, parallelism=3)
             assert result.ok, [r for r in result.results if r.outcome is not Outcome.DONE]
             after = provider.snapshot()
+            assert repr(after.images) == repr(_codec_read(path))
             again = make_plan(desired, after, caps)
             assert not again.errored, again.all_errors
             assert again.pending == (), [(c.name, c.action, c.reason) for c in again.pending]

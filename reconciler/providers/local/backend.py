@@ -51,7 +51,7 @@ from ..guard import GuardedProvider, Live, LiveVM
 from ..locking import Held, LockInfo, LockWaits, held_by, unlockable, wait_for_lock
 from .lock import LocalLockHandle
 from .store import (
-    _IMAGE_COLUMNS,
+    _SNAPSHOT_COLUMNS,
     _VM_COLUMNS,
     APPLICATION,
     MIGRATIONS,
@@ -60,7 +60,6 @@ from .store import (
     _extra_json,
     _get_image,
     _get_vm,
-    _image_from_row,
     _insert_image,
     _lock_holder,
     _tags_json,
@@ -68,6 +67,7 @@ from .store import (
     _vm_from_row,
     _with_fingerprint,
     capture_footprint,
+    images_from_rows,
     promotion_footprint,
 )
 
@@ -283,10 +283,10 @@ class LocalBackend:
     def snapshot(self) -> Snapshot:
         """Every image and VM, sorted by (casefolded) name, in one consistent read."""
         with self._read() as conn:
-            image_rows = conn.execute(f"SELECT {_IMAGE_COLUMNS} FROM images ORDER BY key").fetchall()
+            images = tuple(images_from_rows(conn.execute(f"SELECT {_SNAPSHOT_COLUMNS} FROM images ORDER BY key")))
             vm_rows = conn.execute(f"SELECT {_VM_COLUMNS} FROM vms ORDER BY key").fetchall()
         return Snapshot(
-            images=tuple(_image_from_row(r) for r in image_rows),
+            images=images,
             vms=tuple(_vm_from_row(r) for r in vm_rows),
         )
 

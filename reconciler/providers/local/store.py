@@ -11,15 +11,16 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from sys import intern
 from typing import Any
 
 from ...codec import Codec, Shape
 from ...errors import ProviderError
-from ...model import VM, Image, ImageSpec, ImageType, Source
+from ...model import VM, Category, Image, ImageSpec, ImageType, OSState, Source, positional
 from ..locking import LockInfo
 
 #: The catalog file's format. Bump it (and add a migration) whenever the tables change.
@@ -148,6 +149,61 @@ def _image_from_row(r: tuple[Any, ...]) -> Image:
         if value.__class__ is str:
             row[column] = intern(value)
     return _ROWS.from_dict(Image, row, id=f"images/{r[0]}")
+
+
+_TYPES = {t.value: t for t in ImageType}
+_OS_STATES = {s.value: s for s in OSState}
+_CATEGORIES = {c.value: c for c in Category}
+_SNAPSHOT_COLUMNS = (
+    "name, type, os, os_state, category, family, label, description, recommended_vm_size, tags, owner, protected, "
+    "source_vm, source_vhd, source_storage, data_disks, extra, etag, created, footprint"
+)
+
+
+_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in __init__; typeshed omits it
+
+
+def _tags(text: str) -> Any:
+    """``json.loads(text)`` for the JSON this module writes (no white space around it), without the
+    decoder's two white-space regex matches: a third of a 100,000-row snapshot (issue 13)."""
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        end = -1
+    return value if end == len(text) else json.loads(text)
+
+
+_NEW_IMAGE = positional(Image)
+_NEW_SOURCE = partial(positional(Source), image=None, snapshot=None, disk=None, data_snapshots=(), deprovision=False,
+                      sysprepped=False)
+
+
+def images_from_rows(rows: Iterable[tuple[Any, ...]]) -> Iterator[Image]:
+    """``_image_from_row`` of each of ``rows`` (``SELECT {_SNAPSHOT_COLUMNS}``), the snapshot's way
+    (issue 13: 100,000 rows): fields passed straight to ``Image``, the repeated texts (an OS, a
+    family, the owner, ``{}``) read once and shared, not a dict and a codec call per row.
+    ``tests/contract/test_local_store.py`` checks it builds exactly what ``_image_from_row`` does."""
+    texts: dict[Any, Any] = {}
+    shared = texts.setdefault
+    documents: dict[str, Any] = {}  # the JSON of extra and footprint: a handful of distinct texts
+    loads = json.loads
+    image = _NEW_IMAGE
+    source = _NEW_SOURCE
+    for (name, type_, os_, os_state, category, family, label, description, size, tags, owner, protected,
+         vm, vhd, storage, data_disks, extra, etag, created, footprint) in rows:
+        e = documents.get(extra)
+        if e is None:
+            e = documents[extra] = loads(extra)
+        f = documents.get(footprint)
+        if f is None:
+            f = documents[footprint] = loads(footprint)
+        yield image(
+            name, _TYPES[type_], shared(os_, os_), _OS_STATES[os_state], _CATEGORIES[category], shared(family, family),
+            label, shared(description, description), shared(size, size), _tags(tags) if tags != "{}" else {},
+            shared(owner, owner), protected == 1,
+            None if vm is None and vhd is None and storage is None else source(vm, vhd, False, storage),
+            data_disks, e, f"images/{name}", etag, shared(created, created), None, None, f,
+        )
 
 
 def _vm_from_row(r: tuple[Any, ...]) -> VM:
