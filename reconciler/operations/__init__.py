@@ -23,7 +23,15 @@ from .catalogs import CATALOG_SUFFIXES, CatalogFile, CatalogPlan, MultiPlan, fin
 from .consumers import ConsumerReport, find_consumers
 from .environment import Environment
 from .export import Export, export_spec, owned_images
-from .loading import DEFAULT_FILE, check_desired, load_desired, open_catalog, parse_desired, read_path
+from .loading import (
+    DEFAULT_FILE,
+    check_desired,
+    load_desired,
+    open_catalog,
+    parse_desired,
+    read_path,
+    validate_desired,
+)
 from .lock import NO_LOCK_WARNING, NoLock, catalog_lock, unlock_command
 from .saved import (
     ApplyRequest,
@@ -57,6 +65,7 @@ __all__ = [
     "catalog_lock",
     "check_adoption",
     "check_desired",
+    "validate_desired",
     "export_spec",
     "find_catalogs",
     "find_consumers",

@@ -47,6 +47,15 @@ def check_desired(data: bytes, filename: str, env: Environment) -> tuple[Desired
         return check_spec(data, filename, defaults=env.catalog_defaults(), trusted_hosts=env.trusted_hosts())
 
 
+def validate_desired(data: bytes, filename: str, env: Environment) -> tuple[int | None, list[Diagnostic]]:
+    """``check_desired`` without building the state (``validate``): the number of images when
+    there is no error (``spec.count_images``)."""
+    from ..spec import count_images
+
+    with read_path():
+        return count_images(data, filename, defaults=env.catalog_defaults(), trusted_hosts=env.trusted_hosts())
+
+
 def parse_desired(data: bytes, filename: str, env: Environment) -> DesiredState:
     """The desired state of bytes already read; ``SpecError`` carries every problem."""
     from ..spec import parse_spec

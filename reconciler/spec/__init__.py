@@ -17,7 +17,7 @@ One module per step, in the order a file goes through them (``check`` runs them)
 from __future__ import annotations
 
 from .build import dump_spec
-from .check import check_spec, load_spec, parse_spec
+from .check import check_spec, count_images, load_spec, parse_spec
 from .positions import json_path
 from .reader import ALIASES_REFUSED, MAX_DEPTH
 from .schema import load_schema
@@ -26,6 +26,7 @@ __all__ = [
     "ALIASES_REFUSED",
     "MAX_DEPTH",
     "check_spec",
+    "count_images",
     "dump_spec",
     "json_path",
     "load_schema",

@@ -81,13 +81,32 @@ def check_spec(
     outside its cloud, loopback and these. Never read from the file.
     """
     with _gc_paused():
-        return _check(data, filename, defaults or {}, capabilities, tuple(trusted_hosts))
+        state, diags = _check(data, filename, defaults or {}, capabilities, tuple(trusted_hosts))
+    assert not isinstance(state, int)
+    return state, diags
+
+
+def count_images(
+    data: bytes,
+    filename: str,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    capabilities: Capabilities | None = None,
+    trusted_hosts: Iterable[str] = (),
+) -> tuple[int | None, list[Diagnostic]]:
+    """``check_spec`` without building the desired state (``validate``): the same messages, and the
+    number of images when there is no error. Building is a fifth of a 100,000-image check and
+    finds nothing more (issue 13)."""
+    with _gc_paused():
+        count, diags = _check(data, filename, defaults or {}, capabilities, tuple(trusted_hosts), build=False)
+    assert not isinstance(count, DesiredState)
+    return count, diags
 
 
 def _check(
     data: bytes, filename: str, defaults: Mapping[str, Any], capabilities: Capabilities | None,
-    trusted_hosts: tuple[str, ...] = (),
-) -> tuple[DesiredState | None, list[Diagnostic]]:
+    trusted_hosts: tuple[str, ...] = (), *, build: bool = True,
+) -> tuple[DesiredState | int | None, list[Diagnostic]]:
     digest = hashlib.sha256(data).hexdigest()
     doc, diags = read_document(data, filename)
     if doc is None:
@@ -99,6 +118,8 @@ def _check(
     diags = _sorted(misindented(doc.data, doc, diags))
     if any(d.severity is Severity.ERROR for d in diags):
         return None, diags
+    if not build:
+        return len(doc.data.get("images") or ()), diags
     fields = catalog.caps.image_fields if catalog.caps is not None else ()
     derive = catalog.caps is not None and catalog.caps.family_from_name
     keeps_families = catalog.caps is not None and bool(catalog.caps.family_mutable)
@@ -140,4 +161,4 @@ def load_spec(
     return parse_spec(data, str(path), defaults=defaults, capabilities=capabilities, trusted_hosts=trusted_hosts)
 
 
-__all__ = ["check_spec", "load_spec", "parse_spec"]
+__all__ = ["check_spec", "count_images", "load_spec", "parse_spec"]

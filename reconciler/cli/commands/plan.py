@@ -62,7 +62,7 @@ def _validate_one(file: Path, format: ValidateFormat) -> bool:
     from ...render import render_diagnostics_github, render_diagnostics_json, render_diagnostics_text
 
     data = read_input(file, "desired-state file")
-    state, diags = operations.check_desired(data, str(file), env.environment())
+    count, diags = operations.validate_desired(data, str(file), env.environment())
     if format is ValidateFormat.json:
         import json
 
@@ -74,9 +74,9 @@ def _validate_one(file: Path, format: ValidateFormat) -> bool:
     else:
         if diags:
             echo(render_diagnostics_text(diags, color=color(sys.stdout)).rstrip("\n"))
-        if state is not None:
-            echo(f"{file}: valid ({len(state.images)} image{'s' if len(state.images) != 1 else ''}).")
-    return state is not None
+        if count is not None:
+            echo(f"{file}: valid ({count} image{'s' if count != 1 else ''}).")
+    return count is not None
 
 
 # --------------------------------------------------------------------------------------------------
