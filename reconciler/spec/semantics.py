@@ -8,10 +8,12 @@ every check looks before it uses a value) and appends ``Diagnostic``s at the pos
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from ..errors import Diagnostic
@@ -52,16 +54,22 @@ def _check_catalog_settings(ctx: _Context, catalog: Mapping[str, Any]) -> None:
                   f"remove it; {hint}", key=True)
 
 
+@functools.lru_cache(maxsize=64)
+def _values(kinds: frozenset[Enum]) -> frozenset[str]:
+    """The values of a capabilities' set of enums, once per set (not once per image)."""
+    return frozenset(k.value for k in kinds)
+
+
 def _check_image(ctx: _Context, i: int, img: Mapping[str, Any], seen: dict[str, int]) -> None:
     p: DataPath = ("images", i)
     name = img.get("name")
     if isinstance(name, str):
-        first = seen.get(name.casefold())
-        if first is not None:
-            ctx.error(p + ("name",), f"duplicate image name '{name}' (first declared on line {first})",
+        key = name.casefold()
+        first = seen.setdefault(key, i)  # the entry's index: its line is read only for a duplicate
+        if first != i:
+            line = ctx.where.line(("images", first))
+            ctx.error(p + ("name",), f"duplicate image name '{name}' (first declared on line {line})",
                       "image names compare case-insensitively: rename or remove one")
-        else:
-            seen[name.casefold()] = ctx.where.line(p)
     itype = img.get("type")
     os_state = img.get("os_state")
     if itype == "vm" and "os_state" not in img:
@@ -101,27 +109,27 @@ def _check_image(ctx: _Context, i: int, img: Mapping[str, Any], seen: dict[str, 
         return
     prov = ctx.provider
     image_props = validators().image_props
-    for key in img:
-        if key in CORE_IMAGE_FIELDS or key not in image_props or key in caps.image_fields:
-            continue
-        if key in MOVED_TO_FAMILIES and key in caps.family_fields:
-            fam = img.get("family") if isinstance(img.get("family"), str) else None
-            if fam is None and caps.family_from_name and isinstance(name, str) and "/" in name:
-                fam = name.split("/", 1)[0]
-            where = f"families.{fam or '<family>'}.{key}"
-            ctx.error(p + (key,), f"'{key}' is no longer an image field: move to {where}",
-                      f"declare it once per family under {where} (a gallery image definition holds it for "
-                      "every version in it) and remove it here", key=True)
-            continue
-        fields = ", ".join(sorted(caps.image_fields))
-        ctx.error(p + (key,), f"field '{key}' is not supported by provider '{prov}'",
-                  f"remove it (provider '{prov}' image fields: {fields or 'none'})", key=True)
-    types = {t.value for t in caps.image_types}
+    if img.keys() - CORE_IMAGE_FIELDS:  # most entries hold core fields only: no loop (issue 13)
+        for key in img:
+            if key in CORE_IMAGE_FIELDS or key not in image_props or key in caps.image_fields:
+                continue
+            if key in MOVED_TO_FAMILIES and key in caps.family_fields:
+                fam = img.get("family") if isinstance(img.get("family"), str) else None
+                if fam is None and caps.family_from_name and isinstance(name, str) and "/" in name:
+                    fam = name.split("/", 1)[0]
+                where = f"families.{fam or '<family>'}.{key}"
+                ctx.error(p + (key,), f"'{key}' is no longer an image field: move to {where}",
+                          f"declare it once per family under {where} (a gallery image definition holds it for "
+                          "every version in it) and remove it here", key=True)
+                continue
+            fields = ", ".join(sorted(caps.image_fields))
+            ctx.error(p + (key,), f"field '{key}' is not supported by provider '{prov}'",
+                      f"remove it (provider '{prov}' image fields: {fields or 'none'})", key=True)
+    types = _values(caps.image_types)
     if isinstance(itype, str) and itype in ("vm", "os") and itype not in types:
         ctx.error(p + ("type",), f"provider '{prov}' cannot hold {itype} images",
                   f"use type: {' or '.join(sorted(types))}")
-    spec_types = {t.value for t in caps.specialized_types}
-    if os_state == "specialized" and itype == "vm" and itype not in spec_types:
+    if os_state == "specialized" and itype == "vm" and itype not in _values(caps.specialized_types):
         ctx.error(p + ("os_state",), f"provider '{prov}' cannot hold a specialized {itype} image",
                   "capture it generalized, or use a provider that keeps specialized images")
     if "vhd" in source and not caps.vhd_source:
