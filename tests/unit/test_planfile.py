@@ -83,7 +83,7 @@ def test_nan_cannot_be_saved() -> None:
     base = full_plan()
     c0 = base.changes[0]
     bad_field = type(c0.fields[0])("label", float("nan"), 1.0)
-    plan = Plan(**{**base.__dict__, "changes": (type(c0)(**{**c0.__dict__, "fields": (bad_field,)}),)})
+    plan = Plan(**{**base.__dict__, "changes": (dataclasses.replace(c0, fields=(bad_field,)),)})
     with pytest.raises(PlanFileError, match="JSON cannot carry"):
         dump_plan(plan, created=CREATED)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from hypothesis import given, settings
@@ -33,7 +34,7 @@ def big_plan(n: int = 5000) -> Plan:
     out = []
     for k in range(n):
         if k % 10 == 9:
-            out.append(Change(**{**remove_old().__dict__, "name": f"old-{k:05d}"}))
+            out.append(dataclasses.replace(remove_old(), name=f"old-{k:05d}"))
         else:
             label = f"label number {k} " + "x" * 60
             s = spec(f"img-{k:05d}", label=label, family=f"fam-{k % 7}")
@@ -62,7 +63,7 @@ def test_summary_line() -> None:
         " — ⚠️ 3 destructive (1 remove, 1 replace, 1 VM consumed)"
     )
     two = _plan(
-        remove_old(), capture_consuming(), update_label(), Change(**{**capture_consuming().__dict__, "name": "b"})
+        remove_old(), capture_consuming(), update_label(), dataclasses.replace(capture_consuming(), name="b")
     )
     assert markdown_summary(two) == (
         "**Plan:** 2 to capture, 1 to update, 0 to replace, 1 to remove — ⚠️ 3 destructive (1 remove, 2 VMs consumed)"
@@ -108,7 +109,7 @@ def test_details_are_folded_with_a_diff_block() -> None:
 
 def test_user_strings_are_escaped() -> None:
     nasty = "a|b `c` <img src=x onerror=alert(1)> [link](http://e.x) *em*"
-    c = Change(**{**update_label().__dict__, "name": nasty, "reason": "label | differs"})
+    c = dataclasses.replace(update_label(), name=nasty, reason="label | differs")
     out = render_plan_markdown(_plan(c))
     row = next(line for line in out.splitlines() if line.startswith("| `~`"))
     assert row.count(" | ") == 4  # the pipes in the name did not add columns
@@ -119,7 +120,7 @@ def test_user_strings_are_escaped() -> None:
 
 
 def test_backticks_in_values_cannot_close_the_diff_fence() -> None:
-    c = Change(**{**update_label().__dict__, "fields": (FieldDiff("label", "```", "````\n# hi"),)})
+    c = dataclasses.replace(update_label(), fields=(FieldDiff("label", "```", "````\n# hi"),))
     out = render_plan_markdown(_plan(c))
     assert "`````diff\n" in out  # a fence longer than any run of backticks inside
 
@@ -140,7 +141,7 @@ def test_five_thousand_changes_fit_and_keep_the_summary() -> None:
 
 
 def test_details_are_dropped_before_table_rows() -> None:
-    plan = _plan(*(Change(**{**update_label().__dict__, "name": f"u{k}"}) for k in range(40)))
+    plan = _plan(*(dataclasses.replace(update_label(), name=f"u{k}") for k in range(40)))
     full = render_plan_markdown(plan, max_chars=10**6)
     assert "<details>" in full
     trimmed = render_plan_markdown(plan, max_chars=len(full) - 200)
@@ -171,7 +172,7 @@ def test_warnings_are_listed() -> None:
 
 
 def test_consumes_vm_names_are_escaped_in_table() -> None:
-    c = Change(**{**capture_consuming().__dict__, "consumes_vm": "vm|x", "after": spec("z", source=Source(vm="vm|x"))})
+    c = dataclasses.replace(capture_consuming(), consumes_vm="vm|x", after=spec("z", source=Source(vm="vm|x")))
     row = next(line for line in render_plan_markdown(_plan(c)).splitlines() if line.startswith("| `+`"))
     assert "consumes VM vm\\|x" in row
     assert not re.search(r"[^\\]\|x", row)
@@ -187,8 +188,8 @@ def test_title_names_the_catalog_and_provider_and_carries_the_marker() -> None:
 
 
 def test_a_tag_removal_renders_as_a_removal() -> None:
-    c = Change(**{**update_label().__dict__, "fields": (FieldDiff("tags.cost-center", "42", None),
-                                                        FieldDiff("tags.owner", None, "web"))})
+    c = dataclasses.replace(update_label(), fields=(FieldDiff("tags.cost-center", "42", None),
+                                                        FieldDiff("tags.owner", None, "web")))
     md = render_plan_markdown(_plan(c))
     assert '- tags.cost-center: "42"\n' in md and "null" not in md
     assert '+ tags.owner: "web"\n' in md and '- tags.owner' not in md

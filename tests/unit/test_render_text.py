@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -89,15 +90,15 @@ def test_an_update_whose_one_step_is_a_definition_update_shows_it_in_text_and_ma
     from reconciler.model import FieldDiff
     from reconciler.render import render_plan_markdown
 
-    fam = Change(**{**update_label().__dict__, "reason": "definition web-base: description differs",
-                    "fields": (FieldDiff("families.web-base.description", "old", "new"),),
-                    "steps": ("update definition web-base",)})
+    fam = dataclasses.replace(update_label(), reason="definition web-base: description differs",
+                    fields=(FieldDiff("families.web-base.description", "old", "new"),),
+                    steps=("update definition web-base",))
     text = render_plan_text(_plan(fam))
     shown = '      families.web-base.description: "old" -> "new"\n      steps:\n        1. update definition web-base\n'
     assert shown in text
     md = render_plan_markdown(_plan(fam))
     assert '+ families.web-base.description: "new"\n\n  step 1: update definition web-base\n' in md
-    both = Change(**{**fam.__dict__, "steps": ("update definition web-base", "update image")})
+    both = dataclasses.replace(fam, steps=("update definition web-base", "update image"))
     assert "        1. update definition web-base\n        2. update image\n" in render_plan_text(_plan(both))
     # A lone ``update image`` only repeats the action: no steps listed, in either view.
     assert "steps:" not in render_plan_text(_plan(update_label()))
@@ -111,7 +112,7 @@ def test_consumes_wording_follows_the_provider() -> None:
 
 def test_a_capture_flagged_only_by_consumes_vm_is_still_destructive_first() -> None:
     # A planner that forgot the destructive flag must not get a VM-consuming capture listed last.
-    sneaky = Change(**{**capture_consuming().__dict__, "destructive": False})
+    sneaky = dataclasses.replace(capture_consuming(), destructive=False)
     text = render_plan_text(_plan(update_label(), sneaky))
     assert text.index("capture web-base-2026-11") < text.index("update web-base-2026-10")
 
@@ -156,7 +157,7 @@ def test_errored_plan_lists_errors_and_refuses() -> None:
 
 def test_errored_noop_is_shown_even_without_verbose() -> None:
     err = Diagnostic.error("image 'x' exists but is not owned by catalog 'platform'", "run reconciler import x")
-    bad = Change(**{**noop("x").__dict__, "errors": (err,), "reason": err.summary})
+    bad = dataclasses.replace(noop("x"), errors=(err,), reason=err.summary)
     text = render_plan_text(_plan(bad))
     assert "    x (vm, linux, generalized) — image 'x' exists but is not owned" in text
     assert "hint: run reconciler import x" in text
@@ -176,7 +177,7 @@ def test_no_ansi_without_color_and_ansi_with() -> None:
 
 
 def test_control_characters_in_user_strings_are_escaped() -> None:
-    evil = Change(**{**remove_old().__dict__, "name": "evil\x1b[2Jname", "reason": "bye\x07"})
+    evil = dataclasses.replace(remove_old(), name="evil\x1b[2Jname", reason="bye\x07")
     text = render_plan_text(_plan(evil))
     assert "\x1b" not in text and "\x07" not in text
     assert "evil\\x1b[2Jname" in text
