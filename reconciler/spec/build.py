@@ -29,6 +29,7 @@ from ..model import (
     Policy,
     Ring,
     Source,
+    positional,
 )
 from .positions import Positions, json_path
 
@@ -79,16 +80,18 @@ def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings
     by_key = {f.key: f.declared() for f in families.values()} if family_extra else {}
     images = []
     for i, img in enumerate(data["images"]):
-        extra = {k: v for k, v in img.items() if k in provider_fields}
+        extra = {k: v for k, v in img.items() if k in provider_fields} if not provider_fields.isdisjoint(img) else {}
         if family_from_name and "family" not in img and "/" in img["name"]:
             img = {**img, "family": img["name"].split("/", 1)[0]}
         if by_key and isinstance(img.get("family"), str) and img["family"].casefold() in by_key:
             extra[FAMILY_EXTRA] = by_key[img["family"].casefold()]
-        if "promote_when" in img or ":" in str((img.get("source") or {}).get("image", "")) or \
-                "/versions/" in str((img.get("source") or {}).get("image", "")).casefold():
+        ref = (img.get("source") or {}).get("image")
+        if "promote_when" in img or (ref is not None and (":" in str(ref) or "/versions/" in str(ref).casefold())):
             extra[PROMOTION_EXTRA] = _promotion(img, origins)
             img = {k: v for k, v in img.items() if k != "promote_when"}
-        images.append(SPEC_FILE.from_dict(ImageSpec, img, extra=extra, line=doc.line(("images", i))))
+        line = doc.line(("images", i))
+        spec = _plain_spec(img, extra, line)
+        images.append(spec if spec is not None else SPEC_FILE.from_dict(ImageSpec, img, extra=extra, line=line))
     return DesiredState(
         catalog=CatalogConfig(name=cat["name"], provider=provider, settings=dict(settings),
                               file_paths=dict(file_paths or {})),
@@ -108,6 +111,37 @@ def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings
         positions=_ImagePositions(doc),
         families=families,
         sources=origins,
+    )
+
+
+_NEW_SPEC = positional(ImageSpec)
+_NEW_SOURCE = positional(Source)
+_TYPE_OF = {t.value: t for t in ImageType}
+_STATE_OF = {s.value: s for s in OSState}
+#: The keys of an entry, and of its source, that ``_plain_spec`` builds; anything else (a provider's
+#: image field, a promotion, a snapshot's data disks) goes through ``SPEC_FILE``.
+_PLAIN_KEYS = frozenset(SPEC_FILE.keys(ImageSpec))
+_PLAIN_SOURCE_KEYS = frozenset({"vm", "vhd", "generalize", "storage_account", "deprovision", "sysprepped"})
+
+
+def _plain_spec(img: Mapping[str, Any], extra: Mapping[str, Any], line: int) -> ImageSpec | None:
+    """``SPEC_FILE.from_dict(ImageSpec, img, extra=extra, line=line)`` for an entry of core fields
+    from a VM or a VHD (every image of a large file), fields passed straight to ``ImageSpec`` and
+    ``Source`` (``model.positional``; issue 13); None for any other entry.
+    ``tests/unit/test_spec_build_fast.py`` checks it builds exactly what the codec builds."""
+    source = img["source"]
+    state = img.get("os_state")
+    if not (img.keys() <= _PLAIN_KEYS and source.keys() <= _PLAIN_SOURCE_KEYS):
+        return None
+    if state is None and img["type"] != "os":
+        return None
+    tags = img.get("tags")
+    return _NEW_SPEC(
+        img["name"], _TYPE_OF[img["type"]], img["os"], _STATE_OF[state] if state is not None else OSState.GENERALIZED,
+        _NEW_SOURCE(source.get("vm"), source.get("vhd"), source.get("generalize", False), source.get("storage_account"),
+                    None, None, None, (), source.get("deprovision", False), source.get("sysprepped", False)),
+        img.get("family"), img.get("label"), img.get("description"), img.get("recommended_vm_size"),
+        dict(tags) if tags else {}, img.get("protect", False), extra, line,
     )
 
 

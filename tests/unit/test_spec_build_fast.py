@@ -1,0 +1,46 @@
+"""``build._plain_spec``, the fast build of an image entry (issue 13), builds exactly what the codec
+builds (``SPEC_FILE.from_dict``), types included, or declines (None) and leaves the entry to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.model import ImageSpec
+from reconciler.spec.build import SPEC_FILE, _plain_spec
+
+_text = st.sampled_from(["web", "Image 1", "img-000001", "é"])
+_source = st.fixed_dictionaries({}, optional={
+    "vm": _text, "vhd": st.just("https://x/y.vhd"), "generalize": st.booleans(), "storage_account": _text,
+    "deprovision": st.booleans(), "sysprepped": st.booleans(), "image": _text, "snapshot": _text,
+    "data_snapshots": st.lists(_text, max_size=2),
+})
+_entry = st.fixed_dictionaries(
+    {"name": _text, "type": st.sampled_from(["vm", "os"]), "os": st.sampled_from(["linux", "windows"]),
+     "source": _source},
+    optional={"os_state": st.sampled_from(["generalized", "specialized"]), "family": _text, "label": _text,
+              "description": _text, "recommended_vm_size": _text, "protect": st.booleans(),
+              "tags": st.dictionaries(_text, _text, max_size=2), "end_of_life_date": _text},
+)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(_entry, st.sampled_from([{}, {"x": 1}]), st.integers(0, 9))
+def test_the_fast_build_is_the_codec_build(img: dict[str, Any], extra: dict[str, Any], line: int) -> None:
+    fast = _plain_spec(img, extra, line)
+    if fast is None:
+        return
+    slow = SPEC_FILE.from_dict(ImageSpec, img, extra=extra, line=line)
+    assert repr(fast) == repr(slow)
+    assert fast.line == slow.line and fast.tags is not img.get("tags")  # its own copy of the tags
+
+
+def test_the_benchmark_entry_takes_the_fast_build() -> None:
+    img = {"name": "img-1", "type": "os", "os": "linux", "family": "f", "label": "L", "source": {"vm": "b-1"},
+           "tags": {"team": "bench"}}
+    assert _plain_spec(img, {}, 4) is not None
+    assert _plain_spec({**img, "end_of_life_date": "2030-01-01"}, {}, 4) is None  # a provider field
+    assert _plain_spec({**img, "source": {"image": "dev:web"}}, {}, 4) is None  # a promotion
+    assert _plain_spec({**img, "type": "vm"}, {}, 4) is None  # no os_state: the codec says what it says
