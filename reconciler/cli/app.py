@@ -215,16 +215,22 @@ def _describe_exit(code: Any) -> int:
 
 
 def _metavar(param: Any) -> str | None:
-    """What an option's value is, in words (``FILE``, ``N``, ``text|json``), not a Python type."""
-    desc = param.type_descriptor
+    """What an option's value is, in words (``FILE``, ``N``, ``text|json``), not a Python type.
+
+    Read off the option's click type (typer 0.26-0.28: ``TyperChoice``, ``TyperPath``,
+    ``IntRange``, ``FloatRange``, ``StringParamType``; pyproject.toml says why not 0.29)."""
+    kind = type(param.type).__name__
     name = (param.name or "value").upper()
-    if desc.is_choice and desc.choices is not None:
-        return "|".join(str(getattr(c, "value", c)) for c in desc.choices)
-    if desc.is_path:
+    choices = getattr(param.type, "choices", None)
+    if choices is not None:
+        return "|".join(str(getattr(c, "value", c)) for c in choices)
+    if kind == "TyperPath":
         return "DIR" if name.endswith("DIR") else "FILE"
-    if desc.is_ranged or desc.annotation in (int, float):
-        return "SECONDS" if desc.annotation is float else "N"
-    if desc.annotation in (str, list[str]) or desc.is_list:
+    if kind in ("IntRange", "IntParamType"):
+        return "N"
+    if kind in ("FloatRange", "FloatParamType"):
+        return "SECONDS"
+    if kind == "StringParamType":
         return "NAME" if name in ("TARGET", "REPLACE") else name
     return None
 
@@ -249,8 +255,7 @@ def tidy_help(command: Any) -> Any:
         elif isinstance(param, TyperArgument):
             usage = _argument_usage(param)
             param.metavar = usage.strip("[]").removesuffix("...") if param.metavar is None else param.metavar
-            param._usage_display_name = types.MethodType(lambda self, u=usage: u, param)  # type: ignore[method-assign]
-            param.display_type_rich = types.MethodType(lambda self, ctx: None, param)  # type: ignore[method-assign]
+            param.get_usage_pieces = types.MethodType(lambda self, ctx, u=usage: [u], param)  # type: ignore[method-assign]
     for sub in getattr(command, "commands", {}).values():
         tidy_help(sub)
     return command
@@ -274,8 +279,8 @@ def _flag(param: Any) -> str:
 
 
 def usage_message(e: Any) -> str:
-    """A usage error in plain words: what was wrong with which flag, never the type checker's
-    text (``Value error, 'gh' is not one of ...``, ``Input should be a valid integer``)."""
+    """A usage error in plain words: what was wrong with which flag, never the type's own text
+    (``'x' is not a valid int range.``, ``0 is not in the range 1<=x<=100.``)."""
     import re
 
     from typer._click.exceptions import BadParameter
@@ -284,24 +289,24 @@ def usage_message(e: Any) -> str:
     param = getattr(e, "param", None)
     if type(e) is not BadParameter or param is None:
         return text[:1].lower() + text[1:]
-    raw = str(e.message).removeprefix("Value error, ")
+    raw = str(e.message)
     flag = _flag(param)
-    desc = getattr(param, "type_descriptor", None)
+    choices = getattr(param.type, "choices", None)
     choice = re.match(r"^('.*') is not one of ", raw)
-    if choice and desc is not None and desc.choices:
-        names = ", ".join(str(getattr(c, "value", c)) for c in desc.choices)
+    if choice and choices:
+        names = ", ".join(str(getattr(c, "value", c)) for c in choices)
         return f"invalid value for {flag}: {choice.group(1)} (choose from {names})"
-    lo, hi = getattr(param, "min", None), getattr(param, "max", None)
-    if raw.startswith("Input should be greater") or raw.startswith("Input should be less"):
+    lo, hi = getattr(param.type, "min", None), getattr(param.type, "max", None)
+    if re.match(r"^.* is not in the range ", raw):
         if lo is not None and hi is not None:
             return f"invalid value for {flag}: must be from {lo:g} to {hi:g}"
         return f"invalid value for {flag}: must be at least {lo:g}" if lo is not None else (
             f"invalid value for {flag}: must be at most {hi:g}")
-    if raw.startswith("Input should be a valid integer"):
+    if re.match(r"^'.*' is not a valid int", raw):
         return f"invalid value for {flag}: expected a whole number"
-    if raw.startswith("Input should be a valid number"):
+    if re.match(r"^'.*' is not a valid float", raw):
         return f"invalid value for {flag}: expected a number"
-    return f"invalid value for {flag}: {raw.removeprefix('Input should be ')}"
+    return f"invalid value for {flag}: {raw.rstrip('.')}"
 
 
 def _show_usage_error(e: Any) -> None:
