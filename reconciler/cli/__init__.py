@@ -9,6 +9,6 @@ render and exit.
 from __future__ import annotations
 
 from . import commands
-from .app import app, main
+from .app import app, main, run
 
-__all__ = ["app", "commands", "main"]
+__all__ = ["app", "commands", "main", "run"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -336,3 +337,24 @@ def main(argv: list[str] | None = None) -> None:
         echo_err("aborted")
         sys.exit(EXIT_ERROR)
     sys.exit(_describe_exit(code))
+
+
+def run() -> NoReturn:
+    """The console script and ``python -m reconciler``: ``main``, then leave without tearing the
+    interpreter down. Freeing a 100,000-image plan object by object took 0.2 s after everything was
+    written (issue 13); nothing of ours runs at exit (a provider removes its temporary files when it
+    closes, locks are released by then), so the streams are flushed and the process ends with the
+    code ``main`` chose. Tests call ``main`` in-process, and see ``SystemExit`` as before."""
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        if isinstance(e.code, str):  # sys.exit("message"), as the interpreter would print it
+            print(e.code, file=sys.stderr)
+        code = _describe_exit(e.code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (head), a closed stream: nothing more to write
+            code = code or EXIT_ERROR
+    os._exit(code)
