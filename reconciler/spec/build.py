@@ -1,7 +1,7 @@
 """From checked data to the model, and back: ``build_state`` (data -> ``DesiredState``) and
 ``dump_spec`` (the model -> desired-state YAML, for ``export``).
 
-Layer: pure core. Imports ``yaml`` (for the dumper), ``model`` and ``codec``. ``SPEC_FILE`` is the
+Layer: pure core. Imports ``yaml`` (for the dumper, when exporting), ``model`` and ``codec``. ``SPEC_FILE`` is the
 one place that says how the file's keys differ from ``ImageSpec`` fields: ``build_state`` runs
 only on a document with no errors, so every key it reads is known to be there and of the right type.
 """
@@ -11,8 +11,6 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
-
-import yaml
 
 from ..codec import NO_DEFAULT, Codec, Shape
 from ..model import (
@@ -202,9 +200,6 @@ class _ImagePositions(Mapping[str, tuple[int, int]]):
         return len(self._positions())
 
 
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
 def dump_spec(catalog: CatalogConfig, policy: Policy, images: Sequence[ImageSpec],
               families: Sequence[FamilySpec] = ()) -> str:
     """A desired-state YAML document that ``parse_spec`` reads back to equal ``ImageSpec``s
@@ -224,7 +219,10 @@ def dump_spec(catalog: CatalogConfig, policy: Policy, images: Sequence[ImageSpec
     # Live text may hold bidi or invisible characters, which YAML writes as they are when it may use
     # Unicode: then every non-ASCII character is written as an escape instead, so the exported file
     # (and the terminal it is printed to) shows them, and validate points at them.
-    return str(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=not _hides_characters(doc),
+    import yaml  # late: only export writes YAML (issue 13: a plan never imports it)
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return str(yaml.dump(doc, Dumper=dumper, sort_keys=False, allow_unicode=not _hides_characters(doc),
                          default_flow_style=False, width=100))
 
 

@@ -1,6 +1,7 @@
 """Reading the desired-state file: bytes -> plain data, with the position of every value.
 
-Layer: pure core. Imports ``yaml``; never prints, reads files or the environment.
+Layer: pure core. Imports ``yaml`` (when a file needs it: ``_yaml``); never prints, reads files or
+the environment.
 
 1. Bytes are decoded as strict UTF-8 here, so that binary input and bad encodings are reported
    with their byte offset and line instead of a reader traceback.
@@ -15,7 +16,9 @@ Layer: pure core. Imports ``yaml``; never prints, reads files or the environment
 3. Before that, the fast read (``_fast_read``, below) tries the block-style subset the format is
    written in, without event objects (issue 13: 1.3 s instead of 2.5 s for 100,000 images); it
    gives up on anything else, errors included, and the event reader then reads the file, so every
-   message and position comes from the event reader.
+   message and position comes from the event reader. The fast read resolves plain words, bools,
+   nulls and decimal integers itself, so a file in the usual subset never imports ``yaml`` (15 ms
+   of every run; issue 13); any other number asks yaml's own resolvers.
 """
 
 from __future__ import annotations
@@ -26,9 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from operator import methodcaller
 from sys import intern
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Diagnostic, Location
 from .messages import describe
@@ -44,28 +45,53 @@ MAX_DEPTH = 32
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
-# A base chosen at import time is not a static type to mypy, hence the one ignore.
-class _NoTimestampLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """libyaml's safe loader (pure Python when libyaml is missing), without the timestamp resolver.
+if TYPE_CHECKING:
+    import yaml
 
-    Dates and versions stay strings: ``2026-11-26`` is the text "2026-11-26", and the schema's
-    ``format: date`` checks it.
-    """
+def _yaml() -> Any:
+    """The ``yaml`` module, imported the first time a file needs it, and the module globals
+    ``_NoTimestampLoader`` (libyaml's safe loader, pure Python when libyaml is missing, without the
+    timestamp resolver: dates and versions stay strings, ``2026-11-26`` is the text "2026-11-26"
+    and the schema's ``format: date`` checks it) and ``_PLAIN_SCALAR_TAGS`` (the constructors of
+    the plain scalar tags) defined then; ``_loader`` and ``_scalar_tags`` read them (a test may
+    replace the loader)."""
+    import yaml
+
+    if "_NoTimestampLoader" not in globals():
+        loader: Any = type("_NoTimestampLoader", (getattr(yaml, "CSafeLoader", yaml.SafeLoader),), {})
+        loader.yaml_implicit_resolvers = {
+            first: [(tag, rx) for tag, rx in resolvers if tag != _TIMESTAMP_TAG]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+        scalars = yaml.constructor.SafeConstructor()
+        globals().update(_NoTimestampLoader=loader, _PLAIN_SCALAR_TAGS={
+            "tag:yaml.org,2002:null": scalars.construct_yaml_null,
+            "tag:yaml.org,2002:bool": scalars.construct_yaml_bool,
+            "tag:yaml.org,2002:int": scalars.construct_yaml_int,
+            "tag:yaml.org,2002:float": scalars.construct_yaml_float,
+        })
+    return yaml
 
 
-_NoTimestampLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != _TIMESTAMP_TAG]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+def _loader() -> Any:
+    _yaml()
+    return globals()["_NoTimestampLoader"]
 
-_SCALARS = yaml.constructor.SafeConstructor()
+
+def _scalar_tags() -> dict[str, Callable[[Any], Any]]:
+    _yaml()
+    tags: dict[str, Callable[[Any], Any]] = globals()["_PLAIN_SCALAR_TAGS"]
+    return tags
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("_NoTimestampLoader", "_PLAIN_SCALAR_TAGS"):
+        _yaml()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _STR = "tag:yaml.org,2002:str"
-_PLAIN_SCALAR_TAGS = {
-    "tag:yaml.org,2002:null": _SCALARS.construct_yaml_null,
-    "tag:yaml.org,2002:bool": _SCALARS.construct_yaml_bool,
-    "tag:yaml.org,2002:int": _SCALARS.construct_yaml_int,
-    "tag:yaml.org,2002:float": _SCALARS.construct_yaml_float,
-}
 # Tags that mean "just text" to us: merge ``<<`` and value ``=`` are not supported features, and
 # an explicit ``!!timestamp`` still stays a string.
 _TEXT_TAGS = frozenset({_STR, "!", "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value", _TIMESTAMP_TAG})
@@ -114,7 +140,7 @@ class Document(Positions):
 def _events(text: str) -> Iterator[Any]:
     """libyaml's events of ``text``, as ``yaml.parse`` gives them but without its generator: the
     loader's own ``get_event`` called until it answers None (8% of reading a large file)."""
-    return iter(_NoTimestampLoader(text).get_event, None)
+    return iter(_loader()(text).get_event, None)
 
 
 _SKIP: Any = object()  # pending key of a value that must not be stored (duplicate or complex key)
@@ -140,7 +166,8 @@ def _build_data(
     filename = doc.filename
     marks = doc.marks
     key_marks = doc.key_marks
-    resolvers = _NoTimestampLoader.yaml_implicit_resolvers
+    yaml = _yaml()
+    resolvers = _loader().yaml_implicit_resolvers
     Scalar, MapStart, SeqStart = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
     Alias = yaml.AliasEvent
     CollEnd, DocStart = (yaml.MappingEndEvent, yaml.SequenceEndEvent), yaml.DocumentStartEvent
@@ -276,7 +303,8 @@ def _ignore(summary: str, hint: str) -> None:
 def _construct(tag: str, value: str, error: Callable[[str, str], None]) -> Any:
     """A scalar with a non-text tag. On failure the text itself is kept, so that one bad tag
     yields one message rather than a cascade of type errors."""
-    construct = _PLAIN_SCALAR_TAGS.get(tag)
+    yaml = _yaml()
+    construct = _scalar_tags().get(tag)
     if construct is None:
         error(f"unsupported YAML tag '{tag}'", "remove the tag; quote the value")
         return value
@@ -348,21 +376,41 @@ def _fast_scalar(value: str, cache: dict[str, Any], flow: bool) -> Any:
           or ": " in value or " #" in value or value[-1] == ":"
           or (flow and _FAST_FLOW_SPECIAL.search(value) is not None)):
         raise _NotFast
-    else:
-        out = value
-        for rtag, rx in _NoTimestampLoader.yaml_implicit_resolvers.get(first, ()):
-            if rx.match(value):
-                if rtag not in _TEXT_TAGS:
-                    construct = _PLAIN_SCALAR_TAGS.get(rtag)
-                    if construct is None:
-                        raise _NotFast
-                    try:
-                        out = construct(yaml.ScalarNode(rtag, value))
-                    except (ValueError, KeyError, yaml.YAMLError):
-                        raise _NotFast from None
-                break
+    elif first in _FAST_NUMERIC:
+        out = int(value) if _FAST_DECIMAL.match(value) is not None else _yaml_scalar(value, first)
+    else:  # the only resolvers of a word are yaml's exact bool and null spellings (and "<<", "=": text)
+        out = _FAST_WORDS.get(value, value)
     cache[value] = out
     return out
+
+
+#: What yaml's implicit resolvers (YAML 1.1, PyYAML's lists) make of a plain scalar, without them:
+#: a number starts with one of these; a decimal integer (``[-+]?(0|[1-9][0-9]*)``, no ``_``) is an
+#: int; any other number is left to them (``_yaml_scalar``). Bools and nulls are these exact words.
+_FAST_NUMERIC = frozenset("+-.0123456789")
+_FAST_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
+_FAST_WORDS: dict[str, Any] = {
+    **dict.fromkeys(("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
+    **dict.fromkeys(("no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
+    **dict.fromkeys(("~", "null", "Null", "NULL"), None),
+}
+
+
+def _yaml_scalar(value: str, first: str) -> Any:
+    """A plain scalar that may be a number, resolved by yaml's own resolvers and constructors."""
+    yaml = _yaml()
+    for rtag, rx in _loader().yaml_implicit_resolvers.get(first, ()):
+        if rx.match(value):
+            if rtag in _TEXT_TAGS:
+                return value
+            construct = _scalar_tags().get(rtag)
+            if construct is None:
+                raise _NotFast
+            try:
+                return construct(yaml.ScalarNode(rtag, value))
+            except (ValueError, KeyError, yaml.YAMLError):
+                raise _NotFast from None
+    return value
 
 
 def _fast_value(value: str, cache: dict[str, Any], flow_cache: dict[str, Any], path: DataPath,
@@ -667,6 +715,7 @@ def read_document(data: bytes, filename: str) -> tuple[Document | None, list[Dia
         return doc, diags
     except _NotFast:
         doc = Document(filename, text=text)
+    yaml = _yaml()
     try:
         have_root, root = _build_data(_events(text), doc, diags)
     except _MultipleDocuments as e:
