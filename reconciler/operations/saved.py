@@ -31,7 +31,7 @@ def read_snapshot(desired: DesiredState, provider: Provider, *, prune: bool | No
 
 
 def _read(desired: DesiredState, provider: Provider, *, prune: bool | None, targets: Sequence[str],
-          replace: Sequence[str], now: datetime | None) -> tuple[Snapshot, Plan | None]:
+          replace: Sequence[str], now: datetime | None, fingerprints: bool = True) -> tuple[Snapshot, Plan | None]:
     """``read_snapshot``, and the first plan when it is already the plan (no consumers were needed),
     so that a plan whose policy may hold removes but has none is made once."""
     from ..plan import make_plan as plan_changes
@@ -47,7 +47,7 @@ def _read(desired: DesiredState, provider: Provider, *, prune: bool | None, targ
     if not desired.policy.may_block:  # policy.consumers, or a lifecycle entry (issue 11 §3)
         return snapshot, None
     first = plan_changes(desired, snapshot, provider.capabilities, prune=prune, targets=targets, replace=replace,
-                         now=now)
+                         now=now, fingerprints=fingerprints)
     images = removes_to_check(desired, first)
     if not images:
         return snapshot, first
@@ -55,18 +55,20 @@ def _read(desired: DesiredState, provider: Provider, *, prune: bool | None, targ
 
 
 def make_plan(desired: DesiredState, provider: Provider, *, prune: bool | None = None,
-              targets: Sequence[str] = (), replace: Sequence[str] = (), now: datetime | None = None) -> Plan:
+              targets: Sequence[str] = (), replace: Sequence[str] = (), now: datetime | None = None,
+              fingerprints: bool = True) -> Plan:
     """A fresh plan of ``desired`` against the live catalog (read once, now); ``replace``: the
     ``--replace`` names, recaptured even when nothing differs; ``now``: the shell's time, for the
-    time-based rules (``plan.make_plan``)."""
+    time-based rules; ``fingerprints=False``: a plan only shown, never saved (``plan.make_plan``)."""
     from ..plan import make_plan as plan_changes
 
     with read_path():
-        snapshot, made = _read(desired, provider, prune=prune, targets=targets, replace=replace, now=now)
+        snapshot, made = _read(desired, provider, prune=prune, targets=targets, replace=replace, now=now,
+                               fingerprints=fingerprints)
         if made is not None:
             return made
         return plan_changes(desired, snapshot, provider.capabilities, prune=prune, targets=targets,
-                            replace=replace, now=now)
+                            replace=replace, now=now, fingerprints=fingerprints)
 
 
 def _saved_snapshot(saved: Plan, desired: DesiredState, provider: Provider, now: datetime | None = None) -> Snapshot:

@@ -198,3 +198,25 @@ def test_an_owned_up_to_date_image_is_a_noop_without_a_view(monkeypatch: pytest.
     assert [(c.name, c.reason) for c in p.changes] == [("web-01", "up to date")]
     assert p.changes[0].before is img and p.changes[0].after is s
     assert OWNER == d.catalog.name
+
+
+def test_a_plan_only_shown_records_no_fingerprints() -> None:
+    """``fingerprints=False`` (a plan shown, never saved): the same changes, no fingerprints; by
+    default every declared image is recorded."""
+    s, img = _base()
+    d = desired(s)
+    snap = Snapshot((img,), ())
+    recorded = planner.make_plan(d, snap, EXTRA_CAPS, prune=False)
+    shown = planner.make_plan(d, snap, EXTRA_CAPS, prune=False, fingerprints=False)
+    assert recorded.fingerprints[f"image:{img.key}"] == img.fingerprint
+    assert shown.fingerprints == {}
+    assert shown.changes == recorded.changes and shown.errors == recorded.errors
+    assert dataclasses.replace(shown, fingerprints=recorded.fingerprints) == recorded
+
+
+def test_a_noop_is_the_change_the_full_comparison_builds() -> None:
+    """``_up_to_date`` (the fast path's constructor) builds the very ``Change`` the keyword one does."""
+    s, img = _base()
+    built = planner._up_to_date(s, img)
+    plain = planner.Change(name=s.name, action=planner.Action.NOOP, reason="up to date", before=img, after=s)
+    assert built == plain and repr(built) == repr(plain)

@@ -172,8 +172,10 @@ def plan(
     file = paths[0]  # one file: its plan, as always
     desired = load(file)
     with provider_for(desired) as provider:
+        # Shown only (no --out, not the JSON document): no fingerprints to record (issue 13).
         the_plan = operations.make_plan(desired, provider, prune=prune, targets=target or [],
-                                         replace=replace or [], now=env.now())
+                                         replace=replace or [], now=env.now(),
+                                         fingerprints=out is not None or format is PlanFormat.json)
     with operations.read_path():
         emit_plan(the_plan, format)
     _step_summary(the_plan)
