@@ -193,7 +193,7 @@ def misindented(data: Any, where: Locator, diags: list[Diagnostic]) -> list[Diag
     ("`vm` is not indented under `source:`") instead of "source must be a mapping" plus "unknown
     field 'vm'" (and whatever else is said about the empty ``source`` or the stray keys)."""
     images = data.get("images") if isinstance(data, dict) else None
-    if not isinstance(images, list):
+    if not isinstance(images, list) or not diags:  # an empty ``source:`` is a schema error: none, nothing to do
         return diags
     for i, img in enumerate(images):
         if not isinstance(img, dict):
