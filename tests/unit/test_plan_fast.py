@@ -220,3 +220,25 @@ def test_a_noop_is_the_change_the_full_comparison_builds() -> None:
     built = planner._up_to_date(s, img)
     plain = planner.Change(name=s.name, action=planner.Action.NOOP, reason="up to date", before=img, after=s)
     assert built == plain and repr(built) == repr(plain)
+
+
+def test_the_fast_path_on_extra_fields_alone() -> None:
+    """Neither side holds a provider field: the same, at once; only the live image holds one: not
+    known the same (the full comparison decides)."""
+    s, img = _base()
+    bare_spec, bare_img = replace(s, extra={}), replace(img, extra={})
+    assert planner._same(bare_spec, bare_img, EXTRA_CAPS) is True
+    assert planner._same(bare_spec, img, EXTRA_CAPS) is False
+    assert planner._same(s, bare_img, EXTRA_CAPS) is False
+    assert planner._same(s, img, EXTRA_CAPS) is True
+
+
+def test_no_prune_removes_nothing_not_even_by_retention() -> None:
+    """``--no-prune`` (``prune=False``) turns every removal off, retention's too."""
+    keep = spec("web-03", family="web")
+    d = desired(keep, retention={"web": 1})
+    old = [image_of(spec(f"web-0{i}", family="web"), created=f"2026-01-0{i}T00:00:00Z") for i in (1, 2)]
+    snap = Snapshot((*old, image_of(keep, created="2026-01-03T00:00:00Z")), ())
+    removes = [c.name for c in planner.make_plan(d, snap, CAPS).changes if c.action is planner.Action.REMOVE]
+    assert removes == ["web-01"]
+    assert [c for c in planner.make_plan(d, snap, CAPS, prune=False).changes if c.action is planner.Action.REMOVE] == []
