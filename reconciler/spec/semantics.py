@@ -54,6 +54,40 @@ def _check_catalog_settings(ctx: _Context, catalog: Mapping[str, Any]) -> None:
                   f"remove it; {hint}", key=True)
 
 
+#: The keys of a source that only say what it is: a source of nothing else needs none of the checks
+#: of ``_check_source_flags``.
+_SOURCE_IDENTITY = frozenset({"vm", "vhd", "image", "snapshot", "disk"})
+
+
+def _check_source_flags(ctx: _Context, p: DataPath, img: Mapping[str, Any], source: Mapping[str, Any],
+                        itype: Any, os_state: Any) -> None:
+    """How a source's flags (``generalize``, ``deprovision``, ``sysprepped``) and data disks go
+    with the image and with each other."""
+    if source.get("generalize") is True and os_state == "specialized":
+        ctx.error(p + ("source", "generalize"), "source.generalize contradicts os_state: specialized",
+                  "generalizing makes a generalized image: drop generalize or set os_state: generalized")
+    os_name = img.get("os")
+    if source.get("deprovision") is True and source.get("generalize") is not True:
+        ctx.error(p + ("source", "deprovision"), "source.deprovision needs source.generalize: true",
+                  "it deprovisions the guest right before the provider generalizes the VM: add generalize: true")
+    if source.get("deprovision") is True and os_name == "windows":
+        ctx.error(p + ("source", "deprovision"), "source.deprovision runs the Linux agent; this image is Windows",
+                  "run Sysprep in the guest yourself and declare source.sysprepped: true", key=True)
+    if source.get("sysprepped") is True and os_name == "linux":
+        ctx.error(p + ("source", "sysprepped"), "source.sysprepped is for Windows guests; this image is Linux",
+                  "use source.deprovision: true (or deprovision the guest yourself) and remove sysprepped",
+                  key=True)
+    if "data_snapshots" in source and not ("snapshot" in source or "disk" in source):
+        ctx.error(p + ("source", "data_snapshots"), "source.data_snapshots goes with source.snapshot or source.disk",
+                  "name the OS disk's snapshot or disk too, or remove data_snapshots", key=True)
+    if source.get("data_snapshots") and itype == "os":
+        ctx.error(p + ("source", "data_snapshots"), "an os image holds no data disks",
+                  "use type: vm to capture the data disks too, or remove data_snapshots", key=True)
+    if "storage_account" in source and "vm" in source and "vhd" not in source:
+        ctx.warning(p + ("source", "storage_account"), "source.storage_account is ignored for a VM source",
+                    "it only applies to source.vhd; remove it", key=True)
+
+
 @functools.lru_cache(maxsize=64)
 def _values(kinds: frozenset[Enum]) -> frozenset[str]:
     """The values of a capabilities' set of enums, once per set (not once per image)."""
@@ -80,29 +114,8 @@ def _check_image(ctx: _Context, i: int, img: Mapping[str, Any], seen: dict[str, 
                   "remove os_state, or use type: vm for a specialized image")
     src = img.get("source")
     source: Mapping[str, Any] = src if isinstance(src, dict) else {}
-    if source.get("generalize") is True and os_state == "specialized":
-        ctx.error(p + ("source", "generalize"), "source.generalize contradicts os_state: specialized",
-                  "generalizing makes a generalized image: drop generalize or set os_state: generalized")
-    os_name = img.get("os")
-    if source.get("deprovision") is True and source.get("generalize") is not True:
-        ctx.error(p + ("source", "deprovision"), "source.deprovision needs source.generalize: true",
-                  "it deprovisions the guest right before the provider generalizes the VM: add generalize: true")
-    if source.get("deprovision") is True and os_name == "windows":
-        ctx.error(p + ("source", "deprovision"), "source.deprovision runs the Linux agent; this image is Windows",
-                  "run Sysprep in the guest yourself and declare source.sysprepped: true", key=True)
-    if source.get("sysprepped") is True and os_name == "linux":
-        ctx.error(p + ("source", "sysprepped"), "source.sysprepped is for Windows guests; this image is Linux",
-                  "use source.deprovision: true (or deprovision the guest yourself) and remove sysprepped",
-                  key=True)
-    if "data_snapshots" in source and not ("snapshot" in source or "disk" in source):
-        ctx.error(p + ("source", "data_snapshots"), "source.data_snapshots goes with source.snapshot or source.disk",
-                  "name the OS disk's snapshot or disk too, or remove data_snapshots", key=True)
-    if source.get("data_snapshots") and itype == "os":
-        ctx.error(p + ("source", "data_snapshots"), "an os image holds no data disks",
-                  "use type: vm to capture the data disks too, or remove data_snapshots", key=True)
-    if "storage_account" in source and "vm" in source and "vhd" not in source:
-        ctx.warning(p + ("source", "storage_account"), "source.storage_account is ignored for a VM source",
-                    "it only applies to source.vhd; remove it", key=True)
+    if source.keys() - _SOURCE_IDENTITY:  # a flag or a data disk: most sources name a VM and nothing more
+        _check_source_flags(ctx, p, img, source, itype, os_state)
 
     caps = ctx.caps
     if caps is None:
