@@ -97,6 +97,31 @@ def exit_with(code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+#: Set by ``run`` (the console script): ``exit_now`` then ends the process where it is called.
+_FAST_EXIT = False
+
+
+def exit_now(code: int) -> NoReturn:
+    """``exit_with`` for a command's last word, called with nothing left to release (no provider
+    open, no lock held, every file closed). Run as the console script (``run``), the process ends
+    here, without unwinding the stack and freeing what the command built, object by object (0.15 s
+    after a 100,000-image plan was written; issue 13). In-process (``main``, the tests) it is
+    ``exit_with``."""
+    if _FAST_EXIT:
+        _leave(code)
+    exit_with(code)
+
+
+def _leave(code: int) -> NoReturn:
+    """Flush the standard streams and end the process with ``code`` (no interpreter teardown)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (head), a closed stream: nothing more to write
+            code = code or EXIT_ERROR
+    os._exit(code)
+
+
 def report(diags: list[Diagnostic]) -> None:
     """Diagnostics on stderr (and as workflow annotations, also on stderr, under GitHub Actions).
 
@@ -345,6 +370,8 @@ def run() -> NoReturn:
     written (issue 13); nothing of ours runs at exit (a provider removes its temporary files when it
     closes, locks are released by then), so the streams are flushed and the process ends with the
     code ``main`` chose. Tests call ``main`` in-process, and see ``SystemExit`` as before."""
+    global _FAST_EXIT
+    _FAST_EXIT = True
     try:
         main()
         code = 0
@@ -352,9 +379,4 @@ def run() -> NoReturn:
         if isinstance(e.code, str):  # sys.exit("message"), as the interpreter would print it
             print(e.code, file=sys.stderr)
         code = _describe_exit(e.code)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe (head), a closed stream: nothing more to write
-            code = code or EXIT_ERROR
-    os._exit(code)
+    _leave(code)

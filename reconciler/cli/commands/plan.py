@@ -19,7 +19,20 @@ from ...errors import ConfirmationRefused, ReconcilerError
 from ...model import ApplyResult, Change, Plan
 from ...providers import LockHandle, Provider
 from .. import env
-from ..app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, app, color, echo, echo_err, exit_with, guard, report, safe
+from ..app import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    app,
+    color,
+    echo,
+    echo_err,
+    exit_now,
+    exit_with,
+    guard,
+    report,
+    safe,
+)
 from ..progress import LineHooks, LiveHooks
 from ..signals import STOP_GRACE_SECONDS, Stop, abandon_lock, stoppable
 from .common import (
@@ -55,7 +68,7 @@ def validate(
     if format is ValidateFormat.json and len(paths) > 1:
         raise ReconcilerError("--format json checks one file; several were given", "validate each file on its own")
     valid = [_validate_one(file, format) for file in paths]
-    exit_with(EXIT_OK if all(valid) else EXIT_ERROR)
+    exit_now(EXIT_OK if all(valid) else EXIT_ERROR)
 
 
 def _validate_one(file: Path, format: ValidateFormat) -> bool:
@@ -187,7 +200,7 @@ def plan(
             echo_err(render_diagnostics_github(list(the_plan.all_errors)).rstrip("\n"))
         if out is not None:
             echo_err(f"error: the plan has errors, so no plan file was written to {out}")
-        exit_with(EXIT_ERROR)
+        exit_now(EXIT_ERROR)
     if out is not None:
         from ...planfile import dump_plan
 
@@ -195,7 +208,7 @@ def plan(
             saved = dump_plan(the_plan, created=_now())
         write_atomic(out, saved)
         echo_err(f"Saved the plan to {out}. Apply exactly this plan with: reconciler apply {out}")
-    exit_with(EXIT_CHANGES if detailed_exitcode and the_plan.has_changes else EXIT_OK)
+    exit_now(EXIT_CHANGES if detailed_exitcode and the_plan.has_changes else EXIT_OK)
 
 
 @app.command()
