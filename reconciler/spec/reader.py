@@ -352,6 +352,12 @@ _FLOW_PAIR = re.compile(r'([A-Za-z0-9_][\w./-]*): (?:"([\w./ -]*)"|([\w./-]+))')
 _FAST_DEPTH = 12  # deeper files are read by the event reader (``MAX_DEPTH`` and its message)
 
 
+def _printable(text: str) -> bool:
+    """Every character but the line breaks is printable (``str.isprintable``: no control, format,
+    surrogate, private-use or unassigned code point, no separator but the space)."""
+    return text.replace("\n", "").isprintable()
+
+
 class _NotFast(Exception):
     """The text is outside the fast read's subset: read it with the event reader."""
 
@@ -465,10 +471,13 @@ def _fast_value(value: str, cache: dict[str, Any], flow_cache: dict[str, Any], p
     return pairs
 
 
-def _fast_read(text: str, doc: Document) -> dict[str, Any]:
+def _fast_read(text: str, doc: Document, printable: bool | None = None) -> dict[str, Any]:
     """The root mapping of ``text``, with the marks the event reader's first read records (the
-    collections at paths of at most two steps) in ``doc``; raises ``_NotFast``."""
-    if "\t" in text or "\r" in text or not text.replace("\n", "").isprintable():
+    collections at paths of at most two steps) in ``doc``; raises ``_NotFast``. ``printable``:
+    ``_printable(text)``, when the caller knows it already."""
+    if printable is None:
+        printable = _printable(text)
+    if "\t" in text or "\r" in text or not printable:
         raise _NotFast  # tabs and CRs (their messages), NEL/LS/PS line breaks, invisible characters
     cache: dict[str, Any] = {}
     flow_cache: dict[str, Any] = {}
@@ -697,7 +706,8 @@ def read_document(data: bytes, filename: str) -> tuple[Document | None, list[Dia
             "encoding",
         )
         return None, diags
-    bad = _DISALLOWED.search(text)
+    printable = _printable(text)
+    bad = None if printable else _DISALLOWED.search(text)  # a printable character is one YAML allows
     if bad is not None:
         line, col = line_col(text, bad.start())
         fatal(
@@ -711,7 +721,7 @@ def read_document(data: bytes, filename: str) -> tuple[Document | None, list[Dia
 
     doc = Document(filename, text=text)
     try:
-        doc.data, doc.printable = _fast_read(text, doc), True
+        doc.data, doc.printable = _fast_read(text, doc, printable), True
         return doc, diags
     except _NotFast:
         doc = Document(filename, text=text)
