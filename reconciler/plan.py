@@ -132,7 +132,7 @@ def make_plan(
     spared = _latest_spared(desired, snapshot, declared, live, captured)
     retention_removals = _retention(desired, snapshot, declared, owner, captured, spared)
     aged = _aged(desired, snapshot, declared, owner, spared, now, errors)
-    undeclared = [] if prune is False else [i for i in snapshot.images if i.key not in declared]
+    undeclared = [] if prune is False else [i for key, i in live.items() if key not in declared]
     for image in sorted(undeclared, key=lambda i: i.key):  # --no-prune: nothing removed, not even by retention
         if not rules.owned(image, owner):
             continue
