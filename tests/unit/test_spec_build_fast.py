@@ -44,3 +44,15 @@ def test_the_benchmark_entry_takes_the_fast_build() -> None:
     assert _plain_spec({**img, "end_of_life_date": "2030-01-01"}, {}, 4) is None  # a provider field
     assert _plain_spec({**img, "source": {"image": "dev:web"}}, {}, 4) is None  # a promotion
     assert _plain_spec({**img, "type": "vm"}, {}, 4) is None  # no os_state: the codec says what it says
+
+
+def test_the_file_digest_is_sha256_however_it_is_computed() -> None:
+    """``check._Digest``: hashed beside the read for a large file (a thread), when asked for a small one."""
+    import hashlib
+
+    from reconciler.spec.check import _Digest
+
+    for data in (b"", b"version: 1\n", b"x" * (_Digest._THREADED + 1)):
+        digest = _Digest(data)
+        assert (digest._thread is not None) == (len(data) >= _Digest._THREADED)
+        assert digest.hexdigest() == hashlib.sha256(data).hexdigest() == digest.hexdigest()
