@@ -317,3 +317,21 @@ def test_validate_and_fmt_take_several_files_as_pre_commit_passes_them(cli, demo
     (demo / "images-b.yaml").write_text("version: 2\n")
     assert cli("validate", "images.yaml", "images-b.yaml").code == 1
     assert cli("validate", "--format", "json", "images.yaml", "images-b.yaml").code == 1
+
+
+def test_the_command_line_builds_only_the_command_it_runs() -> None:
+    """``app._narrowed`` (issue 13: typer builds every command's click object on each run): a named
+    command or group alone; no name, a help request before it, or an unknown name keeps them all."""
+    import reconciler.cli  # noqa: F401 - registers every command
+    from reconciler.cli.app import _narrowed, app
+
+    everything = len(app.registered_commands) + len(app.registered_groups)
+    for argv, kept in ((["plan", "x.yaml"], ["plan"]), (["--debug", "catalog", "init"], ["catalog"]),
+                       (["force-unlock", "ID"], ["force-unlock"]), (["import", "web"], ["import"])):
+        narrowed = _narrowed(app, argv)
+        names = [c.name or c.callback.__name__ for c in narrowed.registered_commands] + [
+            g.name for g in narrowed.registered_groups]
+        assert [n.replace("_", "-") for n in names] == kept, argv
+    for argv in ([], ["--help", "plan"], ["-h"], ["nosuch"], ["--version"]):
+        narrowed = _narrowed(app, argv)
+        assert len(narrowed.registered_commands) + len(narrowed.registered_groups) == everything, argv
