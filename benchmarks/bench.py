@@ -4,7 +4,8 @@ Run on demand (not part of the test suite):  ``make bench``  or
 ``python benchmarks/bench.py [--repeat 3] [--large 100000] [--sizes 1000 10000 100000] [--only ROW ...]``
 
 Every measurement runs the real command line (``python -m reconciler ...``) in a fresh child process
-and is the median of ``--repeat`` runs. Peak RSS is the child's own high-water mark, ``VmHWM`` of
+and is the median of ``--repeat`` runs (of at least 9 for a plan of 10,000 images or fewer: a
+tenth of a second is easily moved by a neighbour). Peak RSS is the child's own high-water mark, ``VmHWM`` of
 ``/proc/PID/status``, read while it runs and once more after it exited but before it is reaped
 (``waitid(..., WNOWAIT)``), never ``ru_maxrss`` after ``subprocess``, which inherits the parent's mark.
 
@@ -42,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DRIFT = 0.01
+SMALL_RUNS = 9  # runs per figure of a small plan (``Bench._runs``)
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
@@ -240,7 +242,14 @@ class Bench:
 
     def plan(self, n: int, *extra: str) -> Run:
         work, spec = self.world(n)
-        return median_run(_exe("plan", str(spec), "--detailed-exitcode", *extra), work, self.repeat)
+        return median_run(_exe("plan", str(spec), "--detailed-exitcode", *extra), work, self._runs(n))
+
+    def _runs(self, n: int) -> int:
+        """Runs per figure: ``--repeat``, and at least 9 for a plan of 10,000 images or fewer. Those
+        take a tenth of a second or so, where a neighbour's burst moves one run by 20-40%: the
+        fixed cost, and the small end of the growth row (whose exponent divides by it), are the
+        median of 9."""
+        return self.repeat if n > 10_000 else max(self.repeat, SMALL_RUNS)
 
     def floor(self, n: int) -> Run:
         work, spec = self.world(n)
@@ -267,7 +276,7 @@ class Bench:
     def fixed_row(self) -> None:
         p = self.plan(10)
         self.results.update(fixed_s=p.wall, fixed_cpu=p.cpu, fixed_mb=p.rss_mb)
-        floor = median_run([PY, "-c", "pass"], self.tmp, self.repeat, expect=(0,))
+        floor = median_run([PY, "-c", "pass"], self.tmp, self._runs(10), expect=(0,))
         self.row("fixed cost: plan of a 10-image file",
                  f"{p.wall:.3f} s ({p.rss_mb:.0f} MB); floor (bare interpreter) {floor.wall:.3f} s, "
                  f"ratio {p.wall / floor.wall:.1f}x", "<= 0.15 s", p.wall <= 0.15)
