@@ -118,15 +118,8 @@ def make_plan(
 
     changes: dict[str, Change] = {}
     for key, spec in declared.items():  # the file's order; a name is declared once (validated)
-        image = live.get(key)
-        # The no-op fast path, as ``_plan_declared`` takes it (an owned image may be updated, so
-        # ``touch_refusal`` has nothing to say), without the call: most of a large plan (issue 13).
-        if (image is not None and image.failed is None and rules.owned(image, owner) and key not in forced
-                and _same(spec, image, capabilities)):
-            changes[key] = _up_to_date(spec, image)
-            continue
         changes[key] = _plan_declared(
-            spec, image, vms, snapshot, capabilities, owner, location, force_replace=key in forced
+            spec, live.get(key), vms, snapshot, capabilities, owner, location, force_replace=key in forced
         )
 
     _check_shared_sources(changes, location)

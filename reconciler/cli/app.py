@@ -244,20 +244,23 @@ def _describe_exit(code: Any) -> int:
 def _metavar(param: Any) -> str | None:
     """What an option's value is, in words (``FILE``, ``N``, ``text|json``), not a Python type.
 
-    Read off the option's click type (typer 0.26-0.28: ``TyperChoice``, ``TyperPath``,
-    ``IntRange``, ``FloatRange``, ``StringParamType``; pyproject.toml says why not 0.29)."""
-    kind = type(param.type).__name__
+    Read off the option's click type (typer 0.26-0.28: ``TyperChoice``, ``TyperPath``, int and
+    float types and their ranges, text; pyproject.toml says why not 0.29)."""
+    from typer._click.types import FloatParamType, IntParamType, StringParamType
+    from typer.models import TyperPath
+
+    kind = param.type
     name = (param.name or "value").upper()
-    choices = getattr(param.type, "choices", None)
+    choices = getattr(kind, "choices", None)
     if choices is not None:
         return "|".join(str(getattr(c, "value", c)) for c in choices)
-    if kind == "TyperPath":
+    if isinstance(kind, TyperPath):
         return "DIR" if name.endswith("DIR") else "FILE"
-    if kind in ("IntRange", "IntParamType"):
+    if isinstance(kind, IntParamType):  # IntRange too
         return "N"
-    if kind in ("FloatRange", "FloatParamType"):
+    if isinstance(kind, FloatParamType):  # FloatRange too
         return "SECONDS"
-    if kind == "StringParamType":
+    if isinstance(kind, StringParamType):
         return "NAME" if name in ("TARGET", "REPLACE") else name
     return None
 

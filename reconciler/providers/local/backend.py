@@ -51,7 +51,7 @@ from ..guard import GuardedProvider, Live, LiveVM
 from ..locking import Held, LockInfo, LockWaits, held_by, unlockable, wait_for_lock
 from .lock import LocalLockHandle
 from .store import (
-    _SNAPSHOT_COLUMNS,
+    _IMAGE_COLUMNS,
     _VM_COLUMNS,
     APPLICATION,
     MIGRATIONS,
@@ -283,7 +283,7 @@ class LocalBackend:
     def snapshot(self) -> Snapshot:
         """Every image and VM, sorted by (casefolded) name, in one consistent read."""
         with self._read() as conn:
-            images = tuple(images_from_rows(conn.execute(f"SELECT {_SNAPSHOT_COLUMNS} FROM images ORDER BY key")))
+            images = tuple(images_from_rows(conn.execute(f"SELECT {_IMAGE_COLUMNS} FROM images ORDER BY key")))
             vm_rows = conn.execute(f"SELECT {_VM_COLUMNS} FROM vms ORDER BY key").fetchall()
         return Snapshot(
             images=images,

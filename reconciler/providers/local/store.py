@@ -154,10 +154,11 @@ def _image_from_row(r: tuple[Any, ...]) -> Image:
 _TYPES = {t.value: t for t in ImageType}
 _OS_STATES = {s.value: s for s in OSState}
 _CATEGORIES = {c.value: c for c in Category}
-_SNAPSHOT_COLUMNS = (
-    "name, type, os, os_state, category, family, label, description, recommended_vm_size, tags, owner, protected, "
-    "source_vm, source_vhd, source_storage, data_disks, extra, etag, created, footprint"
-)
+#: The order ``images_from_rows`` unpacks a row of ``SELECT {_IMAGE_COLUMNS}`` in.
+_ROW_ORDER = ("name", "type", "os", "os_state", "category", "family", "label", "description", "recommended_vm_size",
+              "tags", "owner", "protected", "source_vm", "source_vhd", "source_storage", "data_disks", "extra", "etag",
+              "created", "footprint")
+assert _ROWS.keys(Image) == _ROW_ORDER, _ROWS.keys(Image)  # a column added to the codec is unpacked there too
 
 
 _SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in __init__; typeshed omits it
@@ -179,7 +180,7 @@ _NEW_SOURCE = partial(positional(Source), image=None, snapshot=None, disk=None, 
 
 
 def images_from_rows(rows: Iterable[tuple[Any, ...]]) -> Iterator[Image]:
-    """``_image_from_row`` of each of ``rows`` (``SELECT {_SNAPSHOT_COLUMNS}``), the snapshot's way
+    """``_image_from_row`` of each of ``rows`` (``SELECT {_IMAGE_COLUMNS}``, in ``_ROW_ORDER``), the snapshot's way
     (issue 13: 100,000 rows): fields passed straight to ``Image``, the repeated texts (an OS, a
     family, the owner, ``{}``) read once and shared, not a dict and a codec call per row.
     ``tests/contract/test_local_store.py`` checks it builds exactly what ``_image_from_row`` does."""
