@@ -27,11 +27,13 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from operator import methodcaller
 from sys import intern
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Diagnostic, Location
+from . import forked
 from .messages import describe
 from .positions import DataPath, Mark, Positions, json_path, line_col
 
@@ -542,23 +544,71 @@ def _fast_split(text: str, marks: dict[DataPath, Mark], cache: dict[str, Any], f
     stop = end_m.start() if end_m is not None else len(text)
     if end_m is not None and text[stop + 1] in "#-":  # a comment or a list at column 1: line by line
         return None
-    entries = text[start + col + 2:stop].split("\n" + " " * col + "- ")
+    first = start + col + 2  # the first entry's first key
+    marker = "\n" + " " * col + "- "
     sep = "\n" + " " * (col + 2)
-    canon: dict[str, str] = {}  # the keys seen, checked and interned
-    items: list[dict[str, Any]] = []
     line = lineno + 1
     marks[("images",)] = (line, col)
+    helper, mine = None, stop  # the entries this process reads: all, or the first half
+    middle = text.find(marker, first + (stop - first) // 2, stop) if stop - first >= _PARALLEL_MIN else -1
+    if middle >= 0:  # a large list: its second half read by a helper process meanwhile (``forked``)
+        half = middle + len(marker), stop, line + text.count("\n", first, middle) + 1
+        helper = forked.start(partial(_split_answer, text, *half, marker, sep, cache, flow_cache))
+        mine = middle if helper is not None else stop
+    try:
+        read = _split_entries(text, first, mine, marker, sep, line, cache, flow_cache)
+        if read is not None and helper is not None:
+            try:
+                answer = helper.result()
+            except forked.HelperFailed:
+                answer = _split_answer(text, *half, marker, sep, cache, flow_cache)
+            if answer is _NotFast:
+                raise _NotFast
+            read = None if answer is None else (read[0] + answer[0], read[1] + answer[1], answer[2])
+            helper = None
+    finally:
+        if helper is not None:  # this half declined (or raised): the other half is not needed
+            helper.cancel()
+    if read is None:
+        return None
+    items, lines, line = read
+    inner = col + 2
+    marks.update({("images", index): (at, inner) for index, at in enumerate(lines)})
+    root["images"] = items
+    lineno = line - 1
+    if end_m is not None:
+        lineno, _, _ = _fast_lines(text, stop + 1, len(text), lineno, root, marks, cache, flow_cache, findall)
+    if lineno != text.count("\n"):
+        raise _NotFast
+    return root
+
+
+#: The size (characters) of an ``images:`` list from which the split read shares the work with a
+#: helper process (``forked``): below it, the fork and the answer's pickle cost more than half the
+#: read saves (a 1,000-image list is read in 10 ms).
+_PARALLEL_MIN = 4 << 20
+
+
+def _split_entries(text: str, first: int, stop: int, marker: str, sep: str, line: int, cache: dict[str, Any],
+                   flow_cache: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int], int] | None:
+    """The entries of ``text[first:stop]`` (each after a ``marker``, its lines after ``sep``) and
+    the line each starts on (``line``: the first's), then the line after the last; None where the
+    split read declines the list (``_fast_split``). Raises ``_NotFast``."""
+    canon: dict[str, str] = {}  # the keys seen, checked and interned
+    items: list[dict[str, Any]] = []
+    lines: list[int] = []
     get = cache.get
     split = methodcaller("split", ": ", 1)
+    unmarked: dict[DataPath, Mark] = {}  # a value inside an entry is never marked (``_FAST_DEEP``)
 
     def value_of(value: str) -> Any:
         if not value or value[0] == " " or value[0] == "#":
             raise _NotSplit  # "key:  value" (its column), a comment, a value on the next lines
-        return _fast_value(value, cache, flow_cache, _FAST_DEEP, marks, line, 0)
+        return _fast_value(value, cache, flow_cache, _FAST_DEEP, unmarked, line, 0)
 
     try:
-        for index, entry in enumerate(entries):
-            marks[("images", index)] = (line, col + 2)
+        for entry in text[first:stop].split(marker):
+            lines.append(line)
             body = entry.rstrip("\n")
             pieces = body.split(sep)
             raw = dict(map(split, pieces))  # ValueError: a line without ": "
@@ -574,13 +624,16 @@ def _fast_split(text: str, marks: dict[DataPath, Mark], cache: dict[str, Any], f
             line += entry.count("\n") + 1
     except (ValueError, _NotSplit):
         return None
-    root["images"] = items
-    lineno = line - 1
-    if end_m is not None:
-        lineno, _, _ = _fast_lines(text, stop + 1, len(text), lineno, root, marks, cache, flow_cache, findall)
-    if lineno != text.count("\n"):
-        raise _NotFast
-    return root
+    return items, lines, line
+
+
+def _split_answer(text: str, first: int, stop: int, line: int, marker: str, sep: str, cache: dict[str, Any],
+                  flow_cache: dict[str, Any]) -> Any:
+    """``_split_entries`` as the helper answers it: ``_NotFast`` (the class) for its exception."""
+    try:
+        return _split_entries(text, first, stop, marker, sep, line, cache, flow_cache)
+    except _NotFast:
+        return _NotFast
 
 
 def _fast_lines(text: str, pos: int, stop: int, lineno: int, root: dict[str, Any], marks: dict[DataPath, Mark],

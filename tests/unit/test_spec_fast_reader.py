@@ -10,6 +10,7 @@ event reader gives for a file without a single message: the same data, the same 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -341,3 +342,146 @@ def test_a_printable_character_is_one_yaml_allows() -> None:
     printable = "".join(c for c in map(chr, range(0x110000)) if c.isprintable())
     assert reader._disallowed().search(printable) is None
     assert reader._printable("a\nb") and not reader._printable("a\tb") and not reader._printable("a\x85b")
+
+
+# --------------------------------------------------------------------------------------------------
+# The split read shared with a helper process (``reader._PARALLEL_MIN``, ``spec.forked``)
+
+
+def _split_outcome(text: str) -> Any:
+    marks: dict[Any, Any] = {}
+    try:
+        root = reader._fast_split(text, marks, {}, {}, reader._FAST_LINE.findall)
+    except reader._NotFast:
+        return "declined: _NotFast"
+    return root, marks
+
+
+class _Shared:
+    """Every ``images:`` list read with a helper (``_PARALLEL_MIN`` 0), forks counted; the one-thread
+    rule waived, since other tests of this session may leave a server thread running."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from reconciler.spec import forked
+
+        self.forks = 0
+        real = forked.start
+
+        def start(work: Any) -> Any:
+            helper = real(work)
+            self.forks += helper is not None
+            return helper
+
+        monkeypatch.setattr(forked, "_single_threaded", lambda: True)
+        monkeypatch.setattr(forked, "start", start)
+        self.patch = monkeypatch
+
+    def outcome(self, text: str) -> Any:
+        with self.patch.context() as m:
+            m.setattr(reader, "_PARALLEL_MIN", 0)
+            return _split_outcome(text)
+
+
+@pytest.fixture
+def shared(monkeypatch: pytest.MonkeyPatch) -> _Shared:
+    return _Shared(monkeypatch)
+
+
+def test_the_shared_split_read_agrees_with_the_split_read(shared: _Shared) -> None:
+    """Property (hand-rolled over hypothesis' examples, as a fixture cannot be given per example):
+    the list read half here and half by a helper == the list read here alone: the same data, marks,
+    decline (None) or refusal (``_NotFast``), on generated lists and on lists broken in either half."""
+    texts: list[str] = []
+
+    @settings(max_examples=250, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(image_lists().flatmap(lambda t: st.tuples(st.just(t), st.integers(0, len(t)),
+                                                       st.sampled_from(["", "", " ", ": ", "#", "\n", '"', "{"]))))
+    def collect(case: tuple[str, int, str]) -> None:
+        text, at, insert = case
+        texts.append(text[:at] + insert + text[at:])
+
+    collect()
+    outcomes = set()
+    for text in texts:
+        alone = _split_outcome(text)
+        assert shared.outcome(text) == alone, text
+        outcomes.add("declined: _NotFast" if alone == "declined: _NotFast" else
+                     "declined" if alone[0] is None else "read")
+    assert outcomes == {"read", "declined", "declined: _NotFast"}  # every outcome was compared
+    assert shared.forks > len(texts) // 4  # the helper read often (a list of one entry has no second half)
+
+
+def test_a_large_list_is_read_with_a_helper_and_the_same(shared: _Shared) -> None:
+    text = ("version: 1\ncatalog:\n  name: c\nimages:\n"
+            + "".join(f"  - name: img-{i}\n    type: vm\n    source: {{vm: build-{i}}}\n"
+                      f'    tags: {{team: bench, index: "{i}"}}\n' for i in range(2000))
+            + "families:\n  web: {description: x}\n")
+    alone = _split_outcome(text)
+    assert shared.outcome(text) == alone and shared.forks == 1
+    assert alone[0]["images"][1999]["tags"] == {"team": "bench", "index": "1999"}
+    assert alone[1][("images", 1999)] == (4 + 4 * 1999, 4)
+
+
+def test_a_helper_that_fails_leaves_the_read_to_this_process(shared: _Shared,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler.spec import forked
+
+    text = "images:\n" + "".join(f"  - name: i{i}\n    os: linux\n" for i in range(50))
+    alone = _split_outcome(text)
+    real = forked.start
+    monkeypatch.setattr(forked, "start", lambda work: real(lambda: os._exit(3)))  # the helper dies, unanswered
+    assert shared.outcome(text) == alone
+
+
+def test_the_helper_answers_from_another_process() -> None:
+    from reconciler.spec import forked
+
+    if not forked._single_threaded():
+        pytest.skip("a thread of another test is running: this process may not fork")
+    helper = forked.start(lambda: (os.getpid(), [1, "two", {"three": None}]))
+    assert helper is not None
+    pid, value = helper.result()
+    assert pid != os.getpid() and value == [1, "two", {"three": None}]
+
+
+def test_a_helper_that_raises_or_is_cancelled_is_reaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler.spec import forked
+
+    monkeypatch.setattr(forked, "_single_threaded", lambda: True)
+
+    def fails() -> None:
+        raise ValueError("no")
+
+    helper = forked.start(fails)
+    assert helper is not None
+    pid = helper._pid
+    with pytest.raises(forked.HelperFailed, match="status 1"):
+        helper.result()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped: no zombie left
+    import threading
+
+    gate = threading.Event()
+    helper = forked.start(lambda: gate.wait())  # the copy's gate is never set: it waits until killed
+    assert helper is not None
+    pid = helper._pid
+    helper.cancel()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    helper.cancel()  # twice: nothing left to do
+
+
+def test_no_helper_is_forked_beside_another_thread() -> None:
+    import threading
+
+    from reconciler.spec import forked
+
+    gate = threading.Event()
+    other = threading.Thread(target=gate.wait)
+    other.start()
+    try:
+        assert not forked._single_threaded()
+        assert forked.start(lambda: 1) is None  # the copy would hold the other thread's locks forever
+    finally:
+        gate.set()
+        other.join()
