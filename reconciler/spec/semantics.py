@@ -114,15 +114,15 @@ def _check_image(ctx: _Context, i: int, img: Mapping[str, Any], seen: dict[str, 
                   "remove os_state, or use type: vm for a specialized image")
     src = img.get("source")
     source: Mapping[str, Any] = src if isinstance(src, dict) else {}
-    if source.keys() - _SOURCE_IDENTITY:  # a flag or a data disk: most sources name a VM and nothing more
+    if not source.keys() <= _SOURCE_IDENTITY:  # a flag or a data disk: most sources name a VM and nothing more
         _check_source_flags(ctx, p, img, source, itype, os_state)
 
     caps = ctx.caps
     if caps is None:
         return
     prov = ctx.provider
-    image_props = validators().image_props
-    if img.keys() - CORE_IMAGE_FIELDS:  # most entries hold core fields only: no loop (issue 13)
+    if not img.keys() <= CORE_IMAGE_FIELDS:  # most entries hold core fields only: no loop (issue 13)
+        image_props = validators().image_props
         for key in img:
             if key in CORE_IMAGE_FIELDS or key not in image_props or key in caps.image_fields:
                 continue
@@ -294,7 +294,9 @@ def _check_semantics(ctx: _Context, data: Mapping[str, Any]) -> None:
         _check_sources(ctx, sources, catalog if isinstance(catalog, dict) else {})
     if isinstance(images, list):
         for i, img in enumerate(images):
-            if isinstance(img, dict):
+            # Only an entry with a source image or a promote_when has anything to check (issue 13).
+            src = img.get("source") if isinstance(img, dict) else None
+            if isinstance(img, dict) and ("promote_when" in img or (isinstance(src, dict) and "image" in src)):
                 _check_promotion(ctx, i, img, sources if isinstance(sources, dict) else {})
     declared_families = data.get("families")
     if isinstance(declared_families, dict):
