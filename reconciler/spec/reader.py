@@ -33,7 +33,6 @@ from sys import intern
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Diagnostic, Location
-from . import forked
 from .messages import describe
 from .positions import DataPath, Mark, Positions, json_path, line_col
 
@@ -49,6 +48,8 @@ _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 if TYPE_CHECKING:
     import yaml
+
+    from .forked import Helper
 
 def _yaml() -> Any:
     """The ``yaml`` module, imported the first time a file needs it, and the module globals
@@ -549,9 +550,12 @@ def _fast_split(text: str, marks: dict[DataPath, Mark], cache: dict[str, Any], f
     sep = "\n" + " " * (col + 2)
     line = lineno + 1
     marks[("images",)] = (line, col)
-    helper, mine = None, stop  # the entries this process reads: all, or the first half
+    helper: Helper | None = None
+    mine = stop  # the entries this process reads: all, or the first half
     middle = text.find(marker, first + (stop - first) // 2, stop) if stop - first >= _PARALLEL_MIN else -1
     if middle >= 0:  # a large list: its second half read by a helper process meanwhile (``forked``)
+        from . import forked  # late: pickle is 1 ms of a small file's plan
+
         half = middle + len(marker), stop, line + text.count("\n", first, middle) + 1
         helper = forked.start(partial(_split_answer, text, *half, marker, sep, cache, flow_cache))
         mine = middle if helper is not None else stop
