@@ -265,10 +265,10 @@ def _fragment_ids() -> list[str]:
 def schema_diagnostics(data: Mapping[str, Any], where: Locator) -> list[Diagnostic]:
     """Every schema error of the document ``data`` (the top-level mapping), in our words."""
     v = validators()
-    if _fast_ok(v.fast_full, data):
+    images = data.get("images")
+    if _fast_document_ok(v, data, images):
         return []
     out: list[Diagnostic] = []
-    images = data.get("images")
     if v.split_images and isinstance(images, list):
         for err in v.full.iter_errors(dict(data, images=[])):
             out.extend(translate(err, (), where))
@@ -280,6 +280,20 @@ def schema_diagnostics(data: Mapping[str, Any], where: Locator) -> list[Diagnost
         for err in v.full.iter_errors(data):
             out.extend(translate(err, (), where))
     return out
+
+
+#: The images one pre-check call is given (``_fast_document_ok``).
+_CHUNK = 2048
+
+
+def _fast_document_ok(v: Validators, data: Mapping[str, Any], images: Any) -> bool:
+    """The pre-check of the document; a long ``images`` list ``_CHUNK`` images at a time, each
+    chunk in the document in place of the list (``split_images``: no rule of the schema is about
+    the list as a whole). jsonschema-rs copies what it checks into Rust values: the whole list at
+    once was 66 MB more at the peak of a 100,000-image plan, and 40 ms slower (issue 13)."""
+    if not (v.split_images and isinstance(images, list) and len(images) > _CHUNK):
+        return _fast_ok(v.fast_full, data)
+    return all(_fast_ok(v.fast_full, dict(data, images=images[i:i + _CHUNK])) for i in range(0, len(images), _CHUNK))
 
 
 def _fast_ok(validator: jsonschema_rs.Validator, instance: Any) -> bool:

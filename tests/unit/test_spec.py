@@ -180,6 +180,36 @@ def test_a_value_the_precheck_cannot_hold_is_left_to_jsonschema() -> None:
     assert spec_schema._fast_ok(v.fast_image, {"name": "a\ud800"}) is False  # a lone surrogate: not UTF-8
 
 
+@pytest.mark.parametrize("bad", [None, 0, 2, 4, 6])
+def test_a_long_images_list_is_prechecked_in_chunks_and_the_same(bad: int | None,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_fast_document_ok`` checks a long list ``_CHUNK`` images at a time: the same verdict as the
+    whole document, whichever chunk holds the bad image (the first, the middle, a last short one)."""
+    v = spec_schema.validators()
+    images: list[Any] = [{"name": f"i{n}", "type": "os", "os": "linux", "source": {"vm": f"v{n}"}} for n in range(7)]
+    if bad is not None:
+        images[bad] = {**images[bad], "os": "plan9"}
+    doc = {"version": 1, "catalog": {"name": "platform"}, "images": images}
+    whole = spec_schema._fast_ok(v.fast_full, doc)
+    assert whole is (bad is None)
+    monkeypatch.setattr(spec_schema, "_CHUNK", 2)
+    calls: list[int] = []
+    real = spec_schema._fast_ok
+
+    def counted(validator: Any, instance: Any) -> bool:
+        calls.append(len(instance.get("images", ())))
+        return real(validator, instance)
+
+    monkeypatch.setattr(spec_schema, "_fast_ok", counted)
+    assert spec_schema._fast_document_ok(v, doc, images) is whole
+    assert calls == [2, 2, 2, 1][:bad // 2 + 1 if bad is not None else 4]  # chunks, up to the bad one
+    document, _ = reader.read_document(yaml.safe_dump(doc).encode(), "p.yaml")
+    assert document is not None
+    assert (spec_schema.schema_diagnostics(document.data, document) == []) is (bad is None)
+    monkeypatch.setattr(spec_schema, "_CHUNK", 2048)
+    assert spec_schema._fast_document_ok(v, {**doc, "version": 2}, images) is False  # the rest of it is checked too
+
+
 # --------------------------------------------------------------------------------------------------
 # The example file
 
