@@ -3,8 +3,10 @@ builds (``SPEC_FILE.from_dict``), types included, or declines (None) and leaves 
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -56,3 +58,24 @@ def test_the_file_digest_is_sha256_however_it_is_computed() -> None:
         digest = _Digest(data)
         assert (digest._thread is not None) == (len(data) >= _Digest._THREADED)
         assert digest.hexdigest() == hashlib.sha256(data).hexdigest() == digest.hexdigest()
+        assert zlib.decompress(digest.packed()) == data if len(data) >= _Digest._THREADED else not digest.packed()
+
+
+def test_a_large_file_keeps_its_text_packed_and_its_positions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large file's document keeps the file compressed, not its text (``Document.release``); a
+    plan-time message still finds every position, as the text gave them (a BOM and all)."""
+    from reconciler.spec import check_spec
+    from reconciler.spec.check import _Digest
+
+    text = ("\ufeffversion: 1\ncatalog: {name: c, provider: local, path: /tmp/x.db}\nimages:\n"
+            + "".join(f"  - name: img-{i}\n    type: os\n    os: linux\n    source:\n      vm: b-{i}\n"
+                      for i in range(3)))
+    data = text.encode()
+    kept, _ = check_spec(data, "p.yaml")
+    monkeypatch.setattr(_Digest, "_THREADED", 0)  # every file is "large"
+    state, diags = check_spec(data, "p.yaml")
+    assert state is not None and kept is not None and diags == []
+    doc = state.positions._doc  # type: ignore[attr-defined]  # the reader's document, not asked yet
+    assert doc.text == "" and zlib.decompress(doc.packed) == data
+    assert dict(state.positions) == dict(kept.positions)
+    assert state.positions["$.images[2].source.vm"] == (18, 7)  # the key, 1-based
