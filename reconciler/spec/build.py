@@ -88,6 +88,7 @@ def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings
             extra[PROMOTION_EXTRA] = _promotion(img, origins)
             img = {k: v for k, v in img.items() if k != "promote_when"}
         line = doc.line(("images", i))
+        extra = extra or _NOTHING
         spec = _plain_spec(img, extra, line)
         images.append(spec if spec is not None else SPEC_FILE.from_dict(ImageSpec, img, extra=extra, line=line))
     return DesiredState(
@@ -112,6 +113,9 @@ def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings
     )
 
 
+#: The ``extra`` (and empty ``tags``) of every spec without any: one mapping, shared, as the frozen
+#: types never change what they hold (64 bytes an image; issue 13).
+_NOTHING: dict[str, Any] = {}
 _NEW_SPEC = positional(ImageSpec)
 _NEW_SOURCE = positional(Source)
 _TYPE_OF = {t.value: t for t in ImageType}
@@ -139,7 +143,7 @@ def _plain_spec(img: Mapping[str, Any], extra: Mapping[str, Any], line: int) -> 
         _NEW_SOURCE(source.get("vm"), source.get("vhd"), source.get("generalize", False), source.get("storage_account"),
                     None, None, None, (), source.get("deprovision", False), source.get("sysprepped", False)),
         img.get("family"), img.get("label"), img.get("description"), img.get("recommended_vm_size"),
-        dict(tags) if tags else {}, img.get("protect", False), extra, line,
+        dict(tags) if tags else _NOTHING, img.get("protect", False), extra, line,
     )
 
 

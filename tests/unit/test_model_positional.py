@@ -39,3 +39,11 @@ def test_positional_refuses_a_class_with_post_init_or_no_slots() -> None:
     for cls in (Checked, Plain):
         with pytest.raises(AssertionError):
             positional(cls)
+
+
+def test_a_key_is_the_folded_name_and_the_name_itself_when_folded_already() -> None:
+    from reconciler.model import fold
+
+    name = "".join(["img-", "000001"])  # built at run time: not a shared constant
+    assert fold(name) is name
+    assert fold("Web-Base") == "web-base" and fold("STRASSE") == "strasse" and fold("Straße") == "strasse"
