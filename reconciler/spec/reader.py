@@ -598,6 +598,11 @@ def _fast_split(text: str, marks: dict[DataPath, Mark], cache: dict[str, Any], f
     return root
 
 
+#: The values the split read remembers (raw text -> value) before it forgets them all: most are
+#: an entry's own (its name, its label) and never come again, and a cache of 300,000 of them was
+#: slower per lookup than one that stays small (a sixth of the read of 100,000 images; issue 13).
+_CACHE_MAX = 2048
+
 #: The size (characters) of an ``images:`` list from which the split read shares the work with a
 #: helper process (``forked``): below it, the fork and the answer's pickle cost more than half the
 #: read saves (a 1,000-image list is read in 10 ms).
@@ -624,6 +629,9 @@ def _split_entries(text: str, first: int, stop: int, marker: str, sep: str, line
     try:
         for entry in text[first:stop].split(marker):
             lines.append(line)
+            if len(cache) > _CACHE_MAX or len(flow_cache) > _CACHE_MAX:  # mostly names read once
+                cache.clear()
+                flow_cache.clear()
             body = entry.rstrip("\n")
             pieces = body.split(sep)
             raw = dict(map(split, pieces))  # ValueError: a line without ": "

@@ -389,8 +389,9 @@ def shared(monkeypatch: pytest.MonkeyPatch) -> _Shared:
 
 def test_the_shared_split_read_agrees_with_the_split_read(shared: _Shared) -> None:
     """Property (hand-rolled over hypothesis' examples, as a fixture cannot be given per example):
-    the list read half here and half by a helper == the list read here alone: the same data, marks,
-    decline (None) or refusal (``_NotFast``), on generated lists and on lists broken in either half."""
+    the list read half here and half by a helper == the list read here alone == the list read with
+    its caches forgotten at every entry (``_CACHE_MAX``): the same data, marks, decline (None) or
+    refusal (``_NotFast``), on generated lists and on lists broken in either half."""
     texts: list[str] = []
 
     @settings(max_examples=250, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
@@ -405,6 +406,9 @@ def test_the_shared_split_read_agrees_with_the_split_read(shared: _Shared) -> No
     for text in texts:
         alone = _split_outcome(text)
         assert shared.outcome(text) == alone, text
+        with shared.patch.context() as m:  # the caches forgotten at every entry: the same read
+            m.setattr(reader, "_CACHE_MAX", 0)
+            assert _split_outcome(text) == alone, text
         outcomes.add("declined: _NotFast" if alone == "declined: _NotFast" else
                      "declined" if alone[0] is None else "read")
     assert outcomes == {"read", "declined", "declined: _NotFast"}  # every outcome was compared
