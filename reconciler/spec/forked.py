@@ -4,11 +4,12 @@ core of a 2-core CI runner reads half of a large desired-state file (issue 13; `
 Layer: pure core. No printing, no environment; the helper ends itself with ``os._exit`` (it is
 not the command ending: the command never waits on anything but the helper's answer).
 
-Only where forking is safe: Linux (macOS and Windows spawn instead, which would cost more than the
-work saved), and a process with one thread (``/proc/self/task``): a fork copies only the calling
-thread, so a lock another thread held stays held in the copy forever. Anything that goes wrong in
-the helper (an exception, a signal, a refused fork) makes ``start`` or ``Helper.result`` say so,
-and the caller does the work itself: the helper can make a read faster, never different.
+Only where forking is safe and pays: Linux (macOS and Windows spawn instead, which would cost more
+than the work saved), two CPUs at least, and a process with one thread (``/proc/self/task``): a
+fork copies only the calling thread, so a lock another thread held stays held in the copy forever.
+Anything that goes wrong in the helper (an exception, a signal, a refused fork) makes ``start`` or
+``Helper.result`` say so, and the caller does the work itself: the helper can make a read faster,
+never different.
 """
 
 from __future__ import annotations
@@ -32,11 +33,20 @@ def _single_threaded() -> bool:
         return False
 
 
+def _spare_core() -> bool:
+    """This process may run on two CPUs at least: on one, a helper only adds its own cost."""
+    try:
+        return len(os.sched_getaffinity(0)) >= 2
+    except OSError:
+        return False
+
+
 def start(work: Callable[[], Any]) -> Helper | None:
-    """``work()`` run in a forked copy of this process; None where that is unsafe or refused.
+    """``work()`` run in a forked copy of this process; None where that is unsafe, useless (one
+    CPU) or refused.
 
     ``work``'s value must pickle; ``Helper.result`` gives it back here."""
-    if not sys.platform.startswith("linux") or not _single_threaded():
+    if not sys.platform.startswith("linux") or not _spare_core() or not _single_threaded():
         return None
     read_end, write_end = os.pipe()
     try:
