@@ -24,7 +24,14 @@ def test_demo_plan_apply_plan(cli, demo):
     assert "build-web-01" in r.out  # the consumed VM is named
     assert "web-base-2026-08" in r.out and "db-base-2026-10" in r.out
 
-    js = json.loads(cli("plan", "--format", "json").out)
+    out = cli("plan", "--format", "json").out
+    js = json.loads(out)
+    assert out == json.dumps(js, indent=2) + "\n"  # json.dumps' text, though written a batch at a time
+    from reconciler.cli.commands import common
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(common, "_JSON_BATCH", 3)  # many batches
+        assert cli("plan", "--format", "json").out == out
     actions = {c["name"]: c["actions"] for c in js["resource_changes"]}
     assert actions["web-base-2026-11"] == ["create"]
     assert actions["db-base-2026-10"] == ["update"]

@@ -131,6 +131,10 @@ def write_atomic(path: Path, data: bytes) -> None:
     write_output(path, data)
 
 
+#: The pieces of the JSON document written at a time (``emit_plan``).
+_JSON_BATCH = 8192
+
+
 def emit_plan(plan: Plan, format: PlanFormat, *, drift: bool = False) -> None:
     from ...render import render_plan_json, render_plan_markdown, render_plan_text
 
@@ -141,7 +145,7 @@ def emit_plan(plan: Plan, format: PlanFormat, *, drift: bool = False) -> None:
         # Written as it is encoded, 8,192 pieces at a time (``json.dumps`` with an indent joins a
         # list of every piece first: 50 MB at the peak of a 100,000-image plan; issue 13). The same text.
         pieces = json.JSONEncoder(indent=2).iterencode(render_plan_json(plan))
-        while batch := list(islice(pieces, 8192)):
+        while batch := list(islice(pieces, _JSON_BATCH)):
             echo("".join(batch), nl=False)
         echo()
     elif format is PlanFormat.markdown:
