@@ -16,9 +16,11 @@ the catalog — what no implementation of ``plan`` can avoid.
 Rows (the issue's table):
 
 * ``plan``: N declared vs N live on a local catalog, 1% drifted: time, peak RSS, ratio to the floor;
-* ``growth``: CPU time (user + system of the child) above the fixed cost at each size; the
-  exponent is the least-squares slope of log(CPU) against log(N) over every size, from the smallest
-  to the largest (the slope between the two ends alone is shown beside it: see ``_slope``);
+* ``growth``: CPU time (user + system of the child, its helper process included) above the fixed
+  cost at each size: for 10,000 images or fewer the median of paired differences, each run right
+  after a run of the 10-image plan (``_above_fixed``); the exponent is the least-squares slope of
+  log(CPU) against log(N) over every size, from the smallest to the largest (the slope between the
+  two ends alone is shown beside it: see ``_slope``);
 * ``fixed``: the plan of a 10-image file;
 * ``plan --out`` and ``--format json`` at N: time and memory against the text plan; the saved file's
   size and its bytes per unchanged image;
