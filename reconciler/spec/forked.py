@@ -59,8 +59,11 @@ def start(work: Callable[[], Any]) -> Helper | None:
         status = 1
         try:
             os.close(read_end)
-            for sig in (signal.SIGINT, signal.SIGTERM):  # the command's own handlers are not the helper's
-                signal.signal(sig, signal.SIG_DFL)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                # The command's own handlers are not the helper's: a signal that would stop the
+                # command ends the helper; one the command ignores (a background job's SIGINT), too.
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    signal.signal(sig, signal.SIG_DFL)
             data = memoryview(pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL))
             while data:
                 data = data[os.write(write_end, data):]

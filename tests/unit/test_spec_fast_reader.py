@@ -477,6 +477,32 @@ def test_a_helper_that_raises_or_is_cancelled_is_reaped(monkeypatch: pytest.Monk
     helper.cancel()  # twice: nothing left to do
 
 
+def test_the_helper_ends_on_the_signals_that_stop_the_command_and_only_those(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signal the command handles ends the helper (SIG_DFL: the command cancels it anyway); one
+    the command ignores, as a background job ignores SIGINT, the helper ignores too."""
+    import signal
+
+    from reconciler.spec import forked
+
+    monkeypatch.setattr(forked, "_single_threaded", lambda: True)
+    monkeypatch.setattr(forked, "_spare_core", lambda: True)
+
+    def handler(signum: int, frame: Any) -> None:
+        raise AssertionError("not the helper's")
+
+    old_int, old_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, handler)
+        helper = forked.start(lambda: (signal.getsignal(signal.SIGINT) is signal.SIG_IGN,
+                                       signal.getsignal(signal.SIGTERM) is signal.SIG_DFL))
+        assert helper is not None
+        assert helper.result() == (True, True)
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
 def test_no_helper_is_forked_beside_another_thread() -> None:
     import threading
 
