@@ -66,7 +66,7 @@ class _Digest:
 
     A large file is also compressed there (``packed``, zlib lets go of the GIL too): the document
     keeps that instead of its text for the positions a plan-time message may ask for
-    (``reader.Document.release``), 3 MB instead of 25 at the peak of a 100,000-image plan."""
+    (``reader.Document.release``), 1.3 MB instead of 25 at the peak of a 100,000-image plan."""
 
     _THREADED = 1 << 20
 

@@ -567,8 +567,9 @@ def _fast_split(text: str, marks: dict[DataPath, Mark], cache: dict[str, Any], f
     if middle >= 0:  # a large list: its second half read by a helper process meanwhile (``forked``)
         from . import forked  # late: pickle is 1 ms of a small file's plan
 
-        half = middle + len(marker), stop, line + text.count("\n", first, middle) + 1
-        helper = forked.start(partial(_split_answer, text, *half, marker, sep, cache, flow_cache))
+        other = partial(_split_answer, text, middle + len(marker), stop, line + text.count("\n", first, middle) + 1,
+                        marker, sep, cache, flow_cache)
+        helper = forked.start(other)
         mine = middle if helper is not None else stop
     try:
         read = _split_entries(text, first, mine, marker, sep, line, cache, flow_cache)
@@ -576,7 +577,7 @@ def _fast_split(text: str, marks: dict[DataPath, Mark], cache: dict[str, Any], f
             try:
                 answer = helper.result()
             except forked.HelperFailed:
-                answer = _split_answer(text, *half, marker, sep, cache, flow_cache)
+                answer = other()  # the helper's half, read here
             if answer is _NotFast:
                 raise _NotFast
             read = None if answer is None else (read[0] + answer[0], read[1] + answer[1], answer[2])
