@@ -68,6 +68,14 @@ class ApplyInterrupted(ReconcilerError):
         self.unfinished = unfinished
 
 
+#: The longest the main thread waits at once for the changes in flight. A SIGINT or SIGTERM that
+#: the kernel hands to a worker thread only sets CPython's flag: the main thread, blocked in a lock
+#: with no timeout, would run the handler when a change finished (an apply polling a 10-minute
+#: capture ignored a SIGTERM for 10 minutes, and a CI job's SIGKILL then left the lock held). Waiting
+#: in slices, it runs the handler within this long.
+_TICK = 0.25
+
+
 def apply_plan(
     plan: Plan,
     provider: Provider,
@@ -167,7 +175,9 @@ def apply_plan(
                 in_flight[pool.submit(run, change)] = change
             if not in_flight:
                 break
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            done: set[Future[ChangeResult | None]] = set()
+            while not done:  # in slices: see ``_TICK``
+                done, _ = wait(in_flight, timeout=_TICK, return_when=FIRST_COMPLETED)
             for fut in done:
                 in_flight.pop(fut)
                 result = fut.result()
@@ -182,8 +192,13 @@ def apply_plan(
             try:
                 if on_stop is not None and running:
                     on_stop(running)
+                deadline = None if stop_grace is None else time.monotonic() + stop_grace
                 with state:
-                    state.wait_for(lambda: not active, timeout=stop_grace)
+                    while active:  # in slices: see ``_TICK``
+                        left = _TICK if deadline is None else min(_TICK, deadline - time.monotonic())
+                        if left <= 0:
+                            break
+                        state.wait(left)
             finally:
                 if on_stopped is not None:
                     on_stopped()
