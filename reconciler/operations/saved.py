@@ -37,7 +37,7 @@ def _read(desired: DesiredState, provider: Provider, *, prune: bool | None, targ
     from ..plan import make_plan as plan_changes
     from ..plan import removes_to_check
 
-    snapshot = provider.snapshot()
+    snapshot = provider.snapshot(desired.images)
     # Only images from another image, a snapshot or a disk read more than the catalog (100,000
     # VM sources ask nothing more: one attribute test each; issue 13).
     sourced = [s for s in desired.images if s.source.image is not None or s.source.snapshot is not None

@@ -57,7 +57,7 @@ class Backend(Protocol):
     capabilities: Capabilities
     remove_missing_ok: bool
 
-    def snapshot(self) -> Snapshot: ...
+    def snapshot(self, like: Sequence[ImageSpec] = ()) -> Snapshot: ...
 
     def consumers(self, images: Sequence[Image], policy: ConsumersPolicy) -> dict[str, tuple[Consumer, ...]]:
         """What uses each of ``images`` (``Provider.consumers``)."""
@@ -136,8 +136,8 @@ class GuardedProvider:
 
     # ---- reads and the lock: straight through
 
-    def snapshot(self) -> Snapshot:
-        return self.backend.snapshot()
+    def snapshot(self, like: Sequence[ImageSpec] = ()) -> Snapshot:
+        return self.backend.snapshot(like)
 
     def consumers(self, images: Sequence[Image], policy: ConsumersPolicy) -> dict[str, tuple[Consumer, ...]]:
         return self.backend.consumers(images, policy)

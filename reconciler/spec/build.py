@@ -57,7 +57,8 @@ SPEC_FILE = Codec(
 def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings: Mapping[str, Any],
                 image_fields: Iterable[str], digest: str, *, family_from_name: bool = False,
                 file_paths: Mapping[str, str] | None = None, family_extra: bool = False,
-                sources: Mapping[str, tuple[Mapping[str, Any], Mapping[str, str]]] | None = None) -> DesiredState:
+                sources: Mapping[str, tuple[Mapping[str, Any], Mapping[str, str]]] | None = None,
+                consume: bool = False) -> DesiredState:
     """The ``DesiredState`` of a document without errors (``doc`` gives each image's line).
 
     ``family_from_name`` (``Capabilities``): an entry without ``family`` takes the part of its name
@@ -65,7 +66,12 @@ def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings
     families (``Capabilities.family_mutable``): each image of a declared family carries the
     family's declared fields in ``extra[FAMILY_EXTRA]``, so that a capture (saved plans too) knows
     what definition to create. ``sources``: the ``sources:`` entries' (settings, file paths) by
-    alias (``env.resolve_sources``); each promotion carries its source in ``extra[PROMOTION_EXTRA]``."""
+    alias (``env.resolve_sources``); each promotion carries its source in ``extra[PROMOTION_EXTRA]``.
+
+    ``consume``: ``data["images"]`` is let go of entry by entry as its specs are built (each entry
+    becomes None), so that the entries and the specs are not all held at once: the peak of a large
+    file's plan (issue 13). The specs may share the entries' values (``tags``): the caller drops
+    ``data`` afterwards."""
     cat = data["catalog"]
     origins = {a: CatalogConfig(name=a, provider=provider, settings=dict(st), file_paths=dict(fp))
                for a, (st, fp) in (sources or {}).items()}
@@ -77,7 +83,10 @@ def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings
     # One declaration per family, shared (read-only) by its images.
     by_key = {f.key: f.declared() for f in families.values()} if family_extra else {}
     images = []
-    for i, img in enumerate(data["images"]):
+    entries = data["images"]
+    for i, img in enumerate(entries):
+        if consume:
+            entries[i] = None  # its memory is the next specs' (issue 13)
         extra = {k: v for k, v in img.items() if k in provider_fields} if not provider_fields.isdisjoint(img) else {}
         if family_from_name and "family" not in img and "/" in img["name"]:
             img = {**img, "family": img["name"].split("/", 1)[0]}
@@ -89,7 +98,7 @@ def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings
             img = {k: v for k, v in img.items() if k != "promote_when"}
         line = doc.line(("images", i))
         extra = extra or _NOTHING
-        spec = _plain_spec(img, extra, line)
+        spec = _plain_spec(img, extra, line, own=consume)
         images.append(spec if spec is not None else SPEC_FILE.from_dict(ImageSpec, img, extra=extra, line=line))
     return DesiredState(
         catalog=CatalogConfig(name=cat["name"], provider=provider, settings=dict(settings),
@@ -126,10 +135,11 @@ _PLAIN_KEYS = frozenset(SPEC_FILE.keys(ImageSpec))
 _PLAIN_SOURCE_KEYS = frozenset({"vm", "vhd", "generalize", "storage_account", "deprovision", "sysprepped"})
 
 
-def _plain_spec(img: Mapping[str, Any], extra: Mapping[str, Any], line: int) -> ImageSpec | None:
+def _plain_spec(img: Mapping[str, Any], extra: Mapping[str, Any], line: int, *, own: bool = False) -> ImageSpec | None:
     """``SPEC_FILE.from_dict(ImageSpec, img, extra=extra, line=line)`` for an entry of core fields
     from a VM or a VHD (every image of a large file), fields passed straight to ``ImageSpec`` and
-    ``Source`` (``model.positional``; issue 13); None for any other entry.
+    ``Source`` (``model.positional``; issue 13); None for any other entry. ``own``: the entry is
+    let go of (``build_state``'s ``consume``): the spec keeps its ``tags`` mapping, not a copy.
     ``tests/unit/test_spec_build_fast.py`` checks it builds exactly what the codec builds."""
     source = img["source"]
     state = img.get("os_state")
@@ -143,7 +153,7 @@ def _plain_spec(img: Mapping[str, Any], extra: Mapping[str, Any], line: int) -> 
         _NEW_SOURCE(source.get("vm"), source.get("vhd"), source.get("generalize", False), source.get("storage_account"),
                     None, None, None, (), source.get("deprovision", False), source.get("sysprepped", False)),
         img.get("family"), img.get("label"), img.get("description"), img.get("recommended_vm_size"),
-        dict(tags) if tags else _NOTHING, img.get("protect", False), extra, line,
+        (tags if own else dict(tags)) if tags else _NOTHING, img.get("protect", False), extra, line,
     )
 
 

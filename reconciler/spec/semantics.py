@@ -17,7 +17,7 @@ from enum import Enum
 from typing import Any
 
 from ..errors import Diagnostic
-from ..model import Capabilities
+from ..model import Capabilities, fold
 from .messages import field_name, short
 from .positions import DataPath, Locator
 from .schema import CATALOG_CORE, CORE_IMAGE_FIELDS, validators
@@ -98,7 +98,7 @@ def _check_image(ctx: _Context, i: int, img: Mapping[str, Any], seen: dict[str, 
     p: DataPath = ("images", i)
     name = img.get("name")
     if isinstance(name, str):
-        key = name.casefold()
+        key = fold(name)  # the name itself when folded: no second copy of each name (issue 13)
         first = seen.setdefault(key, i)  # the entry's index: its line is read only for a duplicate
         if first != i:
             line = ctx.where.line(("images", first))

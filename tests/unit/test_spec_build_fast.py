@@ -37,6 +37,9 @@ def test_the_fast_build_is_the_codec_build(img: dict[str, Any], extra: dict[str,
     slow = SPEC_FILE.from_dict(ImageSpec, img, extra=extra, line=line)
     assert repr(fast) == repr(slow)
     assert fast.line == slow.line and fast.tags is not img.get("tags")  # its own copy of the tags
+    owned = _plain_spec(img, extra, line, own=True)  # an entry let go of (``consume``): its tags are kept
+    assert repr(owned) == repr(slow)
+    assert owned is not None and (owned.tags is img["tags"] if img.get("tags") else not owned.tags)
 
 
 def test_the_benchmark_entry_takes_the_fast_build() -> None:
@@ -48,17 +51,24 @@ def test_the_benchmark_entry_takes_the_fast_build() -> None:
     assert _plain_spec({**img, "type": "vm"}, {}, 4) is None  # no os_state: the codec says what it says
 
 
-def test_the_file_digest_is_sha256_however_it_is_computed() -> None:
-    """``check._Digest``: hashed beside the read for a large file (a thread), when asked for a small one."""
+def test_the_file_digest_is_sha256_however_it_is_computed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``check._Digest``: hashed beside the read for a large file (a thread), when asked for a small one;
+    from the decoded text a slice at a time, it is the bytes' own digest (a BOM, characters of 2-4
+    bytes across the slices' ends)."""
     import hashlib
 
-    from reconciler.spec.check import _Digest
+    from reconciler.spec.check import _BOM, _Digest
 
-    for data in (b"", b"version: 1\n", b"x" * (_Digest._THREADED + 1)):
-        digest = _Digest(data)
-        assert (digest._thread is not None) == (len(data) >= _Digest._THREADED)
+    monkeypatch.setattr(_Digest, "_SLICE", 7)
+    large = b"x" * (_Digest._THREADED + 1)
+    for data in (b"", b"version: 1\n", _BOM + b"a: 1\n", "n: \u00e9\u4e2d\U0001f600 \u00e9t\u00e9\n".encode() * 3,
+                 large, _BOM + large):
+        text = data.decode("utf-8-sig")
+        digest = _Digest(text, data.startswith(_BOM))
+        assert (digest._thread is not None) == (len(text) >= _Digest._THREADED)
         assert digest.hexdigest() == hashlib.sha256(data).hexdigest() == digest.hexdigest()
-        assert zlib.decompress(digest.packed()) == data if len(data) >= _Digest._THREADED else not digest.packed()
+        packed = digest.packed()
+        assert zlib.decompress(packed).decode("utf-8-sig") == text if len(text) >= _Digest._THREADED else not packed
 
 
 def test_a_large_file_keeps_its_text_packed_and_its_positions(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,6 +86,6 @@ def test_a_large_file_keeps_its_text_packed_and_its_positions(monkeypatch: pytes
     state, diags = check_spec(data, "p.yaml")
     assert state is not None and kept is not None and diags == []
     doc = state.positions._doc  # type: ignore[attr-defined]  # the reader's document, not asked yet
-    assert doc.text == "" and zlib.decompress(doc.packed) == data
+    assert doc.text == "" and zlib.decompress(doc.packed) == data[3:]  # the text's bytes: no BOM
     assert dict(state.positions) == dict(kept.positions)
     assert state.positions["$.images[2].source.vm"] == (18, 7)  # the key, 1-based

@@ -288,9 +288,11 @@ class AzureBackend:
 
     # ---- reading
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, like: Sequence[ImageSpec] = ()) -> Snapshot:
         """Every image of the scope and every VM of the resource group; O(items / page size) lists.
-        Plus the public images the ``public_images`` setting names (``public.py``), read-only."""
+        Plus the public images the ``public_images`` setting names (``public.py``), read-only.
+        ``like``: not used (``Provider.snapshot``)."""
+        del like
         images, families = self.scope.list_catalog(self.arm)
         if self.settings.get("public_images"):
             images = [*images, *self._public().snapshot_images(self.arm.parallel)]

@@ -135,8 +135,10 @@ class ClassicBackend:
             raise ProviderError(f"list VMs: {e}", code="BadResponse") from e
         return roles, generalized
 
-    def snapshot(self) -> Snapshot:
-        """Every OS and VM image (user and public) and every VM (role), sorted by name."""
+    def snapshot(self, like: Sequence[ImageSpec] = ()) -> Snapshot:
+        """Every OS and VM image (user and public) and every VM (role), sorted by name. ``like``:
+        not used (``Provider.snapshot``)."""
+        del like
         images = self._list("os") + self._list("vm")
         roles, generalized = self._roles()
         vms = []

@@ -280,10 +280,13 @@ class LocalBackend:
     # ---------------------------------------------------------------------------------------------
     # Reads
 
-    def snapshot(self) -> Snapshot:
-        """Every image and VM, sorted by (casefolded) name, in one consistent read."""
+    def snapshot(self, like: Sequence[ImageSpec] = ()) -> Snapshot:
+        """Every image and VM, sorted by (casefolded) name, in one consistent read. An image equal
+        to its spec in ``like`` in a value shares the spec's (``store.images_from_rows``)."""
+        specs = {s.name: s for s in like}
         with self._read() as conn:
-            images = tuple(images_from_rows(conn.execute(f"SELECT {_IMAGE_COLUMNS} FROM images ORDER BY key")))
+            images = tuple(images_from_rows(conn.execute(f"SELECT {_IMAGE_COLUMNS} FROM images ORDER BY key"),
+                                            specs))
             vm_rows = conn.execute(f"SELECT {_VM_COLUMNS} FROM vms ORDER BY key").fetchall()
         return Snapshot(
             images=images,
