@@ -791,7 +791,6 @@ def read_document(data: bytes | list[bytes], filename: str) -> tuple[Document | 
         return None, diags
     try:
         text = data.decode("utf-8-sig")
-        del data
     except UnicodeDecodeError as e:
         offset = e.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
         line, col = line_col(data, offset)
@@ -803,6 +802,7 @@ def read_document(data: bytes | list[bytes], filename: str) -> tuple[Document | 
             "encoding",
         )
         return None, diags
+    del data  # the text is the file from here on
     printable = _printable(text)
     bad = None if printable else _disallowed().search(text)  # a printable character is one YAML allows
     if bad is not None:

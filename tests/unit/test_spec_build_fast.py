@@ -89,3 +89,16 @@ def test_a_large_file_keeps_its_text_packed_and_its_positions(monkeypatch: pytes
     assert doc.text == "" and zlib.decompress(doc.packed) == data[3:]  # the text's bytes: no BOM
     assert dict(state.positions) == dict(kept.positions)
     assert state.positions["$.images[2].source.vm"] == (18, 7)  # the key, 1-based
+
+
+def test_bytes_handed_over_are_let_go_of_once_decoded() -> None:
+    """``read_document`` given a list holding the bytes empties it (``check._check``: the bytes of a
+    large file are not held beside its text and its data); the document is the same."""
+    from reconciler.spec.reader import read_document
+
+    data = b"\xef\xbb\xbfversion: 1\ncatalog: {name: c}\nimages: []\n"
+    box = [data]
+    doc, diags = read_document(box, "p.yaml")
+    alone, _ = read_document(data, "p.yaml")
+    assert box == [] and doc is not None and alone is not None and diags == []
+    assert doc.data == alone.data and doc.text == alone.text == data[3:].decode()
