@@ -633,11 +633,9 @@ def _split_entries(text: str, first: int, stop: int, marker: str, sep: str, line
 
     pos = first
     try:
-        while pos < stop:  # ``_SPLIT_CHARS`` at a time: the entries' texts are short-lived copies
-            cut = text.find(marker, pos + _SPLIT_CHARS, stop)
-            if cut < 0:
-                cut = stop
-            for entry in text[pos:cut].split(marker):
+        while True:  # ``_SPLIT_CHARS`` at a time: the entries' texts are short-lived copies
+            cut = text.find(marker, pos + _SPLIT_CHARS, stop)  # -1: the rest is the last piece
+            for entry in text[pos:cut if cut >= 0 else stop].split(marker):
                 lines.append(line)
                 if len(cache) > _CACHE_MAX or len(flow_cache) > _CACHE_MAX:  # mostly names read once
                     cache.clear()
@@ -655,7 +653,9 @@ def _split_entries(text: str, first: int, stop: int, marker: str, sep: str, line
                 items.append({canon[k]: v if (v := get(text, _MISS)) is not _MISS else value_of(text)
                               for k, text in raw.items()})
                 line += entry.count("\n") + 1
-            pos = cut + len(marker)
+            if cut < 0:
+                break
+            pos = cut + len(marker)  # may be ``stop``: then an empty last entry, as one split gives
     except (ValueError, _NotSplit):
         return None
     return items, lines, line

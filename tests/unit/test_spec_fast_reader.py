@@ -391,8 +391,9 @@ def shared(monkeypatch: pytest.MonkeyPatch) -> _Shared:
 def test_the_shared_split_read_agrees_with_the_split_read(shared: _Shared) -> None:
     """Property (hand-rolled over hypothesis' examples, as a fixture cannot be given per example):
     the list read half here and half by a helper == the list read here alone == the list read with
-    its caches forgotten at every entry (``_CACHE_MAX``): the same data, marks, decline (None) or
-    refusal (``_NotFast``), on generated lists and on lists broken in either half."""
+    its caches forgotten at every entry (``_CACHE_MAX``) == the list cut into pieces of a few
+    characters (``_SPLIT_CHARS``): the same data, marks, decline (None) or refusal (``_NotFast``),
+    on generated lists and on lists broken in either half."""
     texts: list[str] = []
 
     @settings(max_examples=250, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
@@ -410,6 +411,10 @@ def test_the_shared_split_read_agrees_with_the_split_read(shared: _Shared) -> No
         with shared.patch.context() as m:  # the caches forgotten at every entry: the same read
             m.setattr(reader, "_CACHE_MAX", 0)
             assert _split_outcome(text) == alone, text
+        for cut in (0, 1, 37):  # the list cut into pieces of a few characters (``_SPLIT_CHARS``): the same read
+            with shared.patch.context() as m:
+                m.setattr(reader, "_SPLIT_CHARS", cut)
+                assert _split_outcome(text) == alone, (cut, text)
         outcomes.add("declined: _NotFast" if alone == "declined: _NotFast" else
                      "declined" if alone[0] is None else "read")
     assert outcomes == {"read", "declined", "declined: _NotFast"}  # every outcome was compared
