@@ -27,7 +27,7 @@ import functools
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from operator import methodcaller
 from sys import intern
@@ -132,20 +132,39 @@ class Document(Positions):
     #: The file's bytes, zlib-compressed, kept instead of ``text`` once released (``release``).
     packed: bytes = b""
 
+    #: The line (0-based) each entry of the ``images:`` list starts on, when the split read took the
+    #: list (``_fast_split``), and their column: the marks of ``images[i]``, kept apart from
+    #: ``marks`` (two tuples and a dict entry an image were 18 MB of a 100,000-image read, and holes
+    #: in the memory the plan's objects could not use; issue 13). ``line`` reads them.
+    entry_lines: list[int] = field(default_factory=list)
+    entry_col: int = 0
+
+    def line(self, path: DataPath) -> int:
+        lines = self.entry_lines
+        if lines and len(path) == 2 and path[0] == "images" and path[1].__class__ is int and 0 <= path[1] < len(lines):
+            return lines[path[1]] + 1
+        return super().line(path)
+
+    def first_marks(self) -> dict[DataPath, Mark]:
+        """The marks of the first read, the entries' (``entry_lines``) among them."""
+        marks = dict(self.marks)
+        marks.update({("images", i): (at, self.entry_col) for i, at in enumerate(self.entry_lines)})
+        return marks
+
     def release(self, packed: bytes = b"") -> None:
         """Let the data and the marks go once the desired state is built (issue 13: they were kept
         for the whole run, most of a large file's memory). A later ``loc`` reads ``text`` again;
         ``packed``: the file's bytes compressed (``zlib``), kept instead of the text."""
         self.data = None
         if not self.full:
-            self.marks, self.key_marks = {}, {}
+            self.marks, self.key_marks, self.entry_lines = {}, {}, []
             if packed:
                 self.packed, self.text = packed, ""
 
     def loc(self, path: DataPath, *, key: bool = False) -> Location:
         if not self.full:
             self.full = True
-            self.marks, self.key_marks = {}, {}
+            self.marks, self.key_marks, self.entry_lines = {}, {}, []
             if self.packed:  # as ``read_document`` decoded it
                 self.text, self.packed = zlib.decompress(self.packed).decode("utf-8-sig"), b""
             _build_data(_events(self.text), self, [], full=True)
@@ -499,7 +518,7 @@ def _fast_read(text: str, doc: Document, printable: bool | None = None) -> dict[
     trailing = " \n" in text or text.endswith(" ")
     findall = (_FAST_LINE_TRAILING if trailing else _FAST_LINE).findall
     size = len(text)
-    root: dict[str, Any] | None = None if trailing else _fast_split(text, doc.marks, cache, flow_cache, findall)
+    root: dict[str, Any] | None = None if trailing else _fast_split(text, doc.marks, cache, flow_cache, findall, doc)
     if root is None:
         doc.marks.clear()
         root = {}
@@ -529,12 +548,13 @@ _FAST_DEEP: DataPath = ("images", 0, "")
 
 
 def _fast_split(text: str, marks: dict[DataPath, Mark], cache: dict[str, Any], flow_cache: dict[str, Any],
-                findall: Any) -> dict[str, Any] | None:
+                findall: Any, doc: Document | None = None) -> dict[str, Any] | None:
     """The root mapping, its ``images:`` list read entry by entry with ``str.split`` (in C) instead
     of line by line: the whole of a large file is that list, written as ``export`` writes it (one
     ``key: value`` per line at one indentation, no comments or blank lines inside an entry, no
     nested block). None when the list is not written so (``_fast_read`` then reads every line,
-    with fresh marks); raises ``_NotFast`` where the line-by-line read would.
+    with fresh marks); raises ``_NotFast`` where the line-by-line read would. ``doc``: where the
+    entries' marks go (``Document.entry_lines``); without it, into ``marks``.
 
     ``tests/unit/test_spec_fast_reader.py`` checks split == line by line == event reader."""
     m = _FAST_IMAGES.search(text)
@@ -589,7 +609,10 @@ def _fast_split(text: str, marks: dict[DataPath, Mark], cache: dict[str, Any], f
         return None
     items, lines, line = read
     inner = col + 2
-    marks.update({("images", index): (at, inner) for index, at in enumerate(lines)})
+    if doc is not None:
+        doc.entry_lines, doc.entry_col = lines, inner
+    else:
+        marks.update({("images", index): (at, inner) for index, at in enumerate(lines)})
     root["images"] = items
     lineno = line - 1
     if end_m is not None:
