@@ -47,9 +47,10 @@ def check_desired(data: bytes, filename: str, env: Environment) -> tuple[Desired
         return check_spec(data, filename, defaults=env.catalog_defaults(), trusted_hosts=env.trusted_hosts())
 
 
-def validate_desired(data: bytes, filename: str, env: Environment) -> tuple[int | None, list[Diagnostic]]:
+def validate_desired(data: bytes | list[bytes], filename: str, env: Environment) -> tuple[int | None, list[Diagnostic]]:
     """``check_desired`` without building the state (``validate``): the number of images when
-    there is no error (``spec.count_images``)."""
+    there is no error (``spec.count_images``). ``data``: the bytes, or a list holding them, handed
+    over (``spec.check_spec``)."""
     from ..spec import count_images
 
     with read_path():
