@@ -92,21 +92,19 @@ class _Digest:
             yield text[i:i + n].encode("utf-8")
 
     def _hash(self) -> None:
-        sha = hashlib.sha256(_BOM if self._bom else b"")
-        for piece in self._pieces():
-            sha.update(piece)
-        self._value = sha.hexdigest()
+        self._work(pack=False)
 
-    def _work(self) -> None:
+    def _work(self, pack: bool = True) -> None:
         sha = hashlib.sha256(_BOM if self._bom else b"")
         packer = zlib.compressobj(1)
         packed = []
         for piece in self._pieces():
             sha.update(piece)
-            packed.append(packer.compress(piece))
-        packed.append(packer.flush())
+            if pack:
+                packed.append(packer.compress(piece))
         self._value = sha.hexdigest()
-        self._packed = b"".join(packed)
+        if pack:
+            self._packed = b"".join(packed) + packer.flush()
 
     def _join(self) -> None:
         if self._thread is not None:

@@ -134,8 +134,8 @@ class Document(Positions):
 
     #: The line (0-based) each entry of the ``images:`` list starts on, when the split read took the
     #: list (``_fast_split``), and their column: the marks of ``images[i]``, kept apart from
-    #: ``marks`` (two tuples and a dict entry an image were 18 MB of a 100,000-image read, and holes
-    #: in the memory the plan's objects could not use; issue 13). ``line`` reads them.
+    #: ``marks`` (two tuples and a dict entry an image were 18 MB of a 100,000-image read; issue 13).
+    #: ``line`` reads them; ``first_marks`` gives them as ``marks`` would hold them.
     entry_lines: list[int] = field(default_factory=list)
     entry_col: int = 0
 

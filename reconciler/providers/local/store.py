@@ -194,11 +194,11 @@ def images_from_rows(rows: Iterable[tuple[Any, ...]], like: Mapping[str, ImageSp
 
     ``like``: specs by name (``Provider.snapshot``). The image of a spec takes the spec's name,
     label, tags and source where they are equal: the desired state and the snapshot then hold one
-    copy of a value that has not changed (all frozen), not two. At 100,000 images that is 70 MB
-    of the plan's peak, and the planner's comparison finds them identical at once.
+    copy of a value that has not changed (all frozen), not two: an unchanged image holds 0.37 KB
+    instead of 1.07 (70 MB of 100,000), and the planner's comparison finds them identical at once.
 
-    ``tests/contract/test_local_store.py`` checks it builds exactly what ``_image_from_row`` does,
-    with or without ``like``."""
+    ``tests/contract/test_local_roundtrip_property.py`` checks it builds exactly what
+    ``_image_from_row`` does, with or without ``like``, and shares every equal value."""
     texts: dict[Any, Any] = {}
     shared = texts.setdefault
     documents: dict[str, Any] = {}  # the JSON of extra and footprint: a handful of distinct texts
