@@ -79,15 +79,17 @@ def read_input(path: str | os.PathLike[str], what: str, hint: str | None = None)
         os.set_blocking(fd, True)
         chunks: list[bytes] = []
         total = 0
+        size = max(st.st_size + 1, _CHUNK)  # a regular file in one read: no second copy of it (issue 13)
         while True:
-            chunk = os.read(fd, _CHUNK)
+            chunk = os.read(fd, size)
             if not chunk:
                 break
             total += len(chunk)
             if total > MAX_INPUT_BYTES:
                 raise _too_large(p, what)
             chunks.append(chunk)
-        return b"".join(chunks)
+            size = _CHUNK
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     except IsADirectoryError as e:
         raise ReconcilerError(f"{p} is a directory, not a regular file", path_hint) from e
     except OSError as e:

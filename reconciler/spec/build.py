@@ -72,54 +72,82 @@ def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings
     becomes None), so that the entries and the specs are not all held at once: the peak of a large
     file's plan (issue 13). The specs may share the entries' values (``tags``): the caller drops
     ``data`` afterwards."""
-    cat = data["catalog"]
-    origins = {a: CatalogConfig(name=a, provider=provider, settings=dict(st), file_paths=dict(fp))
-               for a, (st, fp) in (sources or {}).items()}
-    pol = data.get("policy") or {}
-    provider_fields = frozenset(image_fields)
-    families = {name: SPEC_FILE.from_dict(FamilySpec, entry or {}, name=name, line=doc.line(("families", name)),
-                                          latest_rollout=_rings((entry or {}).get("latest_rollout")))
-                for name, entry in (data.get("families") or {}).items()}
-    # One declaration per family, shared (read-only) by its images.
-    by_key = {f.key: f.declared() for f in families.values()} if family_extra else {}
-    images = []
-    entries = data["images"]
-    for i, img in enumerate(entries):
-        if consume:
-            entries[i] = None  # its memory is the next specs' (issue 13)
-        extra = {k: v for k, v in img.items() if k in provider_fields} if not provider_fields.isdisjoint(img) else {}
-        if family_from_name and "family" not in img and "/" in img["name"]:
-            img = {**img, "family": img["name"].split("/", 1)[0]}
-        if by_key and isinstance(img.get("family"), str) and img["family"].casefold() in by_key:
-            extra[FAMILY_EXTRA] = by_key[img["family"].casefold()]
-        ref = (img.get("source") or {}).get("image")
-        if "promote_when" in img or (ref is not None and (":" in str(ref) or "/versions/" in str(ref).casefold())):
-            extra[PROMOTION_EXTRA] = _promotion(img, origins)
-            img = {k: v for k, v in img.items() if k != "promote_when"}
-        line = doc.line(("images", i))
-        extra = extra or _NOTHING
-        spec = _plain_spec(img, extra, line, own=consume)
-        images.append(spec if spec is not None else SPEC_FILE.from_dict(ImageSpec, img, extra=extra, line=line))
-    return DesiredState(
-        catalog=CatalogConfig(name=cat["name"], provider=provider, settings=dict(settings),
-                              file_paths=dict(file_paths or {})),
-        policy=Policy(
-            prune=bool(pol.get("prune", False)),
-            retention={k: int(v) for k, v in (pol.get("retention") or {}).items()},
-            consumers=ConsumersPolicy(
-                block_if_in_use=bool((pol.get("consumers") or {}).get("block_if_in_use", False)),
-                subscriptions=tuple((pol.get("consumers") or {}).get("subscriptions") or ()),
+    builder = StateBuilder(doc, data, provider, settings, image_fields, family_from_name=family_from_name,
+                           file_paths=file_paths, family_extra=family_extra, sources=sources, consume=consume)
+    builder.add(0, data["images"])
+    return builder.state(digest)
+
+
+class StateBuilder:
+    """``build_state`` in steps: the images a piece at a time (``add``), then the state (``state``),
+    for a read that hands the ``images:`` list over a piece at a time (``check``'s streamed read).
+    ``data``: the document; its ``images`` are not read here."""
+
+    def __init__(self, doc: Positions, data: Mapping[str, Any], provider: str, settings: Mapping[str, Any],
+                 image_fields: Iterable[str], *, family_from_name: bool = False,
+                 file_paths: Mapping[str, str] | None = None, family_extra: bool = False,
+                 sources: Mapping[str, tuple[Mapping[str, Any], Mapping[str, str]]] | None = None,
+                 consume: bool = False) -> None:
+        self._doc, self._data, self._provider, self._settings = doc, data, provider, settings
+        self._file_paths = file_paths
+        self._derive, self._consume = family_from_name, consume
+        self._origins = {a: CatalogConfig(name=a, provider=provider, settings=dict(st), file_paths=dict(fp))
+                         for a, (st, fp) in (sources or {}).items()}
+        self._fields = frozenset(image_fields)
+        self._families = {
+            name: SPEC_FILE.from_dict(FamilySpec, entry or {}, name=name, line=doc.line(("families", name)),
+                                      latest_rollout=_rings((entry or {}).get("latest_rollout")))
+            for name, entry in (data.get("families") or {}).items()}
+        # One declaration per family, shared (read-only) by its images.
+        self._by_key = {f.key: f.declared() for f in self._families.values()} if family_extra else {}
+        self._images: list[ImageSpec] = []
+
+    def add(self, start: int, entries: list[Any]) -> None:
+        """The specs of ``entries``, the list's entries from index ``start`` on."""
+        doc, provider_fields, by_key, origins, consume = (self._doc, self._fields, self._by_key, self._origins,
+                                                          self._consume)
+        images = self._images
+        for i, img in enumerate(entries, start):
+            if consume:
+                entries[i - start] = None  # its memory is the next specs' (issue 13)
+            extra = ({k: v for k, v in img.items() if k in provider_fields}
+                     if not provider_fields.isdisjoint(img) else {})
+            if self._derive and "family" not in img and "/" in img["name"]:
+                img = {**img, "family": img["name"].split("/", 1)[0]}
+            if by_key and isinstance(img.get("family"), str) and img["family"].casefold() in by_key:
+                extra[FAMILY_EXTRA] = by_key[img["family"].casefold()]
+            ref = (img.get("source") or {}).get("image")
+            if "promote_when" in img or (ref is not None and (":" in str(ref) or "/versions/" in str(ref).casefold())):
+                extra[PROMOTION_EXTRA] = _promotion(img, origins)
+                img = {k: v for k, v in img.items() if k != "promote_when"}
+            line = doc.line(("images", i))
+            extra = extra or _NOTHING
+            spec = _plain_spec(img, extra, line, own=consume)
+            images.append(spec if spec is not None else SPEC_FILE.from_dict(ImageSpec, img, extra=extra, line=line))
+
+    def state(self, digest: str) -> DesiredState:
+        """The desired state of the document and of the images added (``digest``: the file's)."""
+        doc, cat, pol = self._doc, self._data["catalog"], self._data.get("policy") or {}
+        return DesiredState(
+            catalog=CatalogConfig(name=cat["name"], provider=self._provider, settings=dict(self._settings),
+                                  file_paths=dict(self._file_paths or {})),
+            policy=Policy(
+                prune=bool(pol.get("prune", False)),
+                retention={k: int(v) for k, v in (pol.get("retention") or {}).items()},
+                consumers=ConsumersPolicy(
+                    block_if_in_use=bool((pol.get("consumers") or {}).get("block_if_in_use", False)),
+                    subscriptions=tuple((pol.get("consumers") or {}).get("subscriptions") or ()),
+                ),
+                lifecycle={f: SPEC_FILE.from_dict(LifecyclePolicy, entry or {})
+                           for f, entry in (pol.get("lifecycle") or {}).items()},
             ),
-            lifecycle={f: SPEC_FILE.from_dict(LifecyclePolicy, entry or {})
-                       for f, entry in (pol.get("lifecycle") or {}).items()},
-        ),
-        images=tuple(images),
-        digest=digest,
-        path=doc.filename,
-        positions=_ImagePositions(doc),
-        families=families,
-        sources=origins,
-    )
+            images=tuple(self._images),
+            digest=digest,
+            path=doc.filename,
+            positions=_ImagePositions(doc),
+            families=self._families,
+            sources=self._origins,
+        )
 
 
 #: The ``extra`` (and empty ``tags``) of every spec without any: one mapping, shared, as the frozen

@@ -26,11 +26,11 @@ from typing import Any
 
 from ..errors import Diagnostic, Severity, SpecError
 from ..model import Capabilities, DesiredState
-from .build import build_state
-from .env import resolve_catalog, resolve_sources
+from .build import StateBuilder
+from .env import CatalogSettings, resolve_catalog, resolve_sources
 from .messages import misindented
-from .reader import read_document
-from .schema import schema_diagnostics
+from .reader import Document, Entries, StreamBroken, read_document, read_text
+from .schema import piece_ok, schema_diagnostics
 from .semantics import check_semantics
 
 
@@ -186,11 +186,29 @@ def _check(
     data: list[bytes], filename: str, defaults: Mapping[str, Any], capabilities: Capabilities | None,
     trusted_hosts: tuple[str, ...] = (), *, build: bool = True,
 ) -> tuple[DesiredState | int | None, list[Diagnostic]]:
-    """``data``: a list holding the file's bytes, handed over: the reader empties it (``read_document``)."""
+    """``data``: a list holding the file's bytes, handed over: the reader empties it (``read_document``).
+
+    A long ``images:`` list the split read takes is streamed first (``_streamed``): read, checked
+    and built a piece at a time, so that its entries are never all held, beside its specs. Only a
+    file without a single message is answered so; anything else (a message, a piece the split read
+    does not take) is answered by reading the whole text again, as every file was read before:
+    the same messages, the same state (``tests/unit/test_spec_streamed.py``)."""
     bom = data[0].startswith(_BOM)
-    doc, diags = read_document(data, filename)  # before the digest's thread: the read may fork (``forked``)
+    # Before the digest's thread: the read may fork (``forked``).
+    doc, diags = read_document(data, filename, stream=True)
     if doc is None:
         return None, _sorted(diags)
+    entries = doc.data.get("images")
+    if isinstance(entries, Entries):
+        try:
+            answer = _streamed(doc, entries, defaults, capabilities, trusted_hosts, bom, build)
+        finally:
+            entries.close()
+        if answer is not None:
+            return answer
+        doc, diags = read_text(doc.text, filename)
+        if doc is None:
+            return None, _sorted(diags)
     digest = _Digest(doc.text, bom) if build else None
     diags.extend(schema_diagnostics(doc.data, doc))
     catalog = resolve_catalog(doc, doc.data, diags, defaults, capabilities, trusted_hosts)
@@ -201,15 +219,74 @@ def _check(
         return None, diags
     if not build:
         return len(doc.data.get("images") or ()), diags
-    fields = catalog.caps.image_fields if catalog.caps is not None else ()
-    derive = catalog.caps is not None and catalog.caps.family_from_name
-    keeps_families = catalog.caps is not None and bool(catalog.caps.family_mutable)
     assert digest is not None
-    state = build_state(doc, doc.data, catalog.provider, catalog.settings, fields, digest.hexdigest(),
-                        family_from_name=derive, file_paths=catalog.file_paths, family_extra=keeps_families,
-                        sources={a: (c.settings, c.file_paths) for a, c in sources.items()}, consume=True)
+    builder = _builder(doc, doc.data, catalog, sources)
+    builder.add(0, doc.data["images"])
+    state = builder.state(digest.hexdigest())
     doc.release(digest.packed())  # positions are read again on demand (a plan-time message)
     return state, diags
+
+
+def _builder(doc: Document, data: Mapping[str, Any], catalog: CatalogSettings,
+             sources: Mapping[str, CatalogSettings]) -> StateBuilder:
+    """The builder of the desired state of a document without errors; each entry is let go of as
+    its spec is built (``consume``)."""
+    caps = catalog.caps
+    return StateBuilder(doc, data, catalog.provider, catalog.settings, caps.image_fields if caps is not None else (),
+                        family_from_name=caps is not None and caps.family_from_name, file_paths=catalog.file_paths,
+                        family_extra=caps is not None and bool(caps.family_mutable),
+                        sources={a: (c.settings, c.file_paths) for a, c in sources.items()}, consume=True)
+
+
+class _Said(Exception):
+    """A streamed piece has something to say (``_streamed``): the whole read says it."""
+
+
+def _streamed(
+    doc: Document, entries: Entries, defaults: Mapping[str, Any], capabilities: Capabilities | None,
+    trusted_hosts: tuple[str, ...], bom: bool, build: bool,
+) -> tuple[DesiredState | int, list[Diagnostic]] | None:
+    """``_check`` of a document whose ``images:`` list is read a piece at a time (``Entries``): each
+    piece is checked (the schema's pre-check, then the semantic checks of its entries) and built as
+    it comes, then let go of. The same checks as the whole document's, in the same code: the
+    schema of the list is only what each entry is (``schema.piece_ok``), and the semantic checks
+    carry the names and families seen from piece to piece (``check_semantics``' ``pieces``).
+    None at the first thing any check has to say, or a piece the split read does not take."""
+    data = {**doc.data, "images": []}
+    if not piece_ok(data, []):
+        return None
+    diags: list[Diagnostic] = []
+    catalog = resolve_catalog(doc, data, diags, defaults, capabilities, trusted_hosts)
+    sources = resolve_sources(doc, data, diags, catalog, trusted_hosts)
+    if diags:
+        return None
+    digest = _Digest(doc.text, bom) if build else None
+    builder = _builder(doc, data, catalog, sources) if build else None
+    count = 0
+
+    def pieces() -> Iterator[tuple[int, list[Any]]]:
+        nonlocal count
+        for start, items in entries.pieces():
+            if not piece_ok(data, items):
+                raise _Said
+            yield start, items  # the semantic checks of its entries
+            if diags:
+                raise _Said
+            count += len(items)
+            if builder is not None:
+                builder.add(start, items)
+
+    try:
+        check_semantics(doc, data, diags, catalog.provider, catalog.caps, printable=doc.printable, pieces=pieces())
+    except (_Said, StreamBroken):
+        return None
+    if diags:
+        return None
+    if builder is None or digest is None:
+        return count, []
+    state = builder.state(digest.hexdigest())
+    doc.release(digest.packed())
+    return state, []
 
 
 def parse_spec(

@@ -83,19 +83,25 @@ class Helper:
         self._fd = fd
 
     def result(self) -> Any:
-        """The value of the helper's ``work()``; raises ``HelperFailed`` when it gave none."""
-        chunks = []
+        """The value of the helper's ``work()``; raises ``HelperFailed`` when it gave none.
+
+        Unpickled as it comes through the pipe, not gathered first: the answer's bytes are never
+        held beside what they unpickle to (two copies of it; issue 13)."""
+        value: Any = None
+        error: Exception | None = None
         try:
-            while chunk := os.read(self._fd, 1 << 20):
-                chunks.append(chunk)
+            with os.fdopen(self._fd, "rb", buffering=1 << 20, closefd=False) as pipe:
+                try:
+                    value = pickle.load(pipe)
+                except Exception as e:  # a truncated answer (EOFError, UnpicklingError, ...)
+                    error = e
         finally:
             status = self._reap()
         if status != 0:
             raise HelperFailed(f"the helper ended with status {status}")
-        try:
-            return pickle.loads(b"".join(chunks))
-        except Exception as e:  # a truncated answer
-            raise HelperFailed(f"the helper's answer cannot be read: {e}") from None
+        if error is not None:
+            raise HelperFailed(f"the helper's answer cannot be read: {error}") from None
+        return value
 
     def cancel(self) -> None:
         """Stop the helper (its work is not needed) and reap it."""

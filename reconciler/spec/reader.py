@@ -388,8 +388,11 @@ _FAST_DEPTH = 12  # deeper files are read by the event reader (``MAX_DEPTH`` and
 
 def _printable(text: str) -> bool:
     """Every character but the line breaks is printable (``str.isprintable``: no control, format,
-    surrogate, private-use or unassigned code point, no separator but the space)."""
-    return text.replace("\n", "").isprintable()
+    surrogate, private-use or unassigned code point, no separator but the space). A megabyte at a
+    time: a copy of a 25 MB text without its line breaks stayed in the C heap after it was freed
+    (issue 13)."""
+    n = 1 << 20
+    return all(text[i:i + n].replace("\n", "").isprintable() for i in range(0, len(text), n))
 
 
 class _NotFast(Exception):
@@ -505,10 +508,10 @@ def _fast_value(value: str, cache: dict[str, Any], flow_cache: dict[str, Any], p
     return pairs
 
 
-def _fast_read(text: str, doc: Document, printable: bool | None = None) -> dict[str, Any]:
+def _fast_read(text: str, doc: Document, printable: bool | None = None, stream: bool = False) -> dict[str, Any]:
     """The root mapping of ``text``, with the marks the event reader's first read records (the
     collections at paths of at most two steps) in ``doc``; raises ``_NotFast``. ``printable``:
-    ``_printable(text)``, when the caller knows it already."""
+    ``_printable(text)``, when the caller knows it already. ``stream``: see ``_fast_split``."""
     if printable is None:
         printable = _printable(text)
     if "\t" in text or "\r" in text or not printable:
@@ -518,7 +521,8 @@ def _fast_read(text: str, doc: Document, printable: bool | None = None) -> dict[
     trailing = " \n" in text or text.endswith(" ")
     findall = (_FAST_LINE_TRAILING if trailing else _FAST_LINE).findall
     size = len(text)
-    root: dict[str, Any] | None = None if trailing else _fast_split(text, doc.marks, cache, flow_cache, findall, doc)
+    root: dict[str, Any] | None = (None if trailing else
+                                   _fast_split(text, doc.marks, cache, flow_cache, findall, doc, stream))
     if root is None:
         doc.marks.clear()
         root = {}
@@ -548,13 +552,17 @@ _FAST_DEEP: DataPath = ("images", 0, "")
 
 
 def _fast_split(text: str, marks: dict[DataPath, Mark], cache: dict[str, Any], flow_cache: dict[str, Any],
-                findall: Any, doc: Document | None = None) -> dict[str, Any] | None:
+                findall: Any, doc: Document | None = None, stream: bool = False) -> dict[str, Any] | None:
     """The root mapping, its ``images:`` list read entry by entry with ``str.split`` (in C) instead
     of line by line: the whole of a large file is that list, written as ``export`` writes it (one
     ``key: value`` per line at one indentation, no comments or blank lines inside an entry, no
     nested block). None when the list is not written so (``_fast_read`` then reads every line,
     with fresh marks); raises ``_NotFast`` where the line-by-line read would. ``doc``: where the
     entries' marks go (``Document.entry_lines``); without it, into ``marks``.
+
+    ``stream`` (with ``doc``): a list of ``_STREAM_MIN`` characters or more is not read here: the
+    root's ``images`` is an ``Entries``, which reads it a piece at a time when asked (``check``'s
+    streamed read).
 
     ``tests/unit/test_spec_fast_reader.py`` checks split == line by line == event reader."""
     m = _FAST_IMAGES.search(text)
@@ -584,13 +592,30 @@ def _fast_split(text: str, marks: dict[DataPath, Mark], cache: dict[str, Any], f
     middle = text.find(marker, first + (stop - first) * 55 // 100, stop) if stop - first >= _PARALLEL_MIN else -1
     # This process takes a little more than half: the helper also pickles its answer, which this
     # one unpickles in a tenth of the time (55% measured best on 100,000 images; issue 13).
+    streamed = stream and doc is not None and stop - first >= _STREAM_MIN
     if middle >= 0:  # a large list: its second half read by a helper process meanwhile (``forked``)
         from . import forked  # late: pickle is 1 ms of a small file's plan
 
-        other = partial(_split_answer, text, middle + len(marker), stop, line + text.count("\n", first, middle) + 1,
-                        marker, sep, cache, flow_cache)
+        other = partial(_split_pieces if streamed else _split_answer, text, middle + len(marker), stop,
+                        line + text.count("\n", first, middle) + 1, marker, sep, cache, flow_cache)
         helper = forked.start(other)
         mine = middle if helper is not None else stop
+    if streamed:
+        assert doc is not None
+        doc.entry_col = col + 2
+        entries = Entries(doc, (text, first, mine, marker, sep, line, cache, flow_cache), helper,
+                          other if helper is not None else None, line + text.count("\n", first, stop) + 1)
+        try:
+            root["images"] = entries
+            lineno = entries.line_after - 1
+            if end_m is not None:
+                lineno, _, _ = _fast_lines(text, stop + 1, len(text), lineno, root, marks, cache, flow_cache, findall)
+            if lineno != text.count("\n"):
+                raise _NotFast
+        except BaseException:
+            entries.close()
+            raise
+        return root
     try:
         read = _split_entries(text, first, mine, marker, sep, line, cache, flow_cache)
         if read is not None and helper is not None:
@@ -682,6 +707,104 @@ def _split_entries(text: str, first: int, stop: int, marker: str, sep: str, line
     except (ValueError, _NotSplit):
         return None
     return items, lines, line
+
+
+class StreamBroken(Exception):
+    """A piece of a streamed ``images:`` list is not read as the split read takes it (``Entries``):
+    read the whole file again (``read_text``), which says what it is."""
+
+
+#: A streamed list's pieces: this process's in about this many characters, the helper's in this
+#: many entries (``Entries``).
+_PIECE_CHARS = 1 << 20
+_PIECE_ENTRIES = 4096
+
+#: The size (characters) of an ``images:`` list from which a streamed read (``_fast_split``'s
+#: ``stream``) leaves it to ``Entries``: below it, the whole list is a few megabytes at most.
+_STREAM_MIN = 1 << 20
+
+
+class Entries:
+    """The ``images:`` list of a streamed read, not read yet: ``pieces`` reads it a piece at a time
+    (index of the first entry, the entries), recording each entry's line in the document
+    (``Document.entry_lines``) before it answers the piece. The same split read as the whole list's,
+    cut at entries: the same entries and lines (``tests/unit/test_spec_fast_reader.py``).
+
+    A piece the split read declines or refuses raises ``StreamBroken``: the caller reads the
+    whole file again. ``close`` (also after the last piece) ends a helper still reading."""
+
+    def __init__(self, doc: Document, mine: tuple[Any, ...], helper: Helper | None,
+                 other: Callable[[], Any] | None, line_after: int) -> None:
+        # ``mine``: ``_split_entries``' arguments for this process's entries (text, first, stop, ...).
+        self._doc, self._mine, self._helper, self._other = doc, mine, helper, other
+        self.line_after = line_after  # the line after the list, as the whole read counts it
+
+    def pieces(self) -> Iterator[tuple[int, list[Any]]]:
+        try:
+            yield from self._pieces()
+        finally:
+            self.close()
+
+    def _pieces(self) -> Iterator[tuple[int, list[Any]]]:
+        text, first, stop, marker, sep, line, cache, flow_cache = self._mine
+        lines_of = self._doc.entry_lines
+        index, pos = 0, first
+        while True:  # cut at an entry, as ``_split_entries`` cuts its own pieces
+            cut = text.find(marker, pos + _PIECE_CHARS, stop)
+            try:
+                read = _split_entries(text, pos, cut if cut >= 0 else stop, marker, sep, line, cache, flow_cache)
+            except _NotFast:
+                read = None
+            if read is None:
+                raise StreamBroken
+            items, lines, line = read
+            lines_of.extend(lines)
+            yield index, items
+            index += len(items)
+            if cut < 0:
+                break
+            pos = cut + len(marker)
+        if self._helper is not None:
+            from . import forked
+
+            helper, self._helper = self._helper, None
+            try:
+                answer = helper.result()
+            except forked.HelperFailed:
+                assert self._other is not None
+                answer = self._other()  # the helper's half, read here
+            if answer is None or answer is _NotFast:
+                raise StreamBroken
+            import pickle  # late, as in ``forked``
+
+            blobs, lines, line = answer
+            lines_of.extend(lines)
+            for k, blob in enumerate(blobs):
+                blobs[k] = b""
+                items = pickle.loads(blob)
+                yield index, items
+                index += len(items)
+        if line != self.line_after:
+            raise StreamBroken
+
+    def close(self) -> None:
+        helper, self._helper = self._helper, None
+        if helper is not None:
+            helper.cancel()
+
+
+def _split_pieces(text: str, first: int, stop: int, line: int, marker: str, sep: str, cache: dict[str, Any],
+                  flow_cache: dict[str, Any]) -> Any:
+    """``_split_answer`` as a streamed read's helper answers it: the entries as pickles of
+    ``_PIECE_ENTRIES`` each, so that the parent holds one piece's entries at a time."""
+    import pickle  # late, as in ``forked``
+
+    answer = _split_answer(text, first, stop, line, marker, sep, cache, flow_cache)
+    if answer is None or answer is _NotFast:
+        return answer
+    items, lines, line = answer
+    return ([pickle.dumps(items[i:i + _PIECE_ENTRIES], protocol=pickle.HIGHEST_PROTOCOL)
+             for i in range(0, len(items), _PIECE_ENTRIES)], lines, line)
 
 
 def _split_answer(text: str, first: int, stop: int, line: int, marker: str, sep: str, cache: dict[str, Any],
@@ -788,18 +911,26 @@ def _fast_lines(text: str, pos: int, stop: int, lineno: int, root: dict[str, Any
     return lineno, pending, container_ is root
 
 
-def read_document(data: bytes | list[bytes], filename: str) -> tuple[Document | None, list[Diagnostic]]:
+def _fatal(diags: list[Diagnostic], filename: str, summary: str, hint: str, line: int = 0, col: int = 0,
+           code: str = "yaml") -> None:
+    diags.append(Diagnostic.error(summary, hint, Location(filename, line, col, "$"), code))
+
+
+def read_document(data: bytes | list[bytes], filename: str, *,
+                  stream: bool = False) -> tuple[Document | None, list[Diagnostic]]:
     """Decode and parse; None when the file cannot be read as one YAML mapping.
 
     ``data``: the file's bytes, or a list holding them, handed over: it is emptied, and the bytes
     let go of once decoded (when nothing else holds them: 24 MB less at the peak of reading a
-    100,000-image file; issue 13)."""
+    100,000-image file; issue 13).
+
+    ``stream``: a long ``images:`` list the split read takes is left unread: the document's
+    ``images`` is an ``Entries`` that reads it a piece at a time (``check``'s streamed read); its
+    caller reads the whole text again (``read_text``) if a piece breaks."""
     if isinstance(data, list):
         data = data.pop()
     diags: list[Diagnostic] = []
-
-    def fatal(summary: str, hint: str, line: int = 0, col: int = 0, code: str = "yaml") -> None:
-        diags.append(Diagnostic.error(summary, hint, Location(filename, line, col, "$"), code))
+    fatal = partial(_fatal, diags, filename)
 
     nul = data.find(b"\x00")
     if nul >= 0:
@@ -826,6 +957,15 @@ def read_document(data: bytes | list[bytes], filename: str) -> tuple[Document | 
         )
         return None, diags
     del data  # the text is the file from here on
+    return read_text(text, filename, diags, stream=stream)
+
+
+def read_text(text: str, filename: str, diags: list[Diagnostic] | None = None, *,
+              stream: bool = False) -> tuple[Document | None, list[Diagnostic]]:
+    """``read_document`` of the decoded text (``diags``: what was said already)."""
+    diags = [] if diags is None else diags
+    fatal = partial(_fatal, diags, filename)
+
     printable = _printable(text)
     bad = None if printable else _disallowed().search(text)  # a printable character is one YAML allows
     if bad is not None:
@@ -841,7 +981,7 @@ def read_document(data: bytes | list[bytes], filename: str) -> tuple[Document | 
 
     doc = Document(filename, text=text)
     try:
-        doc.data, doc.printable = _fast_read(text, doc, printable), True
+        doc.data, doc.printable = _fast_read(text, doc, printable, stream), True
         return doc, diags
     except _NotFast:
         doc = Document(filename, text=text)

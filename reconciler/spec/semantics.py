@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -272,38 +272,43 @@ def _check_characters(ctx: _Context, data: Any, path: DataPath = ()) -> None:
                 _check_characters(ctx, v, path + (i,))
 
 
-def _check_semantics(ctx: _Context, data: Mapping[str, Any]) -> None:
+def _check_semantics(ctx: _Context, data: Mapping[str, Any],
+                     pieces: Iterable[tuple[int, Sequence[Any]]] | None = None) -> None:
+    """``pieces``: the ``images:`` list a piece at a time (the index of its first entry, its
+    entries), each checked as it comes (``check``'s streamed read); None: ``data["images"]``."""
     if not ctx.printable:
         _check_characters(ctx, data)
     catalog = data.get("catalog")
     if isinstance(catalog, dict):
         _check_catalog_settings(ctx, catalog)
-    images = data.get("images")
-    families: set[str] = set()
-    if isinstance(images, list):
-        seen: dict[str, int] = {}
-        for i, img in enumerate(images):
-            if isinstance(img, dict):
-                _check_image(ctx, i, img, seen)
-                if isinstance(img.get("family"), str):
-                    families.add(img["family"])
-                elif ctx.caps is not None and ctx.caps.family_from_name and "/" in str(img.get("name", "")):
-                    families.add(str(img["name"]).split("/", 1)[0])  # the family follows from the name
     sources = data.get("sources")
     if isinstance(sources, dict):
         _check_sources(ctx, sources, catalog if isinstance(catalog, dict) else {})
-    if isinstance(images, list):
-        for i, img in enumerate(images):
+    images = data.get("images")
+    listed = pieces is not None or isinstance(images, list)
+    if pieces is None:
+        pieces = [(0, images)] if isinstance(images, list) else []
+    families: set[str] = set()
+    seen: dict[str, int] = {}
+    for start, entries in pieces:
+        for i, img in enumerate(entries, start):
+            if not isinstance(img, dict):
+                continue
+            _check_image(ctx, i, img, seen)
+            if isinstance(img.get("family"), str):
+                families.add(img["family"])
+            elif ctx.caps is not None and ctx.caps.family_from_name and "/" in str(img.get("name", "")):
+                families.add(str(img["name"]).split("/", 1)[0])  # the family follows from the name
             # Only an entry with a source image or a promote_when has anything to check (issue 13).
-            src = img.get("source") if isinstance(img, dict) else None
-            if isinstance(img, dict) and ("promote_when" in img or (isinstance(src, dict) and "image" in src)):
+            src = img.get("source")
+            if "promote_when" in img or (isinstance(src, dict) and "image" in src):
                 _check_promotion(ctx, i, img, sources if isinstance(sources, dict) else {})
     declared_families = data.get("families")
     if isinstance(declared_families, dict):
-        _check_families(ctx, declared_families, families if isinstance(images, list) else None)
+        _check_families(ctx, declared_families, families if listed else None)
     policy = data.get("policy")
     retention = policy.get("retention") if isinstance(policy, dict) else None
-    if isinstance(retention, dict) and isinstance(images, list):
+    if isinstance(retention, dict) and listed:
         for fam in retention:
             if fam not in families:
                 ctx.warning(("policy", "retention", fam), f"no declared image has family '{fam}'",
@@ -486,10 +491,13 @@ def _check_families(ctx: _Context, declared: Mapping[str, Any], used: set[str] |
 
 
 def check_semantics(where: Locator, data: Mapping[str, Any], diags: list[Diagnostic], provider: str,
-                    caps: Capabilities | None, *, printable: bool = False) -> None:
+                    caps: Capabilities | None, *, printable: bool = False,
+                    pieces: Iterable[tuple[int, Sequence[Any]]] | None = None) -> None:
     """Append every semantic problem of the document ``data`` to ``diags``. ``printable``: the reader
-    saw only printable keys and strings (``reader.Document.printable``): the character walk is skipped."""
-    _check_semantics(_Context(where, diags, provider, caps, printable), data)
+    saw only printable keys and strings (``reader.Document.printable``): the character walk is skipped.
+    ``pieces``: its ``images:`` list a piece at a time, (index of the first entry, the entries),
+    each checked as it comes; None: the list in ``data``."""
+    _check_semantics(_Context(where, diags, provider, caps, printable), data, pieces)
 
 
 __all__ = ["MOVED_TO_FAMILIES", "check_semantics"]
