@@ -190,9 +190,9 @@ def _check(
 
     A long ``images:`` list the split read takes is streamed first (``_streamed``): read, checked
     and built a piece at a time, so that its entries are never all held, beside its specs. Only a
-    file without a single message is answered so; anything else (a message, a piece the split read
-    does not take) is answered by reading the whole text again, as every file was read before:
-    the same messages, the same state (``tests/unit/test_spec_streamed.py``)."""
+    file without an error (warnings allowed) is answered so; anything else (an error, a piece the
+    split read does not take) is answered by reading the whole text again, as every file was read
+    before: the same messages, the same state (``tests/unit/test_spec_streamed.py``)."""
     bom = data[0].startswith(_BOM)
     # Before the digest's thread: the read may fork (``forked``).
     doc, diags = read_document(data, filename, stream=True)
@@ -251,7 +251,8 @@ def _streamed(
     it comes, then let go of. The same checks as the whole document's, in the same code: the
     schema of the list is only what each entry is (``schema.piece_ok``), and the semantic checks
     carry the names and families seen from piece to piece (``check_semantics``' ``pieces``).
-    None at the first thing any check has to say, or a piece the split read does not take."""
+    None at the first error any check finds (warnings are kept), or a piece the split read does not
+    take."""
     data = {**doc.data, "images": []}
     if not piece_ok(data, []):
         return None
@@ -270,7 +271,7 @@ def _streamed(
             if not piece_ok(data, items):
                 raise _Said
             yield start, items  # the semantic checks of its entries
-            if diags:
+            if any(d.severity is Severity.ERROR for d in diags):
                 raise _Said
             count += len(items)
             if builder is not None:
@@ -280,13 +281,15 @@ def _streamed(
         check_semantics(doc, data, diags, catalog.provider, catalog.caps, printable=doc.printable, pieces=pieces())
     except (_Said, StreamBroken):
         return None
-    if diags:
+    if any(d.severity is Severity.ERROR for d in diags):
         return None
+    # Warnings only (a family no image has): said as the whole read says them. ``misindented``
+    # rewords errors only, and the order of appending is undone by the sort.
     if builder is None or digest is None:
-        return count, []
+        return count, _sorted(diags)
     state = builder.state(digest.hexdigest())
     doc.release(digest.packed())
-    return state, []
+    return state, _sorted(diags)
 
 
 def parse_spec(

@@ -59,10 +59,11 @@ def _answer(text: str, *, build: bool = True) -> tuple[str, Any]:
 
 
 class _Streams:
-    """Counts the streamed reads that answered (``_streamed`` not None) and those that declined."""
+    """Counts the streamed reads that answered (``_streamed`` not None; with warnings: ``warned``)
+    and those that declined."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.answered = self.declined = 0
+        self.answered = self.declined = self.warned = 0
         real = check._streamed
 
         def counted(*args: Any) -> Any:
@@ -71,6 +72,7 @@ class _Streams:
                 self.declined += 1
             else:
                 self.answered += 1
+                self.warned += bool(out[1])  # answered with its warnings
             return out
 
         monkeypatch.setattr(check, "_streamed", counted)
@@ -112,23 +114,28 @@ def test_the_streamed_read_answers_what_the_whole_read_answers(streams: _Streams
         whole = _whole(text)
         for piece in (0, 1, 60, 1 << 20):
             assert streams.answer(text, piece=piece) == whole, (piece, text)
+        bom = "\ufeff" + text  # the digest is the bytes', BOM and all
+        assert streams.answer(bom, piece=60) == _whole(bom), text
         assert streams.answer(text, build=False) == _whole(text, build=False), text
     assert streams.answered > len(texts) // 2 and streams.declined > len(texts)  # both ways were compared
+    assert streams.warned > len(texts) // 10
 
 
 def test_a_valid_file_streams_and_its_state_is_the_whole_reads(streams: _Streams) -> None:
     text = _CATALOG + "images:\n" + "".join(
         f"  - name: img-{i}\n    type: os\n    os: linux\n    source: {{vm: build-{i}}}\n"
         f'    tags: {{team: bench, index: "{i}"}}\n' for i in range(40)) + "families:\n  web: {description: x}\n"
-    # "web" is a family no image has: a warning, so this one is answered by the whole read ...
-    assert streams.answer(text) == _whole(text) and streams.declined == 1 and streams.answered == 0
+    # "web" is a family no image has: a warning, said as the whole read says it.
+    answer = streams.answer(text)
+    assert answer == _whole(text) and streams.answered == 1 and [d.summary for d in answer[1]] == [
+        "no declared image has family 'web'"]
     text = text.replace("families:\n  web: {description: x}\n", "")
-    state, diags = check_spec(text.encode(), "p.yaml")  # ... and without it, streamed (below _STREAM_MIN: whole)
+    state, diags = check_spec(text.encode(), "p.yaml")  # below _STREAM_MIN: the whole read
     with pytest.MonkeyPatch.context() as m:
         m.setattr(reader, "_STREAM_MIN", 0)
         m.setattr(reader, "_PIECE_CHARS", 100)
         streamed, said = check_spec(text.encode(), "p.yaml")
-    assert streams.answered == 1 and said == diags == [] and streamed is not None and state is not None
+    assert streams.answered == 2 and said == diags == [] and streamed is not None and state is not None
     assert streamed == state and [s.line for s in streamed.images] == [7 + 5 * i for i in range(40)]
     assert dict(streamed.positions) == dict(state.positions)  # a plan-time message: the file read again
 
