@@ -667,9 +667,24 @@ def _split_entries(text: str, first: int, stop: int, marker: str, sep: str, line
     """The entries of ``text[first:stop]`` (each after a ``marker``, its lines after ``sep``) and
     the line each starts on (``line``: the first's), then the line after the last; None where the
     split read declines the list (``_fast_split``). Raises ``_NotFast``."""
-    canon: dict[str, str] = {}  # the keys seen, checked and interned
     items: list[dict[str, Any]] = []
     lines: list[int] = []
+    for piece in _entry_pieces(text, first, stop, marker, sep, line, cache, flow_cache):
+        if piece is None:
+            return None
+        items += piece[0]
+        lines += piece[1]
+        line = piece[2]
+    return items, lines, line
+
+
+def _entry_pieces(text: str, first: int, stop: int, marker: str, sep: str, line: int, cache: dict[str, Any],
+                  flow_cache: dict[str, Any]) -> Iterator[tuple[list[dict[str, Any]], list[int], int] | None]:
+    """``_split_entries``, a piece of about ``_SPLIT_CHARS`` characters at a time (cut before an
+    entry): each piece's entries, the line each starts on, and the line after its last; None (and
+    nothing after it) where the split read declines the list. Raises ``_NotFast``. The entries'
+    texts are then short-lived copies: one list of every entry's text was 25 MB (issue 13)."""
+    canon: dict[str, str] = {}  # the keys seen, checked and interned
     get = cache.get
     split = methodcaller("split", ": ", 1)
     unmarked: dict[DataPath, Mark] = {}  # a value inside an entry is never marked (``_FAST_DEEP``)
@@ -680,9 +695,11 @@ def _split_entries(text: str, first: int, stop: int, marker: str, sep: str, line
         return _fast_value(value, cache, flow_cache, _FAST_DEEP, unmarked, line, 0)
 
     pos = first
-    try:
-        while True:  # ``_SPLIT_CHARS`` at a time: the entries' texts are short-lived copies
-            cut = text.find(marker, pos + _SPLIT_CHARS, stop)  # -1: the rest is the last piece
+    while True:
+        cut = text.find(marker, pos + _SPLIT_CHARS, stop)  # -1: the rest is the last piece
+        items: list[dict[str, Any]] = []
+        lines: list[int] = []
+        try:
             for entry in text[pos:cut if cut >= 0 else stop].split(marker):
                 lines.append(line)
                 if len(cache) > _CACHE_MAX or len(flow_cache) > _CACHE_MAX:  # mostly names read once
@@ -692,21 +709,22 @@ def _split_entries(text: str, first: int, stop: int, marker: str, sep: str, line
                 pieces = body.split(sep)
                 raw = dict(map(split, pieces))  # ValueError: a line without ": "
                 if len(raw) != len(pieces) or len(pieces) != body.count("\n") + 1:
-                    return None  # a duplicate key; a line at another indentation (a nested block, a comment...)
+                    raise _NotSplit  # a duplicate key; a line at another indentation (a nested block...)
                 if not canon.keys() >= raw.keys():
                     for key in raw.keys() - canon.keys():
                         if _FAST_FLOW_KEY.fullmatch(key) is None:
-                            return None
+                            raise _NotSplit
                         canon[key] = intern(key)
                 items.append({canon[k]: v if (v := get(text, _MISS)) is not _MISS else value_of(text)
                               for k, text in raw.items()})
                 line += entry.count("\n") + 1
-            if cut < 0:
-                break
-            pos = cut + len(marker)  # may be ``stop``: then an empty last entry, as one split gives
-    except (ValueError, _NotSplit):
-        return None
-    return items, lines, line
+        except (ValueError, _NotSplit):
+            yield None
+            return
+        yield items, lines, line
+        if cut < 0:
+            return
+        pos = cut + len(marker)  # may be ``stop``: then an empty last entry, as one split gives
 
 
 class StreamBroken(Exception):
@@ -714,9 +732,8 @@ class StreamBroken(Exception):
     read the whole file again (``read_text``), which says what it is."""
 
 
-#: A streamed list's pieces: this process's in about this many characters, the helper's in this
-#: many entries (``Entries``).
-_PIECE_CHARS = 1 << 20
+#: A streamed list's pieces: this process's are ``_entry_pieces``' (about ``_SPLIT_CHARS``
+#: characters), the helper's this many entries (``Entries``).
 _PIECE_ENTRIES = 4096
 
 #: The size (characters) of an ``images:`` list from which a streamed read (``_fast_split``'s
@@ -727,15 +744,15 @@ _STREAM_MIN = 1 << 20
 class Entries:
     """The ``images:`` list of a streamed read, not read yet: ``pieces`` reads it a piece at a time
     (index of the first entry, the entries), recording each entry's line in the document
-    (``Document.entry_lines``) before it answers the piece. The same split read as the whole list's,
-    cut at entries: the same entries and lines (``tests/unit/test_spec_fast_reader.py``).
+    (``Document.entry_lines``) before it answers the piece. The same split read as the whole list's
+    (``_entry_pieces``): the same entries and lines (``tests/unit/test_spec_streamed.py``).
 
     A piece the split read declines or refuses raises ``StreamBroken``: the caller reads the
     whole file again. ``close`` (also after the last piece) ends a helper still reading."""
 
     def __init__(self, doc: Document, mine: tuple[Any, ...], helper: Helper | None,
                  other: Callable[[], Any] | None, line_after: int) -> None:
-        # ``mine``: ``_split_entries``' arguments for this process's entries (text, first, stop, ...).
+        # ``mine``: ``_entry_pieces``' arguments for this process's entries (text, first, stop, ...).
         self._doc, self._mine, self._helper, self._other = doc, mine, helper, other
         self.line_after = line_after  # the line after the list, as the whole read counts it
 
@@ -746,24 +763,18 @@ class Entries:
             self.close()
 
     def _pieces(self) -> Iterator[tuple[int, list[Any]]]:
-        text, first, stop, marker, sep, line, cache, flow_cache = self._mine
         lines_of = self._doc.entry_lines
-        index, pos = 0, first
-        while True:  # cut at an entry, as ``_split_entries`` cuts its own pieces
-            cut = text.find(marker, pos + _PIECE_CHARS, stop)
-            try:
-                read = _split_entries(text, pos, cut if cut >= 0 else stop, marker, sep, line, cache, flow_cache)
-            except _NotFast:
-                read = None
-            if read is None:
-                raise StreamBroken
-            items, lines, line = read
-            lines_of.extend(lines)
-            yield index, items
-            index += len(items)
-            if cut < 0:
-                break
-            pos = cut + len(marker)
+        index, line = 0, self._mine[5]
+        try:
+            for piece in _entry_pieces(*self._mine):
+                if piece is None:
+                    raise StreamBroken
+                items, lines, line = piece
+                lines_of.extend(lines)
+                yield index, items
+                index += len(items)
+        except _NotFast:
+            raise StreamBroken from None
         if self._helper is not None:
             from . import forked
 

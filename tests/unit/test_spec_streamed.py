@@ -83,7 +83,7 @@ class _Streams:
         helper pieces of ``entries`` entries."""
         with self.patch.context() as m:
             m.setattr(reader, "_STREAM_MIN", 0)
-            m.setattr(reader, "_PIECE_CHARS", piece)
+            m.setattr(reader, "_SPLIT_CHARS", piece)
             m.setattr(reader, "_PIECE_ENTRIES", entries)
             return _answer(text, build=build)
 
@@ -133,7 +133,7 @@ def test_a_valid_file_streams_and_its_state_is_the_whole_reads(streams: _Streams
     state, diags = check_spec(text.encode(), "p.yaml")  # below _STREAM_MIN: the whole read
     with pytest.MonkeyPatch.context() as m:
         m.setattr(reader, "_STREAM_MIN", 0)
-        m.setattr(reader, "_PIECE_CHARS", 100)
+        m.setattr(reader, "_SPLIT_CHARS", 100)
         streamed, said = check_spec(text.encode(), "p.yaml")
     assert streams.answered == 2 and said == diags == [] and streamed is not None and state is not None
     assert streamed == state and [s.line for s in streamed.images] == [7 + 5 * i for i in range(40)]
