@@ -1,8 +1,8 @@
-"""From checked data to the model, and back: ``build_state`` (data -> ``DesiredState``) and
+"""From checked data to the model, and back: ``StateBuilder`` (data -> ``DesiredState``) and
 ``dump_spec`` (the model -> desired-state YAML, for ``export``).
 
 Layer: pure core. Imports ``yaml`` (for the dumper, when exporting), ``model`` and ``codec``. ``SPEC_FILE`` is the
-one place that says how the file's keys differ from ``ImageSpec`` fields: ``build_state`` runs
+one place that says how the file's keys differ from ``ImageSpec`` fields: ``StateBuilder`` runs
 only on a document with no errors, so every key it reads is known to be there and of the right type.
 """
 
@@ -54,12 +54,11 @@ SPEC_FILE = Codec(
 )
 
 
-def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings: Mapping[str, Any],
-                image_fields: Iterable[str], digest: str, *, family_from_name: bool = False,
-                file_paths: Mapping[str, str] | None = None, family_extra: bool = False,
-                sources: Mapping[str, tuple[Mapping[str, Any], Mapping[str, str]]] | None = None,
-                consume: bool = False) -> DesiredState:
-    """The ``DesiredState`` of a document without errors (``doc`` gives each image's line).
+class StateBuilder:
+    """The ``DesiredState`` of a document without errors, in steps: the images a piece at a time
+    (``add``: the whole list, or the pieces of ``check``'s streamed read), then the state
+    (``state``). ``data``: the document; its ``images`` are not read here. ``doc`` gives each
+    image's line.
 
     ``family_from_name`` (``Capabilities``): an entry without ``family`` takes the part of its name
     before ``/`` (``web-base/1.0.3`` -> ``web-base``). ``family_extra``: the provider keeps
@@ -68,29 +67,17 @@ def build_state(doc: Positions, data: Mapping[str, Any], provider: str, settings
     what definition to create. ``sources``: the ``sources:`` entries' (settings, file paths) by
     alias (``env.resolve_sources``); each promotion carries its source in ``extra[PROMOTION_EXTRA]``.
 
-    ``consume``: ``data["images"]`` is let go of entry by entry as its specs are built (each entry
-    becomes None), so that the entries and the specs are not all held at once: the peak of a large
-    file's plan (issue 13). The specs may share the entries' values (``tags``): the caller drops
-    ``data`` afterwards."""
-    builder = StateBuilder(doc, data, provider, settings, image_fields, family_from_name=family_from_name,
-                           file_paths=file_paths, family_extra=family_extra, sources=sources, consume=consume)
-    builder.add(0, data["images"])
-    return builder.state(digest)
-
-
-class StateBuilder:
-    """``build_state`` in steps: the images a piece at a time (``add``), then the state (``state``),
-    for a read that hands the ``images:`` list over a piece at a time (``check``'s streamed read).
-    ``data``: the document; its ``images`` are not read here."""
+    The entries given to ``add`` are let go of one by one as their specs are built (each becomes
+    None), so that the entries and the specs are not all held at once: the peak of a large file's
+    plan (issue 13). The specs may share the entries' values (``tags``): the caller drops them."""
 
     def __init__(self, doc: Positions, data: Mapping[str, Any], provider: str, settings: Mapping[str, Any],
                  image_fields: Iterable[str], *, family_from_name: bool = False,
                  file_paths: Mapping[str, str] | None = None, family_extra: bool = False,
-                 sources: Mapping[str, tuple[Mapping[str, Any], Mapping[str, str]]] | None = None,
-                 consume: bool = False) -> None:
+                 sources: Mapping[str, tuple[Mapping[str, Any], Mapping[str, str]]] | None = None) -> None:
         self._doc, self._data, self._provider, self._settings = doc, data, provider, settings
         self._file_paths = file_paths
-        self._derive, self._consume = family_from_name, consume
+        self._derive = family_from_name
         self._origins = {a: CatalogConfig(name=a, provider=provider, settings=dict(st), file_paths=dict(fp))
                          for a, (st, fp) in (sources or {}).items()}
         self._fields = frozenset(image_fields)
@@ -104,12 +91,10 @@ class StateBuilder:
 
     def add(self, start: int, entries: list[Any]) -> None:
         """The specs of ``entries``, the list's entries from index ``start`` on."""
-        doc, provider_fields, by_key, origins, consume = (self._doc, self._fields, self._by_key, self._origins,
-                                                          self._consume)
+        doc, provider_fields, by_key, origins = self._doc, self._fields, self._by_key, self._origins
         images = self._images
         for i, img in enumerate(entries, start):
-            if consume:
-                entries[i - start] = None  # its memory is the next specs' (issue 13)
+            entries[i - start] = None  # its memory is the next specs' (issue 13)
             extra = ({k: v for k, v in img.items() if k in provider_fields}
                      if not provider_fields.isdisjoint(img) else {})
             if self._derive and "family" not in img and "/" in img["name"]:
@@ -122,7 +107,7 @@ class StateBuilder:
                 img = {k: v for k, v in img.items() if k != "promote_when"}
             line = doc.line(("images", i))
             extra = extra or _NOTHING
-            spec = _plain_spec(img, extra, line, own=consume)
+            spec = _plain_spec(img, extra, line, own=True)
             images.append(spec if spec is not None else SPEC_FILE.from_dict(ImageSpec, img, extra=extra, line=line))
 
     def state(self, digest: str) -> DesiredState:
@@ -167,7 +152,7 @@ def _plain_spec(img: Mapping[str, Any], extra: Mapping[str, Any], line: int, *, 
     """``SPEC_FILE.from_dict(ImageSpec, img, extra=extra, line=line)`` for an entry of core fields
     from a VM or a VHD (every image of a large file), fields passed straight to ``ImageSpec`` and
     ``Source`` (``model.positional``; issue 13); None for any other entry. ``own``: the entry is
-    let go of (``build_state``'s ``consume``): the spec keeps its ``tags`` mapping, not a copy.
+    let go of (``StateBuilder.add``): the spec keeps its ``tags`` mapping, not a copy.
     ``tests/unit/test_spec_build_fast.py`` checks it builds exactly what the codec builds."""
     source = img["source"]
     state = img.get("os_state")
@@ -289,4 +274,4 @@ def _hides_characters(data: Any) -> bool:
     return False
 
 
-__all__ = ["build_state", "dump_spec"]
+__all__ = ["StateBuilder", "dump_spec"]

@@ -229,13 +229,12 @@ def _check(
 
 def _builder(doc: Document, data: Mapping[str, Any], catalog: CatalogSettings,
              sources: Mapping[str, CatalogSettings]) -> StateBuilder:
-    """The builder of the desired state of a document without errors; each entry is let go of as
-    its spec is built (``consume``)."""
+    """The builder of the desired state of a document without errors (``StateBuilder``)."""
     caps = catalog.caps
     return StateBuilder(doc, data, catalog.provider, catalog.settings, caps.image_fields if caps is not None else (),
                         family_from_name=caps is not None and caps.family_from_name, file_paths=catalog.file_paths,
                         family_extra=caps is not None and bool(caps.family_mutable),
-                        sources={a: (c.settings, c.file_paths) for a, c in sources.items()}, consume=True)
+                        sources={a: (c.settings, c.file_paths) for a, c in sources.items()})
 
 
 class _Said(Exception):

@@ -764,7 +764,8 @@ class Entries:
 
     def _pieces(self) -> Iterator[tuple[int, list[Any]]]:
         lines_of = self._doc.entry_lines
-        index, line = 0, self._mine[5]
+        _, _, _, _, _, line, _, _ = self._mine  # the first entry's line: the line after, if there is none
+        index = 0
         try:
             for piece in _entry_pieces(*self._mine):
                 if piece is None:

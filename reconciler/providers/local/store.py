@@ -180,10 +180,8 @@ _NEW_SOURCE = partial(positional(Source), image=None, snapshot=None, disk=None, 
                       sysprepped=False)
 
 
-#: ``images_from_rows``: a row with a source, not yet built.
-_NO_SOURCE = object()
 #: Every field of a ``Source``, in order: a row's is ``(vm, vhd, False, storage, None, None, None, (),
-#: False, False)`` (what ``_NEW_SOURCE`` builds; a row holds no more).
+#: False, False)`` (what ``_NEW_SOURCE`` builds from the first four; a row holds no more).
 _SOURCE_FIELDS = attrgetter(*(f.name for f in fields(Source)))
 
 
@@ -215,7 +213,8 @@ def images_from_rows(rows: Iterable[tuple[Any, ...]], like: Mapping[str, ImageSp
         if f is None:
             f = documents[footprint] = loads(footprint)
         t = _tags(tags) if tags != "{}" else {}
-        src = None if vm is None and vhd is None and storage is None else _NO_SOURCE
+        row_source = None if vm is None and vhd is None and storage is None else (vm, vhd, False, storage)
+        src: Source | None = None  # the spec's, when equal
         spec = spec_of(name)
         if spec is not None:  # the spec's own values where equal (its name is: it was looked up by it)
             name = spec.name
@@ -223,14 +222,14 @@ def images_from_rows(rows: Iterable[tuple[Any, ...]], like: Mapping[str, ImageSp
                 label = spec.label
             if t == spec.tags:
                 t = spec.tags
-            if src is not None and _SOURCE_FIELDS(spec.source) == (vm, vhd, False, storage, None, None, None, (), False,
-                                                                  False):
+            if row_source is not None and _SOURCE_FIELDS(spec.source) == (*row_source, None, None, None, (), False,
+                                                                          False):
                 src = spec.source
         yield image(
             name, _TYPES[type_], shared(os_, os_), _OS_STATES[os_state], _CATEGORIES[category], shared(family, family),
             label, shared(description, description), shared(size, size), t,
             shared(owner, owner), protected == 1,
-            source(vm, vhd, False, storage) if src is _NO_SOURCE else src,
+            src if src is not None else source(*row_source) if row_source is not None else None,
             data_disks, e, f"images/{name}", etag, shared(created, created), None, None, f,
         )
 
