@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
+from operator import attrgetter
 from typing import Any, Protocol, TypeVar
 
 from .codec import Codec, Shape
@@ -560,6 +561,11 @@ class Snapshot:
     ``capture_sources``: the managed images, snapshots and disks the file's captures read
     (``Source.disk_refs``, keyed by ``capture_source_key``; None: one that does not exist), read
     only when a capture names one; None: not read (the provider's checks of them are skipped).
+    ``unchanged``: the declared images the provider found up to date by the planner's test
+    (``Provider.snapshot(unchanged=plan.unchanged_test(...))``; issue 13), left out of ``images``:
+    casefolded name -> fingerprint ("" when the plan records none). The planner lists them in
+    ``Plan.unchanged`` without building an image and a change for each; empty unless the snapshot
+    was read with that test.
     """
 
     images: tuple[Image, ...] = ()
@@ -569,6 +575,7 @@ class Snapshot:
     consumers: Mapping[str, tuple[Consumer, ...]] | None = None
     origins: Mapping[str, Image] = field(default_factory=dict)
     capture_sources: Mapping[str, CaptureSource | None] | None = None
+    unchanged: Mapping[str, str] = field(default_factory=dict)
 
     def image_index(self) -> dict[str, Image]:
         return {i.key: i for i in self.images}
@@ -583,6 +590,7 @@ class Snapshot:
         """``image:NAME`` / ``vm:NAME`` / ``family:NAME`` / ``source:KIND:REF`` (casefolded, aliases
         too; a capture source that does not exist: "") -> fingerprint, for saved-plan staleness."""
         out = {f"image:{i.key}": i.fingerprint for i in self.images}
+        out.update({f"image:{k}": f for k, f in self.unchanged.items()})
         out.update({f"vm:{k}": v.fingerprint for k, v in self.vm_index().items()})
         out.update({f"family:{k}": f.fingerprint for k, f in self.families.items()})
         out.update({f"source:{k}": s.fingerprint if s is not None else "" for k, s in
@@ -765,6 +773,15 @@ class Capabilities:
 # --------------------------------------------------------------------------------------------------
 # The plan
 
+#: The reason of a no-op whose image is up to date.
+UP_TO_DATE = "up to date"
+
+#: The planner's test of a live image against its spec (``plan.unchanged_test``): what to keep of
+#: it, its fingerprint ("" when the plan records none), when the plan would list it as an
+#: up-to-date no-op and nothing else in the plan looks at it (``Snapshot.unchanged``; issue 13);
+#: None: keep the image.
+UnchangedTest = Callable[["ImageSpec", "Image"], "str | None"]
+
 
 class Action(str, Enum):
     """A planned action; the value is the symbol the plan shows."""
@@ -894,6 +911,9 @@ class Plan:
     ``replace`` the ``--replace`` names it recaptures even when nothing differs. ``now``: the time
     the plan was made for (ISO 8601, issue 11 §3; "" when no rule asked), which re-planning a saved
     plan uses again; ``latest``: the families whose ``latest`` moves (``LatestMove``).
+    ``unchanged``: the specs of the declared images the snapshot found up to date
+    (``Snapshot.unchanged``), in the file's order: no-ops the plan lists by spec alone, without
+    a ``Change`` each (issue 13: 100,000 of them). ``noops()`` gives every no-op as a change.
     """
 
     catalog: str
@@ -908,6 +928,24 @@ class Plan:
     replace: tuple[str, ...] = ()
     now: str = ""
     latest: tuple[LatestMove, ...] = ()
+    unchanged: tuple[ImageSpec, ...] = ()
+
+    def all_changes(self) -> tuple[Change, ...]:
+        """``changes`` and each of ``unchanged`` as the change it stands for (``unchanged_change``),
+        by name (casefolded): the plan as it was before the planner listed up-to-date images by
+        spec; ``changes`` itself when there are none."""
+        if not self.unchanged:
+            return self.changes
+        return tuple(sorted((*self.changes, *map(unchanged_change, self.unchanged)), key=attrgetter("key")))
+
+    def noops(self) -> list[Change]:
+        """Every no-op (``all_changes``)."""
+        return [c for c in self.all_changes() if c.action is Action.NOOP]
+
+    @property
+    def noop_count(self) -> int:
+        """How many no-ops the plan holds (``noops``), counted without building them."""
+        return sum(1 for c in self.changes if c.action is Action.NOOP) + len(self.unchanged)
 
     @property
     def pending(self) -> tuple[Change, ...]:
@@ -960,6 +998,12 @@ class Plan:
         for c in self.pending:
             out[c.action.word] += 1
         return out
+
+
+def unchanged_change(spec: ImageSpec) -> Change:
+    """The no-op an entry of ``Plan.unchanged`` stands for: its spec, up to date (the live image
+    it matched is not kept: ``Snapshot.unchanged``)."""
+    return Change(name=spec.name, action=Action.NOOP, reason=UP_TO_DATE, after=spec)
 
 
 # --------------------------------------------------------------------------------------------------

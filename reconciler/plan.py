@@ -44,6 +44,7 @@ from .lifecycle import (
 )
 from .model import (
     ORIGIN_UNREADABLE,
+    UP_TO_DATE,
     VM,
     Action,
     Capabilities,
@@ -59,6 +60,7 @@ from .model import (
     Plan,
     Snapshot,
     Source,
+    UnchangedTest,
     capture_source_key,
     positional,
     spec_from_image,
@@ -117,7 +119,12 @@ def make_plan(
     forced = _replace_requests(replace, declared, errors)
 
     changes: dict[str, Change] = {}
+    found = snapshot.unchanged  # up to date by ``unchanged_test``: a spec each, no image, no change
+    unchanged: list[ImageSpec] = []
     for key, spec in declared.items():  # the file's order; a name is declared once (validated)
+        if key in found:
+            unchanged.append(spec)
+            continue
         changes[key] = _plan_declared(
             spec, live.get(key), vms, snapshot, capabilities, owner, location, force_replace=key in forced
         )
@@ -172,6 +179,9 @@ def make_plan(
 
     _add_footprints(changes, vms, snapshot.origins, capabilities)
     selected = _select_targets(changes, targets, errors, snapshot, owner)
+    if targets:
+        wanted = {t.casefold() for t in targets}
+        unchanged = [s for s in unchanged if s.key in wanted]
 
     ordered = tuple(selected[k] for k in sorted(selected))
     return Plan(
@@ -187,7 +197,39 @@ def make_plan(
         replace=tuple(sorted(forced)),
         now=format_time(now) if now is not None and _uses_time(desired) else "",
         latest=moves,
+        unchanged=tuple(unchanged),
     )
+
+
+def unchanged_test(desired: DesiredState, caps: Capabilities, *, replace: Sequence[str] = (),
+                   fingerprints: bool = True) -> UnchangedTest:
+    """The test a provider may run on each live image of a declared name as it reads it
+    (``Provider.snapshot(unchanged=...)``; issue 13): its fingerprint (``fingerprints=False``, a
+    plan that records none: "") when ``make_plan`` would plan it as an
+    up-to-date no-op (ours, not failed, not ``--replace``d, nothing compared differs: the no-op
+    fast path, ``_same``) and no other part of the plan reads it: its family has no lifecycle,
+    retention or declared family entry (those scan their members: ``_retention``, ``_aged``,
+    ``_latest_spared``, ``_plan_latest``, ``_plan_families``). Such an image is then kept as its
+    fingerprint alone (``Snapshot.unchanged``) and listed in ``Plan.unchanged``. None: keep it.
+
+    A snapshot read with this test is planned with the same ``replace``; the plan is the one the
+    full snapshot gives, its unchanged no-ops listed by spec
+    (``tests/unit/test_plan_unchanged.py``)."""
+    owner = desired.catalog.name
+    scanned = {f.casefold() for f in desired.policy.lifecycles()} | {f.key for f in desired.families.values()}
+    forced = {r.casefold() for r in replace}
+    refusal, update = rules.touch_refusal, rules.Verb.UPDATE
+
+    def test(spec: ImageSpec, image: Image) -> str | None:
+        if image.failed is not None or (forced and spec.key in forced):
+            return None
+        if scanned and spec.family is not None and spec.family.casefold() in scanned:
+            return None
+        if refusal(image, owner, update) is not None or not _same(spec, image, caps):
+            return None
+        return image.fingerprint if fingerprints else ""
+
+    return test
 
 
 # --------------------------------------------------------------------------------------------------
@@ -334,7 +376,7 @@ def _plan_declared(
         # promotion's: a copy records no ``ALIAS:NAME`` (``rules.same_source``).
         del before["source"], after["source"]  # both views always hold it
     if before == after and may_be_noop:
-        return Change(name=spec.name, action=Action.NOOP, reason="up to date", before=image, after=spec)
+        return Change(name=spec.name, action=Action.NOOP, reason=UP_TO_DATE, before=image, after=spec)
 
     fields = tuple(
         FieldDiff(f.path, f.before, f.after, forces_replace=not _mutable(f.path, caps))
@@ -1000,9 +1042,9 @@ _NOTHING: Mapping[str, float] = {}  # shared by every no-op: mappings held by fr
 
 
 def _up_to_date(spec: ImageSpec, image: Image) -> Change:
-    """``Change(name=spec.name, action=Action.NOOP, reason="up to date", before=image, after=spec)``,
+    """``Change(name=spec.name, action=Action.NOOP, reason=UP_TO_DATE, before=image, after=spec)``,
     built as the fast path builds 100,000 of them (``model.positional``; issue 13)."""
-    return _NEW_CHANGE(spec.name, Action.NOOP, "up to date", image, spec, (), False, None, (), (), (), (), _NOTHING,
+    return _NEW_CHANGE(spec.name, Action.NOOP, UP_TO_DATE, image, spec, (), False, None, (), (), (), (), _NOTHING,
                        _NOTHING, None, None)
 
 
@@ -1134,7 +1176,7 @@ def _select_targets(
     keeps them (prune off, protected) and so holds no change for them."""
     if not targets:
         return changes
-    known = {i.key for i in snapshot.images if rules.owned(i, owner)}
+    known = {i.key for i in snapshot.images if rules.owned(i, owner)} | snapshot.unchanged.keys()
     wanted = {t.casefold(): t for t in targets}
     for key, name in sorted(wanted.items()):
         if key not in changes and key not in known:
@@ -1159,10 +1201,10 @@ def _relevant_fingerprints(desired: DesiredState, snapshot: Snapshot, owner: str
     """
     out: dict[str, str] = {}
     sources = snapshot.capture_sources
-    get_image, get_vm = live.get, vms.get
+    get_image, get_vm, get_unchanged = live.get, vms.get, snapshot.unchanged.get
     for key, spec in declared.items():  # 100,000 times in a large plan: plain concatenations (issue 13)
         image = get_image(key)
-        out["image:" + key] = image.fingerprint if image is not None else ""
+        out["image:" + key] = image.fingerprint if image is not None else get_unchanged(key, "")
         vm_name = spec.source.vm
         if vm_name:
             vm_key = vm_name.casefold()

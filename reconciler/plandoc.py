@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from operator import itemgetter
 from typing import Any
 
 from . import __version__
 from .codec import OMIT, Codec, Shape
 from .errors import Diagnostic, Severity
-from .model import Action, Change, Image, LatestMove, Plan, Source
+from .model import UP_TO_DATE, Action, Change, Image, LatestMove, Plan, Source
 
 #: Version of the JSON plan document (``format_version``). Minor bumps only add fields. 2.0 (issue
 #: 13): an unchanged image is a name and a fingerprint in ``unchanged``, grouped by family (``""``:
@@ -43,7 +44,7 @@ def _summary(plan: Plan) -> dict[str, int]:
         "update": counts["update"],
         "replace": counts["replace"],
         "remove": counts["remove"],
-        "no_op": sum(1 for c in plan.changes if c.action is Action.NOOP),
+        "no_op": plan.noop_count,
         "destructive": sum(1 for c in plan.pending if is_destructive(c)),
         **({"held": len(plan.held)} if plan.held else {}),
         **({"waiting": len(plan.waiting)} if plan.waiting else {}),
@@ -177,8 +178,17 @@ def _unchanged(plan: Plan) -> dict[str, dict[str, str]]:
     """The unchanged images of ``plan`` (``is_unchanged``) as the document keeps them: family
     (``""``: none) -> name -> fingerprint of the live image, in plan order. The family costs its
     name once, so ``show PLAN`` counts each image under its family as the plan did. A name listed
-    twice (only in a hand-made plan) is one entry, its last."""
-    last = {c.name: (c.family or "", _unchanged_fingerprint(plan, c)) for c in plan.changes if is_unchanged(c)}
+    twice (only in a hand-made plan) is one entry, its last. ``Plan.unchanged`` take their
+    places among them (by name), their fingerprints from ``plan.fingerprints``."""
+    listed = (c for c in plan.changes if is_unchanged(c))
+    if plan.unchanged:  # the planner's unchanged specs, merged into the no-ops' order (issue 13)
+        fingerprints = plan.fingerprints
+        entries = [(c.key, c.name, c.family or "", _unchanged_fingerprint(plan, c)) for c in listed]
+        entries += [(s.key, s.name, s.family or "", fingerprints.get("image:" + s.key, "")) for s in plan.unchanged]
+        entries.sort(key=itemgetter(0))
+        last = {name: (family, fingerprint) for _, name, family, fingerprint in entries}
+    else:
+        last = {c.name: (c.family or "", _unchanged_fingerprint(plan, c)) for c in listed}
     out: dict[str, dict[str, str]] = {}
     for name, (family, fingerprint) in last.items():
         out.setdefault(family, {})[name] = fingerprint
@@ -233,14 +243,14 @@ def compact(plan: Plan) -> Plan:
     changes, sorted by name, with its family (``Change.known_family``), its fingerprint in
     ``fingerprints``. Nothing an apply acts on, or ``show`` counts, is lost."""
     listed = tuple(c for c in plan.changes if not is_unchanged(c))
-    if len(listed) == len(plan.changes):
+    if len(listed) == len(plan.changes) and not plan.unchanged:
         return plan
     bare, fingerprints = _bare(_unchanged(plan), plan.fingerprints)
-    return replace(plan, changes=listed + bare, fingerprints=fingerprints)
+    return replace(plan, changes=listed + bare, fingerprints=fingerprints, unchanged=())
 
 
 #: The reason of an unchanged image read back from a document.
-UNCHANGED_REASON = "up to date"
+UNCHANGED_REASON = UP_TO_DATE
 
 
 def plan_from_document(doc: Mapping[str, Any]) -> Plan:

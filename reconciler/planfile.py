@@ -372,10 +372,10 @@ def plan_differences(saved: Plan, fresh: Plan) -> list[str]:
     updates it".
     """
     out: list[str] = []
-    fresh_by_key = {c.key: c for c in fresh.changes}
+    fresh_by_key = {c.key: c for c in fresh.all_changes()}  # the no-ops listed by spec too
     saved_by_key: dict[str, Change] = {}
     counts: dict[str, int] = {}
-    for c in saved.changes:
+    for c in saved.all_changes():
         counts[c.key] = counts.get(c.key, 0) + 1
         saved_by_key.setdefault(c.key, c)
     for key, c in saved_by_key.items():

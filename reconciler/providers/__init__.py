@@ -22,7 +22,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol, Unpack, runtime_checkable
 
-from ..model import Capabilities, CaptureSource, CatalogConfig, Consumer, ConsumersPolicy, Image, ImageSpec, Snapshot
+from ..model import (
+    Capabilities,
+    CaptureSource,
+    CatalogConfig,
+    Consumer,
+    ConsumersPolicy,
+    Image,
+    ImageSpec,
+    Snapshot,
+    UnchangedTest,
+)
 from . import registry
 from .locking import LockHandle, LockInfo, LockWaits
 
@@ -47,13 +57,17 @@ class Provider(Protocol):
     owner: str
     capabilities: Capabilities
 
-    def snapshot(self, like: Sequence[ImageSpec] = ()) -> Snapshot:
+    def snapshot(self, like: Sequence[ImageSpec] = (), unchanged: UnchangedTest | None = None) -> Snapshot:
         """Read every image (user and public) and every source VM, in as few requests as possible.
 
         ``like``: the desired state's images. A provider may build a live image from its spec's own
         values where they are equal (immutable, so shared: the name, label, tags, source), to hold
         one copy of each instead of two (issue 13: 70 MB of a 100,000-image plan). What it
-        returns is equal either way; only ``local`` shares."""
+        returns is equal either way; only ``local`` shares.
+        ``unchanged`` (with ``like``): the planner's test (``plan.unchanged_test``). A provider may
+        keep an image of a spec in ``like`` that passes it as its fingerprint alone
+        (``Snapshot.unchanged``) instead of in ``images``: the plan is the same, its up-to-date
+        no-ops listed by spec (``Plan.unchanged``; issue 13: 0.5 KB an image). Only ``local`` does."""
         ...
 
     def consumers(self, images: Sequence[Image], policy: ConsumersPolicy) -> dict[str, tuple[Consumer, ...]]:

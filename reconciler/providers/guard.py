@@ -21,7 +21,18 @@ from typing import Any, Protocol, Unpack
 
 from .. import rules
 from ..errors import NotFound, OperationFailed, OperationTimeout, ProviderError, RefusedError
-from ..model import VM, Capabilities, CaptureSource, Consumer, ConsumersPolicy, Image, ImageSpec, ImageType, Snapshot
+from ..model import (
+    VM,
+    Capabilities,
+    CaptureSource,
+    Consumer,
+    ConsumersPolicy,
+    Image,
+    ImageSpec,
+    ImageType,
+    Snapshot,
+    UnchangedTest,
+)
 from . import StepCallback, _no_step
 from .locking import LockHandle, LockInfo, LockWaits
 
@@ -57,7 +68,7 @@ class Backend(Protocol):
     capabilities: Capabilities
     remove_missing_ok: bool
 
-    def snapshot(self, like: Sequence[ImageSpec] = ()) -> Snapshot: ...
+    def snapshot(self, like: Sequence[ImageSpec] = (), unchanged: UnchangedTest | None = None) -> Snapshot: ...
 
     def consumers(self, images: Sequence[Image], policy: ConsumersPolicy) -> dict[str, tuple[Consumer, ...]]:
         """What uses each of ``images`` (``Provider.consumers``)."""
@@ -136,8 +147,8 @@ class GuardedProvider:
 
     # ---- reads and the lock: straight through
 
-    def snapshot(self, like: Sequence[ImageSpec] = ()) -> Snapshot:
-        return self.backend.snapshot(like)
+    def snapshot(self, like: Sequence[ImageSpec] = (), unchanged: UnchangedTest | None = None) -> Snapshot:
+        return self.backend.snapshot(like, unchanged)
 
     def consumers(self, images: Sequence[Image], policy: ConsumersPolicy) -> dict[str, tuple[Consumer, ...]]:
         return self.backend.consumers(images, policy)

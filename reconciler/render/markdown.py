@@ -223,6 +223,8 @@ def _md_families(plan: Plan) -> _Section:
             continue
         if not (c.action is Action.NOOP and c.errors):  # a refused entry is not "unchanged"
             row[c.action.word] += 1
+    for s in plan.unchanged:  # the up-to-date no-ops the plan lists by spec (issue 13)
+        per.setdefault(s.family or "", {"capture": 0, "update": 0, "replace": 0, "remove": 0, "no-op": 0})["no-op"] += 1
     rows = [
         f"| {md_escape(fam) if fam else '_(none)_'} | {r['capture']} | {r['update']} | {r['replace']} | "
         f"{r['remove']} | {r['no-op']} |\n"

@@ -63,7 +63,7 @@ def render_plan_text(plan: Plan, *, color: bool = False, verbose: bool = False, 
     """
     out: list[str] = []
     pending = destructive_first(plan.pending)
-    noops = [c for c in plan.changes if c.action is Action.NOOP]
+    noops = [c for c in plan.changes if c.action is Action.NOOP]  # ``plan.unchanged`` are the rest
     noisy_noops = [c for c in noops if c.errors or c.warnings]
     n_errors = len(plan.all_errors)
 
@@ -103,13 +103,14 @@ def render_plan_text(plan: Plan, *, color: bool = False, verbose: bool = False, 
     if latest:
         out.extend([*latest, ""])
 
-    shown_noops = noops if verbose else noisy_noops
+    shown_noops = plan.noops() if verbose else noisy_noops
     for c in shown_noops:
         out.extend(_change_block(c, plan.provider, color))
         out.append("")
-    unchanged = [c for c in noops if not c.errors]  # a refused entry is shown with its error, not "unchanged"
+    # A refused entry is shown with its error, not "unchanged".
+    unchanged = sum(1 for c in noops if not c.errors) + len(plan.unchanged)
     if unchanged and not verbose:
-        out.append(f"{len(unchanged)} unchanged.")
+        out.append(f"{unchanged} unchanged.")
         out.append("")
 
     for d in plan.warnings:

@@ -105,6 +105,7 @@ class _Digest:
         self._value = sha.hexdigest()
         if pack:
             self._packed = b"".join(packed) + packer.flush()
+        self._text = ""  # the document may let it go (``Document.pack``)
 
     def _join(self) -> None:
         if self._thread is not None:
@@ -206,7 +207,7 @@ def _check(
             entries.close()
         if answer is not None:
             return answer
-        doc, diags = read_text(doc.text, filename)
+        doc, diags = read_text(doc.source(), filename)
         if doc is None:
             return None, _sorted(diags)
     digest = _Digest(doc.text, bom) if build else None
@@ -263,6 +264,8 @@ def _streamed(
     digest = _Digest(doc.text, bom) if build else None
     builder = _builder(doc, data, catalog, sources) if build else None
     count = 0
+    if digest is not None:  # its packed copy stands in for the text once the stream is cut
+        entries.done_with_text = lambda: doc.pack(digest.packed())
 
     def pieces() -> Iterator[tuple[int, list[Any]]]:
         nonlocal count

@@ -161,13 +161,25 @@ class Document(Positions):
             if packed:
                 self.packed, self.text = packed, ""
 
+    def pack(self, packed: bytes) -> None:
+        """Keep ``packed`` (the file's bytes compressed) instead of the text, the data and marks
+        kept: a streamed read lets the text go once it has cut its last piece (issue 13: 25 MB at
+        the peak of a 100,000-image read). ``source`` gives the text again."""
+        if packed:
+            self.packed, self.text = packed, ""
+
+    def source(self) -> str:
+        """The file's text, from the packed copy when it was let go of (as ``read_document``
+        decoded it)."""
+        if self.packed:
+            self.text, self.packed = zlib.decompress(self.packed).decode("utf-8-sig"), b""
+        return self.text
+
     def loc(self, path: DataPath, *, key: bool = False) -> Location:
         if not self.full:
             self.full = True
             self.marks, self.key_marks, self.entry_lines = {}, {}, []
-            if self.packed:  # as ``read_document`` decoded it
-                self.text, self.packed = zlib.decompress(self.packed).decode("utf-8-sig"), b""
-            _build_data(_events(self.text), self, [], full=True)
+            _build_data(_events(self.source()), self, [], full=True)
         return super().loc(path, key=key)
 
 
@@ -748,7 +760,11 @@ class Entries:
     (``_entry_pieces``): the same entries and lines (``tests/unit/test_spec_streamed.py``).
 
     A piece the split read declines or refuses raises ``StreamBroken``: the caller reads the
-    whole file again. ``close`` (also after the last piece) ends a helper still reading."""
+    whole file again. ``close`` (also after the last piece) ends a helper still reading.
+    ``done_with_text``: called once every piece is cut or answered, before the helper's pieces are
+    answered: nothing of the stream needs the text any more (the caller may let it go)."""
+
+    done_with_text: Callable[[], None] | None = None
 
     def __init__(self, doc: Document, mine: tuple[Any, ...], helper: Helper | None,
                  other: Callable[[], Any] | None, line_after: int) -> None:
@@ -787,6 +803,9 @@ class Entries:
                 answer = self._other()  # the helper's half, read here
             if answer is None or answer is _NotFast:
                 raise StreamBroken
+            self._mine, self._other = (), None  # they hold the text
+            if self.done_with_text is not None:
+                self.done_with_text()
             import pickle  # late, as in ``forked``
 
             blobs, lines, line = answer

@@ -14,11 +14,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 
 from reconciler.apply import apply_plan
-from reconciler.model import Category, DesiredState, Outcome, Snapshot
-from reconciler.plan import make_plan
+from reconciler.model import Capabilities, Category, DesiredState, Outcome, Snapshot
+from reconciler.plan import make_plan, unchanged_test
 from reconciler.providers.local import LocalProvider, capabilities, init_catalog
 from reconciler.providers.local.store import _IMAGE_COLUMNS, _image_from_row
-from tests.unit.planning import action_kinds, applyable_worlds
+from tests.unit.planning import action_kinds, applyable_worlds, thinned
 
 OWNER = "platform"
 _counter = itertools.count()
@@ -48,6 +48,7 @@ def _roundtrip(world):
         try:
             before = provider.snapshot()
             assert repr(before.images) == repr(_codec_read(path))
+            _assert_thinned(provider, desired, caps)
             plan = make_plan(desired, before, caps)
             STATS["examples"] += 1
             STATS.update(action_kinds(plan))
@@ -62,6 +63,7 @@ def _roundtrip(world):
             after = provider.snapshot()
             assert repr(after.images) == repr(_codec_read(path))
             _assert_shares(provider.snapshot(desired.images), after, desired)
+            _assert_thinned(provider, desired, caps)
             again = make_plan(desired, after, caps)
             assert not again.errored, again.all_errors
             assert again.pending == (), [(c.name, c.action, c.reason) for c in again.pending]
@@ -93,6 +95,19 @@ def _assert_shares(shared: Snapshot, alone: Snapshot, desired: DesiredState) -> 
             assert image.source is spec.source
 
 
+def _assert_thinned(provider: LocalProvider, desired: DesiredState, caps: Capabilities) -> None:
+    """Read with the planner's ``unchanged_test``, the catalog keeps each up-to-date image as its
+    fingerprint: the snapshot the test thins (``planning.thinned``), whose plan is the full one's."""
+    for fingerprints in (True, False):
+        thin = provider.snapshot(desired.images, unchanged_test(desired, caps, fingerprints=fingerprints))
+        full = provider.snapshot()
+        assert repr(thin) == repr(thinned(desired, full, caps, fingerprints=fingerprints))
+        STATS["thinned"] += len(thin.unchanged)
+        planned = make_plan(desired, full, caps)
+        expected = tuple(replace(c, before=None) if c.key in thin.unchanged else c for c in planned.changes)
+        assert make_plan(desired, thin, caps).all_changes() == expected
+
+
 STATS: Counter[str] = Counter()
 
 
@@ -104,3 +119,4 @@ def test_plan_apply_plan_is_empty_on_the_real_catalog():
     assert STATS["applyable"] / total >= 0.7, STATS
     assert STATS["update"] / total >= 0.3 and STATS["replace"] / total >= 0.1, STATS
     assert STATS["shared"] >= total, STATS  # most examples have images of declared names
+    assert STATS["thinned"] >= total, STATS  # and up-to-date images, once applied

@@ -241,3 +241,22 @@ def action_kinds(plan: Plan) -> set[str]:
     if any(c.reason.startswith("retention") for c in plan.pending):
         kinds.add("retention-remove")
     return kinds
+
+
+def thinned(d: DesiredState, snap: Snapshot, caps: Capabilities, *, replace_names: tuple[str, ...] = (),
+            fingerprints: bool = True) -> Snapshot:
+    """``snap`` as a provider reads it with ``unchanged_test``: each image that passes kept as
+    what the test keeps of it."""
+    from reconciler.plan import unchanged_test
+
+    test = unchanged_test(d, caps, replace=replace_names, fingerprints=fingerprints)
+    declared = {s.key: s for s in d.images}
+    kept, found = [], {}
+    for image in snap.images:
+        s = declared.get(image.key)
+        fingerprint = test(s, image) if s is not None else None
+        if fingerprint is None:
+            kept.append(image)
+        else:
+            found[image.key] = fingerprint
+    return replace(snap, images=tuple(kept), unchanged=found)

@@ -360,7 +360,9 @@ def test_every_field_of_a_saved_plan_survives_the_round_trip_with_a_non_default_
     # the image's ``extra`` (``plandoc._with_facts``), and a saved plan reads them back there.
     # ``Change.known_family`` is the family of a bare no-op, which only ``unchanged`` holds (by
     # family: tests/unit/test_plan_document_v2.py); a listed change has its family in before/after.
-    unstored = {Image: {"facts"}, Change: {"known_family"}}
+    # ``Plan.unchanged`` (the planner's up-to-date specs) is stored as ``unchanged`` too, and read
+    # back as bare no-ops (tests/unit/test_plan_unchanged.py).
+    unstored = {Image: {"facts"}, Change: {"known_family"}, Plan: {"unchanged"}}
     for obj in (live, declared, source, where, warn, change, plan):
         assert [f for f in _not_defaults(obj) if f not in unstored.get(type(obj), set())] == [], type(obj).__name__
 

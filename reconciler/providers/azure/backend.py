@@ -36,6 +36,7 @@ from ...model import (
     PublicListing,
     PublicQuery,
     Snapshot,
+    UnchangedTest,
 )
 from ...rules import CaptureCheck
 from .. import LockHandle, LockInfo, LockWaits, StepCallback, _no_step
@@ -288,11 +289,11 @@ class AzureBackend:
 
     # ---- reading
 
-    def snapshot(self, like: Sequence[ImageSpec] = ()) -> Snapshot:
+    def snapshot(self, like: Sequence[ImageSpec] = (), unchanged: UnchangedTest | None = None) -> Snapshot:
         """Every image of the scope and every VM of the resource group; O(items / page size) lists.
         Plus the public images the ``public_images`` setting names (``public.py``), read-only.
-        ``like``: not used (``Provider.snapshot``)."""
-        del like
+        ``like`` and ``unchanged``: not used (``Provider.snapshot``)."""
+        del like, unchanged
         images, families = self.scope.list_catalog(self.arm)
         if self.settings.get("public_images"):
             images = [*images, *self._public().snapshot_images(self.arm.parallel)]

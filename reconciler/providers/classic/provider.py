@@ -20,7 +20,17 @@ from functools import partial
 from typing import Any, Unpack
 
 from ...errors import NotFound, ProviderError, RefusedError
-from ...model import Capabilities, Consumer, ConsumersPolicy, Image, ImageSpec, ImageType, OSState, Snapshot
+from ...model import (
+    Capabilities,
+    Consumer,
+    ConsumersPolicy,
+    Image,
+    ImageSpec,
+    ImageType,
+    OSState,
+    Snapshot,
+    UnchangedTest,
+)
 from ...rules import NAME_TAKEN, CaptureCheck, ownership_phrase
 from .. import StepCallback, _no_step
 from ..guard import GuardedProvider, Live, LiveVM
@@ -135,10 +145,10 @@ class ClassicBackend:
             raise ProviderError(f"list VMs: {e}", code="BadResponse") from e
         return roles, generalized
 
-    def snapshot(self, like: Sequence[ImageSpec] = ()) -> Snapshot:
-        """Every OS and VM image (user and public) and every VM (role), sorted by name. ``like``:
-        not used (``Provider.snapshot``)."""
-        del like
+    def snapshot(self, like: Sequence[ImageSpec] = (), unchanged: UnchangedTest | None = None) -> Snapshot:
+        """Every OS and VM image (user and public) and every VM (role), sorted by name. ``like``
+        and ``unchanged``: not used (``Provider.snapshot``)."""
+        del like, unchanged
         images = self._list("os") + self._list("vm")
         roles, generalized = self._roles()
         vms = []

@@ -43,6 +43,7 @@ from ...model import (
     PowerState,
     Snapshot,
     Source,
+    UnchangedTest,
     image_from_spec,
 )
 from ...rules import CaptureCheck
@@ -280,17 +281,20 @@ class LocalBackend:
     # ---------------------------------------------------------------------------------------------
     # Reads
 
-    def snapshot(self, like: Sequence[ImageSpec] = ()) -> Snapshot:
+    def snapshot(self, like: Sequence[ImageSpec] = (), unchanged: UnchangedTest | None = None) -> Snapshot:
         """Every image and VM, sorted by (casefolded) name, in one consistent read. An image equal
-        to its spec in ``like`` in a value shares the spec's (``store.images_from_rows``)."""
+        to its spec in ``like`` in a value shares the spec's; one that passes ``unchanged`` is kept
+        as its fingerprint (``store.images_from_rows``)."""
         specs = {s.name: s for s in like}
+        found: dict[str, str] = {}
         with self._read() as conn:
             images = tuple(images_from_rows(conn.execute(f"SELECT {_IMAGE_COLUMNS} FROM images ORDER BY key"),
-                                            specs))
+                                            specs, unchanged, found))
             vm_rows = conn.execute(f"SELECT {_VM_COLUMNS} FROM vms ORDER BY key").fetchall()
         return Snapshot(
             images=images,
             vms=tuple(_vm_from_row(r) for r in vm_rows),
+            unchanged=found,
         )
 
     def consumers(self, images: Sequence[Image], policy: ConsumersPolicy) -> dict[str, tuple[Consumer, ...]]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ...codec import Codec, Shape
 from ...errors import ProviderError
-from ...model import VM, Category, Image, ImageSpec, ImageType, OSState, Source, positional
+from ...model import VM, Category, Image, ImageSpec, ImageType, OSState, Source, UnchangedTest, positional
 from ..locking import LockInfo
 
 #: The catalog file's format. Bump it (and add a migration) whenever the tables change.
@@ -185,7 +185,8 @@ _NEW_SOURCE = partial(positional(Source), image=None, snapshot=None, disk=None, 
 _SOURCE_FIELDS = attrgetter(*(f.name for f in fields(Source)))
 
 
-def images_from_rows(rows: Iterable[tuple[Any, ...]], like: Mapping[str, ImageSpec] | None = None) -> Iterator[Image]:
+def images_from_rows(rows: Iterable[tuple[Any, ...]], like: Mapping[str, ImageSpec] | None = None,
+                     unchanged: UnchangedTest | None = None, found: dict[str, str] | None = None) -> Iterator[Image]:
     """``_image_from_row`` of each of ``rows`` (``SELECT {_IMAGE_COLUMNS}``, in ``_ROW_ORDER``), the snapshot's way
     (issue 13: 100,000 rows): fields passed straight to ``Image``, the repeated texts (an OS, a
     family, the owner, ``{}``) read once and shared, not a dict and a codec call per row.
@@ -194,6 +195,10 @@ def images_from_rows(rows: Iterable[tuple[Any, ...]], like: Mapping[str, ImageSp
     label, tags and source where they are equal: the desired state and the snapshot then hold one
     copy of a value that has not changed (all frozen), not two: an unchanged image holds 0.37 KB
     instead of 1.07 (70 MB of 100,000), and the planner's comparison finds them identical at once.
+
+    ``unchanged`` (``plan.unchanged_test``): an image of a spec that passes it is not yielded; what
+    the test keeps of it (its fingerprint) goes into ``found`` under the spec's key
+    (``Snapshot.unchanged``).
 
     ``tests/contract/test_local_roundtrip_property.py`` checks it builds exactly what
     ``_image_from_row`` does, with or without ``like``, and shares every equal value."""
@@ -225,13 +230,19 @@ def images_from_rows(rows: Iterable[tuple[Any, ...]], like: Mapping[str, ImageSp
             if row_source is not None and _SOURCE_FIELDS(spec.source) == (*row_source, None, None, None, (), False,
                                                                           False):
                 src = spec.source
-        yield image(
+        built = image(
             name, _TYPES[type_], shared(os_, os_), _OS_STATES[os_state], _CATEGORIES[category], shared(family, family),
             label, shared(description, description), shared(size, size), t,
             shared(owner, owner), protected == 1,
             src if src is not None else source(*row_source) if row_source is not None else None,
             data_disks, e, f"images/{name}", etag, shared(created, created), None, None, f,
         )
+        if spec is not None and unchanged is not None:
+            kept = unchanged(spec, built)
+            if kept is not None:
+                found[spec.key] = kept  # type: ignore[index]  # given with ``unchanged``
+                continue
+        yield built
 
 
 def _vm_from_row(r: tuple[Any, ...]) -> VM:
