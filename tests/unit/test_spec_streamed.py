@@ -5,6 +5,7 @@ falls back to the whole read at the first thing to say."""
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import replace
 from typing import Any
 
@@ -180,3 +181,41 @@ def test_a_stream_given_up_ends_its_helper(monkeypatch: pytest.MonkeyPatch) -> N
     state, diags = check_spec(text.encode(), "p.yaml")
     assert state is None and [d.location.json_path for d in diags] == ["$.images[0].type"]  # type: ignore[union-attr]
     assert helpers and helpers[0] is not None and helpers[0]._pid == 0  # reaped
+
+
+def test_the_text_is_let_go_once_the_stream_is_cut_and_read_back_when_needed(
+        streams: _Streams, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once this process has cut its pieces and the helper has answered, the document keeps the
+    packed copy instead of the text (``Entries.done_with_text``, ``Document.pack``): a file with an
+    error in the helper's part is then read again from that copy, and says what the whole read says."""
+    monkeypatch.setattr(forked, "_single_threaded", lambda: True)
+    monkeypatch.setattr(forked, "_spare_core", lambda: True)
+    monkeypatch.setattr(reader, "_PARALLEL_MIN", 0)
+    monkeypatch.setattr(check._Digest, "_THREADED", 0)  # packed, as a large file is
+    packed: list[tuple[int, int]] = []  # (pieces built by then, the text's length)
+    real_pack, real_add = reader.Document.pack, check.StateBuilder.add
+    built = [0]
+
+    def pack(self: reader.Document, data: bytes) -> None:
+        packed.append((built[0], len(self.text)))
+        real_pack(self, data)
+        assert self.text == "" and zlib.decompress(self.packed)
+
+    def add(self: Any, start: int, items: Any) -> None:
+        built[0] += 1
+        real_add(self, start, items)
+
+    monkeypatch.setattr(reader.Document, "pack", pack)
+    monkeypatch.setattr(check.StateBuilder, "add", add)
+    text = _CATALOG + "images:\n" + "".join(
+        f"  - name: img-{i}\n    type: os\n    os: linux\n    label: Image {i}\n    source: {{vm: build-{i}}}\n"
+        for i in range(300))
+    whole = _whole(text)
+    packed.clear()
+    assert streams.answer(text, piece=500, entries=7) == whole and streams.answered == 1
+    # Let go before the helper's pieces were built (this process's part: about 55% of 25 KB in 500s).
+    assert packed and packed[0][1] == len(text) and 0 < packed[0][0] < 40
+    broken = text.replace("  - name: img-250\n", "  - name: img-250\n    colour: red\n")  # in the helper's part
+    packed.clear()
+    assert streams.answer(broken, piece=500, entries=7) == _whole(broken) and streams.declined == 1
+    assert packed and packed[0][1] == len(broken)  # the error was found after the text was let go
