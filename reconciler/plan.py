@@ -188,7 +188,8 @@ def make_plan(
         catalog=owner,
         provider=capabilities.provider,
         changes=ordered,
-        fingerprints=_relevant_fingerprints(desired, snapshot, owner, declared, live, vms) if fingerprints else {},
+        fingerprints=_relevant_fingerprints(desired, snapshot, owner, declared, live, vms, changes)
+        if fingerprints else {},
         desired_digest=desired.digest,
         prune=prune_on,
         targets=tuple(sorted({t.casefold() for t in targets})),
@@ -1191,14 +1192,19 @@ def _select_targets(
 
 
 def _relevant_fingerprints(desired: DesiredState, snapshot: Snapshot, owner: str, declared: Mapping[str, ImageSpec],
-                           live: Mapping[str, Image], vms: Mapping[str, Any]) -> dict[str, str]:
-    """What a saved plan depends on: declared names (``""`` when absent), owned images, source VMs,
-    the managed images, snapshots and disks captures read (when read).
+                           live: Mapping[str, Image], vms: Mapping[str, Any],
+                           changes: Mapping[str, Change]) -> dict[str, str]:
+    """What a saved plan depends on: declared names (``""`` when absent), owned images, the source
+    VMs of its captures and replaces, the managed images, snapshots and disks captures read (when
+    read).
 
     Recording only these keeps unrelated catalog activity (someone else's images, public image
-    updates) from making a saved plan stale. ``declared``, ``live`` and ``vms``: ``make_plan``'s
-    indexes (key -> spec, image, VM), built once.
+    updates, a change to the VM an up-to-date image was captured from) from making a saved plan
+    stale: only a capture reads its VM (``_capture_preconditions``). ``declared``, ``live`` and
+    ``vms``: ``make_plan``'s indexes (key -> spec, image, VM), built once; ``changes``: its changes
+    by key (an image in ``Snapshot.unchanged`` has none).
     """
+    capturing = (Action.CAPTURE, Action.REPLACE)
     out: dict[str, str] = {}
     sources = snapshot.capture_sources
     get_image, get_vm, get_unchanged = live.get, vms.get, snapshot.unchanged.get
@@ -1206,7 +1212,7 @@ def _relevant_fingerprints(desired: DesiredState, snapshot: Snapshot, owner: str
         image = get_image(key)
         out["image:" + key] = image.fingerprint if image is not None else get_unchanged(key, "")
         vm_name = spec.source.vm
-        if vm_name:
+        if vm_name and (change := changes.get(key)) is not None and change.action in capturing:
             vm_key = vm_name.casefold()
             vm = get_vm(vm_key)
             out["vm:" + vm_key] = vm.fingerprint if vm is not None else ""

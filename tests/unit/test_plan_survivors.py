@@ -242,7 +242,22 @@ def test_a_saved_plan_depends_on_whatever_holds_a_declared_name_and_on_missing_v
     held = replace(LIVE, owner=None, fingerprint="fp-held")
     lost = spec("lost", source=Source(vm="ghost"))
     p = make_plan(desired(S, lost), Snapshot(images=(held,)), CAPS)
-    assert p.fingerprints == {"image:lost": "", "image:web": "fp-held", "vm:ghost": "", "vm:vm-web": ""}
+    # The VM of the capture ("ghost", missing) is recorded; "web"'s is not: the plan captures nothing
+    # from it (the name is held), so nothing it plans reads that VM.
+    assert p.fingerprints == {"image:lost": "", "image:web": "fp-held", "vm:ghost": ""}
+
+
+def test_a_saved_plan_depends_on_the_vms_of_its_captures_and_replaces_only():
+    vms = (vm("vm-new"), vm("vm-web"), vm("vm-same"))
+    new = spec("new", source=Source(vm="VM-New"))
+    same = spec("same", source=Source(vm="vm-same"))
+    changed = replace(S, label="changed")  # an update: its VM is not read
+    live = (replace(LIVE, owner=OWNER, fingerprint="fp-web"), image_of(same, owner=OWNER, fingerprint="fp-same"))
+    p = make_plan(desired(changed, new, same), Snapshot(images=live, vms=vms), CAPS)
+    assert [c.action for c in p.changes] == [Action.CAPTURE, Action.NOOP, Action.UPDATE]
+    assert {k for k in p.fingerprints if k.startswith("vm:")} == {"vm:vm-new"}
+    recaptured = make_plan(desired(changed, new, same), Snapshot(images=live, vms=vms), CAPS, replace=["web"])
+    assert {k for k in recaptured.fingerprints if k.startswith("vm:")} == {"vm:vm-new", "vm:vm-web"}
 
 
 # --------------------------------------------------------------------------------------------------
