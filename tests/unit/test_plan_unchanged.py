@@ -18,11 +18,12 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from planning import CAPS, OWNER, applyable_worlds, desired, image_of, spec, thinned
+from planning import CAPS, OWNER, applyable_worlds, desired, image, image_of, spec, thinned
 
 from reconciler import plan as planner
 from reconciler.model import (
     Action,
+    DesiredState,
     FamilySpec,
     LifecyclePolicy,
     Plan,
@@ -148,3 +149,89 @@ def test_an_unchanged_entry_is_the_no_op_it_stands_for_without_its_live_image() 
     d = desired(s)
     (noop,) = planner.make_plan(d, Snapshot((image_of(s, owner=OWNER),)), CAPS).changes
     assert noop.before is not None and unchanged_change(s) == replace(noop, before=None)
+
+
+# --------------------------------------------------------------------------------------------------
+# One world, every consumer of ``Plan.unchanged`` (deterministic: the mutation selection runs these)
+
+WEB = spec("web-01", family="web")
+DB = spec("db-01")
+APP = spec("app-01", label="new")
+KEPT = spec("m-01", family="keep")  # up to date, but its family's retention scans its members
+
+
+def _world() -> tuple[DesiredState, Snapshot]:
+    d = desired(WEB, DB, APP, KEPT, prune=True, retention={"keep": 1})
+    live = (image_of(APP, label="old"), image_of(DB), image("gone"), image_of(KEPT), image_of(WEB))
+    return d, Snapshot(live)
+
+
+def test_a_thinned_snapshot_plans_its_unchanged_images_by_spec_in_file_order() -> None:
+    d, snap = _world()
+    thin = thinned(d, snap, CAPS)
+    assert thin.unchanged == {"db-01": "fp-db-01", "web-01": "fp-web-01"}
+    assert [i.name for i in thin.images] == ["app-01", "gone", "m-01"]
+    p = planner.make_plan(d, thin, CAPS)
+    assert p.unchanged == (WEB, DB)  # the file's order
+    assert [(c.name, c.action) for c in p.changes] == [("app-01", Action.UPDATE), ("gone", Action.REMOVE),
+                                                       ("m-01", Action.NOOP)]
+    assert [c.name for c in p.all_changes()] == ["app-01", "db-01", "gone", "m-01", "web-01"]
+    assert [c.name for c in p.noops()] == ["db-01", "m-01", "web-01"] and p.noop_count == 3
+    assert p.fingerprints == {"image:app-01": "fp-app-01", "image:db-01": "fp-db-01", "image:gone": "fp-gone",
+                              "image:m-01": "fp-m-01", "image:web-01": "fp-web-01"} == {
+        **planner.make_plan(d, snap, CAPS).fingerprints}
+    assert planner.make_plan(d, thin, CAPS, fingerprints=False).fingerprints == {}
+    assert thin.fingerprints() == snap.fingerprints()
+
+
+def test_a_target_may_name_an_unchanged_image_and_keeps_only_the_targeted_ones() -> None:
+    d, snap = _world()
+    thin = thinned(d, snap, CAPS)
+    p = planner.make_plan(d, thin, CAPS, targets=["WEB-01", "app-01"])
+    assert p.unchanged == (WEB,) and [c.name for c in p.changes] == ["app-01"] and p.errors == ()
+    only = planner.make_plan(d, thin, CAPS, targets=["db-01"])
+    assert only.unchanged == (DB,) and only.changes == () and only.errors == ()
+    assert [e.code for e in planner.make_plan(d, thin, CAPS, targets=["nothing"]).errors] == ["target"]
+
+
+def test_the_document_and_the_saved_plan_list_unchanged_specs_among_the_no_ops_by_name() -> None:
+    d, snap = _world()
+    full, thin = planner.make_plan(d, snap, CAPS), planner.make_plan(d, thinned(d, snap, CAPS), CAPS)
+    doc = plan_document(thin)
+    # By name: db-01 (no family), m-01 (a listed no-op), web-01; each family once, where it comes first.
+    assert doc["unchanged"] == {"": {"db-01": "fp-db-01"}, "keep": {"m-01": "fp-m-01"}, "web": {"web-01": "fp-web-01"}}
+    assert list(doc["unchanged"]) == ["", "keep", "web"]
+    assert doc["summary"]["no_op"] == 3 and [c["name"] for c in doc["resource_changes"]] == ["app-01", "gone"]
+    assert not any(k in doc["fingerprints"] for k in ("image:db-01", "image:m-01", "image:web-01"))
+    assert doc == plan_document(full)
+    compacted = compact(thin)
+    assert compacted.unchanged == () and compacted == compact(full)
+    assert [(c.name, c.known_family, c.before, c.after) for c in compacted.changes[2:]] == [
+        ("db-01", None, None, None), ("m-01", "keep", None, None), ("web-01", "web", None, None)]
+
+
+def test_a_saved_plan_is_compared_with_a_thinned_fresh_plan_image_by_image() -> None:
+    d, snap = _world()
+    full, thin = planner.make_plan(d, snap, CAPS), planner.make_plan(d, thinned(d, snap, CAPS), CAPS)
+    saved = compact(full)
+    assert plan_differences(saved, thin) == [] and plan_differences(thin, saved) == []
+    moved = replace(thin, unchanged=(replace(WEB, family="db"), DB))
+    assert plan_differences(saved, moved) == ["the saved plan lists web-01 in family web, a fresh plan in db"]
+    fewer = replace(thin, unchanged=(DB,))
+    assert plan_differences(saved, fewer) == ["the saved plan lists web-01, a fresh plan does not list it"]
+    assert plan_differences(fewer, saved) == ["a fresh plan also lists web-01 (unchanged)"]
+    twice = replace(thin, unchanged=(WEB, DB, WEB))
+    assert plan_differences(twice, saved) == ["the saved plan lists web-01 twice"]
+
+
+def test_the_text_and_markdown_count_unchanged_specs_and_verbose_shows_them() -> None:
+    d, snap = _world()
+    full, thin = planner.make_plan(d, snap, CAPS), planner.make_plan(d, thinned(d, snap, CAPS), CAPS)
+    text = render_plan_text(thin)
+    assert "3 unchanged." in text and text == render_plan_text(full)
+    verbose = render_plan_text(thin, verbose=True)
+    assert "unchanged." not in verbose and all(f"  {n}" in verbose for n in ("db-01", "m-01", "web-01"))
+    assert verbose == render_plan_text(full, verbose=True)
+    markdown = render_plan_markdown(thin)
+    assert markdown == render_plan_markdown(full)
+    assert "| web | 0 | 0 | 0 | 0 | 1 |" in markdown and "| _(none)_ | 0 | 1 | 0 | 1 | 1 |" in markdown
