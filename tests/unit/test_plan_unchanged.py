@@ -23,6 +23,7 @@ from planning import CAPS, OWNER, applyable_worlds, desired, image, image_of, sp
 from reconciler import plan as planner
 from reconciler.model import (
     Action,
+    Change,
     DesiredState,
     FamilySpec,
     LifecyclePolicy,
@@ -235,3 +236,28 @@ def test_the_text_and_markdown_count_unchanged_specs_and_verbose_shows_them() ->
     markdown = render_plan_markdown(thin)
     assert markdown == render_plan_markdown(full)
     assert "| web | 0 | 0 | 0 | 0 | 1 |" in markdown and "| _(none)_ | 0 | 1 | 0 | 1 | 1 |" in markdown
+
+
+def test_only_the_replaced_name_is_kept_whole() -> None:
+    s = spec("web-01")
+    live = image_of(s, owner=OWNER, fingerprint="etag-1")
+    assert planner.unchanged_test(desired(s), CAPS, replace=["db-01"])(s, live) == "etag-1"
+
+
+def test_the_document_of_a_plan_without_fingerprints_lists_unchanged_specs_without_one() -> None:
+    d, snap = _world()
+    plan = planner.make_plan(d, thinned(d, snap, CAPS, fingerprints=False), CAPS, fingerprints=False)
+    assert plan_document(plan)["unchanged"] == {"": {"db-01": ""}, "keep": {"m-01": "fp-m-01"}, "web": {"web-01": ""}}
+
+
+def test_unchanged_specs_take_their_places_among_listed_no_ops_by_casefolded_name() -> None:
+    # A hand-made plan: bare no-ops listed (as read back, no family, fingerprints in the plan's)
+    # beside unchanged specs, names in both cases: the groups follow the casefolded names.
+    bare = Change(name="Beta", action=Action.NOOP, reason="up to date")
+    plan = Plan("platform", "test", (bare,), {"image:beta": "fp-b", "image:alpha": "fp-a", "image:zed": "fp-z"},
+                "d" * 64, unchanged=(spec("Zed", family="z"), spec("alpha", family="a")))
+    assert plan_document(plan)["unchanged"] == {"a": {"alpha": "fp-a"}, "": {"Beta": "fp-b"}, "z": {"Zed": "fp-z"}}
+    assert list(plan_document(plan)["unchanged"]) == ["a", "", "z"]
+    # A name listed twice (only in a hand-made plan): its last entry, in the plan's order.
+    twice = replace(plan, changes=(), unchanged=(spec("alpha", family="a"), spec("alpha", family="")))
+    assert plan_document(twice)["unchanged"] == {"": {"alpha": "fp-a"}}
