@@ -205,8 +205,8 @@ def make_plan(
 def unchanged_test(desired: DesiredState, caps: Capabilities, *, replace: Sequence[str] = (),
                    fingerprints: bool = True) -> UnchangedTest:
     """The test a provider may run on each live image of a declared name as it reads it
-    (``Provider.snapshot(unchanged=...)``; issue 13): its fingerprint (``fingerprints=False``, a
-    plan that records none: "") when ``make_plan`` would plan it as an
+    (``Provider.snapshot(unchanged=...)``; issue 13): the image's fingerprint ("" with
+    ``fingerprints=False``, for a plan that records none) when ``make_plan`` would plan it as an
     up-to-date no-op (ours, not failed, not ``--replace``d, nothing compared differs: the no-op
     fast path, ``_same``) and no other part of the plan reads it: its family has no lifecycle,
     retention or declared family entry (those scan their members: ``_retention``, ``_aged``,
