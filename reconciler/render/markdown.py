@@ -6,6 +6,7 @@ Layer: pure core (views).
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -214,17 +215,20 @@ def _md_warnings(plan: Plan) -> _Section:
     return _md_diagnostics("### ⚠️ Warnings\n\n", "warnings", plan.warnings, by_change)
 
 
+#: The counts of the "Family" table, by action word.
+_FAMILY_COLUMNS = ("capture", "update", "replace", "remove", "no-op")
+
+
 def _md_families(plan: Plan) -> _Section:
-    per: dict[str, dict[str, int]] = {}
+    per: defaultdict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_FAMILY_COLUMNS, 0))
     for c in plan.changes:
-        fam = c.family or ""
-        row = per.setdefault(fam, {"capture": 0, "update": 0, "replace": 0, "remove": 0, "no-op": 0})
+        row = per[c.family or ""]
         if c.held or c.waiting is not None:  # not a change: each has its own section
             continue
         if not (c.action is Action.NOOP and c.errors):  # a refused entry is not "unchanged"
             row[c.action.word] += 1
     for s in plan.unchanged:  # the up-to-date no-ops the plan lists by spec (issue 13)
-        per.setdefault(s.family or "", {"capture": 0, "update": 0, "replace": 0, "remove": 0, "no-op": 0})["no-op"] += 1
+        per[s.family or ""]["no-op"] += 1
     rows = [
         f"| {md_escape(fam) if fam else '_(none)_'} | {r['capture']} | {r['update']} | {r['replace']} | "
         f"{r['remove']} | {r['no-op']} |\n"
