@@ -158,8 +158,7 @@ class Document(Positions):
         self.data = None
         if not self.full:
             self.marks, self.key_marks, self.entry_lines = {}, {}, []
-            if packed:
-                self.packed, self.text = packed, ""
+            self.pack(packed)
 
     def pack(self, packed: bytes) -> None:
         """Keep ``packed`` (the file's bytes compressed) instead of the text, the data and marks
