@@ -17,8 +17,8 @@ Rows (the issue's table):
 
 * ``plan``: N declared vs N live on a local catalog, 1% drifted: time, peak RSS, ratio to the floor;
 * ``growth``: CPU time (user + system of the child, its helper process included) above the fixed
-  cost at each size: for 10,000 images or fewer the median of paired differences, each run right
-  after a run of the 10-image plan (``_above_fixed``); the exponent is the least-squares slope of
+  cost at each size: the median of paired differences, each run right after a run of the 10-image
+  plan, the sizes taken in turn round after round (``_above_fixed``); the exponent is the least-squares slope of
   log(CPU) against log(N) over every size, from the smallest to the largest (the slope between the
   two ends alone is shown beside it: see ``_slope``);
 * ``fixed``: the plan of a 10-image file;
@@ -285,18 +285,8 @@ class Bench:
                  f"ratio {p.wall / floor.wall:.1f}x", "<= 0.15 s", p.wall <= 0.15)
 
     def growth_row(self) -> None:
-        fixed = self.results.get("fixed_cpu")
-        if not isinstance(fixed, float):
-            fixed = self.plan(10).cpu
-        points = []
-        for n in self.sizes:
-            if n <= 10_000:
-                above = self._above_fixed(n)
-            else:
-                cpu = self.results["plan_cpu"] if n == self.large and "plan_cpu" in self.results else self.plan(n).cpu
-                assert isinstance(cpu, float)
-                above = cpu - fixed
-            points.append((n, max(above, 1e-3)))
+        above = self._above_fixed()
+        points = [(n, max(above[n], 1e-3)) for n in self.sizes]
         (n0, c0), (n1, c1) = points[0], points[-1]
         ends = math.log(c1 / c0) / math.log(n1 / n0)
         exponent = _slope([(math.log(n), math.log(c)) for n, c in points])
@@ -306,21 +296,30 @@ class Bench:
                  f"CPU above fixed cost {shown}; exponent {exponent:.3f} (fitted; ends alone {ends:.3f})",
                  "<= 1.05", exponent <= 1.05)
 
-    def _above_fixed(self, n: int) -> float:
-        """CPU of a plan of N images above the fixed cost, for a small N: the median of paired
-        differences, each run of N right after a run of the 10-image plan. The machine drifts by
-        10-30 ms over a minute, as much as a 1,000-image plan costs above the fixed cost, so the
-        difference of two medians measured a minute apart was mostly that drift (the exponent of
-        one tree moved between 1.03 and 1.17 from run to run)."""
-        small, big = self.world(10), self.world(n)
-        diffs = []
-        for _ in range(self._runs(n) * (3 if n <= 3_000 else 1)):  # 27 pairs where the difference is smallest
-            fixed = run(_exe("plan", str(small[1]), "--detailed-exitcode"), small[0])
-            sized = run(_exe("plan", str(big[1]), "--detailed-exitcode"), big[0])
-            if fixed.code not in (0, 2) or sized.code not in (0, 2):
-                raise SystemExit(f"a plan exited {fixed.code}/{sized.code}:\n{sized.output[-3000:]}")
-            diffs.append(sized.cpu - fixed.cpu)
-        return statistics.median(diffs)
+    def _above_fixed(self) -> dict[int, float]:
+        """CPU of a plan of each size above the fixed cost: the median of paired differences, each
+        run of N right after a run of the 10-image plan. The machine drifts by 10-30 ms over a
+        minute, as much as a 1,000-image plan costs above the fixed cost, so the difference of two
+        medians measured a minute apart was mostly that drift (the exponent of one tree moved
+        between 1.03 and 1.17 from run to run). Its speed also moves by a third over minutes (the
+        same 100,000-image plan took 2.7 to 3.8 s in four runs in a row): the sizes are therefore
+        taken in turn, ``--repeat`` rounds of every size, so that a slow minute falls on all of
+        them rather than on the largest alone, whose runs came last."""
+        small = self.world(10)
+        diffs: dict[int, list[float]] = {n: [] for n in self.sizes}
+        rounds = self.repeat
+        for _ in range(rounds):
+            for n in self.sizes:
+                big = self.world(n)
+                # 27 pairs in all where the difference is smallest, 9 up to 10,000, else one a round.
+                pairs = -(-self._runs(n) * (3 if n <= 3_000 else 1) // rounds) if n <= 10_000 else 1
+                for _ in range(pairs):
+                    fixed = run(_exe("plan", str(small[1]), "--detailed-exitcode"), small[0])
+                    sized = run(_exe("plan", str(big[1]), "--detailed-exitcode"), big[0])
+                    if fixed.code not in (0, 2) or sized.code not in (0, 2):
+                        raise SystemExit(f"a plan exited {fixed.code}/{sized.code}:\n{sized.output[-3000:]}")
+                    diffs[n].append(sized.cpu - fixed.cpu)
+        return {n: statistics.median(d) for n, d in diffs.items()}
 
     def output_rows(self) -> None:
         n = self.large
