@@ -202,6 +202,7 @@ def images_from_rows(rows: Iterable[tuple[Any, ...]], like: Mapping[str, ImageSp
 
     ``tests/contract/test_local_roundtrip_property.py`` checks it builds exactly what
     ``_image_from_row`` does, with or without ``like``, and shares every equal value."""
+    kept_as = found if found is not None else {}
     texts: dict[Any, Any] = {}
     shared = texts.setdefault
     documents: dict[str, Any] = {}  # the JSON of extra and footprint: a handful of distinct texts
@@ -240,7 +241,7 @@ def images_from_rows(rows: Iterable[tuple[Any, ...]], like: Mapping[str, ImageSp
         if spec is not None and unchanged is not None:
             kept = unchanged(spec, built)
             if kept is not None:
-                found[spec.key] = kept  # type: ignore[index]  # given with ``unchanged``
+                kept_as[spec.key] = kept
                 continue
         yield built
 
