@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Protocol
 
 from .errors import ReconcilerError
@@ -116,28 +117,43 @@ def apply_plan(
     failed = False
 
     lock_lost = False
-    # What the workers share with the main thread. A change is "active" from the moment its worker
-    # begins it until its result is recorded; once ``stopping`` is set no worker begins a change.
-    # Workers record their own results, so a change whose submission was cut by the interrupt
-    # (its future never reached ``in_flight``) is still waited for and reported.
+    # What the workers share with the main thread. Each worker takes the next change of ``queue``
+    # (plan order) as it finishes one, until none is left or no new change may start: a failure
+    # (without ``continue_on_error``), a lost lock, ``stopping`` (an interrupt). The main thread
+    # only waits: it wakes when every worker is done, or an interrupt comes, not once a change
+    # (issue 13: a hand-over per change cost two thread switches each). A change is "active" from
+    # the moment its worker takes it until its result is recorded.
     state = threading.Condition()
     active: dict[str, Change] = {}
     stopping = False
+    queue = deque(pending)
 
-    def run(change: Change) -> ChangeResult | None:
+    def work(first: Change) -> None:
+        nonlocal failed
         with state:
             if stopping:
-                return None  # never started: reported as not started
-            active[change.key] = change
-        try:
-            result = _run_one(change)
-            with state:
-                results[change.key] = result
-            return result
-        finally:
-            with state:
-                active.pop(change.key, None)
-                state.notify_all()
+                return  # given it, but the interrupt came first: reported as not started
+            active[first.key] = first
+        change: Change | None = first
+        while change is not None:
+            result: ChangeResult | None = None
+            try:
+                result = _run_one(change)
+            finally:
+                with state:
+                    active.pop(change.key, None)
+                    if result is not None:
+                        results[change.key] = result
+                        failed = failed or result.outcome is Outcome.FAILED
+                    state.notify_all()
+                    change = _next() if result is not None else None
+
+    def _next() -> Change | None:  # under ``state``
+        if stopping or not queue or (failed and not continue_on_error) or lock_lost:
+            return None
+        change = queue.popleft()
+        active[change.key] = change
+        return change
 
     def _run_one(change: Change) -> ChangeResult:
         nonlocal lock_lost
@@ -164,34 +180,25 @@ def apply_plan(
         hooks.finished(change, result, error)
         return result
 
-    queue = list(pending)
-    in_flight: dict[Future[ChangeResult | None], Change] = {}
-    pool = ThreadPoolExecutor(max_workers=min(parallelism, max(1, len(pending))), thread_name_prefix="apply")
+    workers = min(parallelism, provider.capabilities.concurrent_changes or parallelism, max(1, len(pending)))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
     unfinished: list[Change] = []
     try:
-        while queue or in_flight:
-            while queue and len(in_flight) < parallelism and not (failed and not continue_on_error) and not lock_lost:
-                change = queue.pop(0)
-                in_flight[pool.submit(run, change)] = change
-            if not in_flight:
-                break
-            done: set[Future[ChangeResult | None]] = set()
-            while not done:  # in slices: see ``_TICK``
-                done, _ = wait(in_flight, timeout=_TICK, return_when=FIRST_COMPLETED)
+        with state:  # the first changes start together, one for each worker
+            first = [queue.popleft() for _ in range(min(workers, len(queue)))]
+        running: set[Future[None]] = {pool.submit(work, change) for change in first}
+        while running:  # in slices: see ``_TICK``
+            done, running = wait(running, timeout=_TICK)
             for fut in done:
-                in_flight.pop(fut)
-                result = fut.result()
-                if result is not None and result.outcome is Outcome.FAILED:
-                    failed = True
+                fut.result()  # a worker's own bug, outside any change: raised here
     except KeyboardInterrupt:
-        queue.clear()
         with state:
             stopping = True
-            running = list(active.values())
+            in_flight = list(active.values())
         try:
             try:
-                if on_stop is not None and running:
-                    on_stop(running)
+                if on_stop is not None and in_flight:
+                    on_stop(in_flight)
                 deadline = None if stop_grace is None else time.monotonic() + stop_grace
                 with state:
                     while active:  # in slices: see ``_TICK``

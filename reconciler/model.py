@@ -737,6 +737,10 @@ class Capabilities:
     the provider never knows.
     ``promotion``: it copies an image of another catalog of the same provider (``source.image:
     ALIAS:NAME`` naming a ``sources:`` entry, or a gallery version's id; issue 11 §1).
+    ``concurrent_changes``: the most changes that make progress at once against it; apply runs no
+    more than this many however high ``--parallelism`` is (a limit, as Terraform's is). None: as
+    many as ``--parallelism``. The local catalog says 1: its file takes one writer at a time and a
+    change is one short write transaction, so a second worker only waits for the file's lock.
     """
 
     provider: str
@@ -768,6 +772,7 @@ class Capabilities:
     footprint: Callable[[ImageSpec, VM], Mapping[str, float]] | None = field(default=None, compare=False)
     promotion_footprint: Callable[[ImageSpec, Image], Mapping[str, float]] | None = field(default=None, compare=False)
     promotion: bool = False
+    concurrent_changes: int | None = None
 
 
 # --------------------------------------------------------------------------------------------------

@@ -226,3 +226,33 @@ def test_the_wait_for_changes_in_flight_after_an_interrupt_is_bounded():
     by_name = {r.name: r for r in exc.value.result.results}
     assert by_name["img-01"].outcome is Outcome.FAILED and by_name["img-01"].error == STILL_RUNNING
     assert by_name["img-02"].outcome is Outcome.NOT_STARTED
+
+
+def test_a_provider_that_takes_one_change_at_a_time_gets_one_worker_whatever_the_parallelism():
+    """``Capabilities.concurrent_changes`` (the local catalog's 1): a limit under --parallelism."""
+    import dataclasses
+
+    plan = captures(6)
+    rec = Recorder()
+    rec.capabilities = dataclasses.replace(CAPS, concurrent_changes=1)
+    result = apply_plan(plan, rec, parallelism=4)
+    assert result.ok
+    assert rec.max_running == 1
+    assert rec.calls == [("capture", f"img-{i:02d}") for i in range(6)]  # in the plan's order
+
+
+def test_a_limit_above_the_parallelism_leaves_the_parallelism():
+    import dataclasses
+
+    plan = captures(12)
+    gate = threading.Event()
+    rec = Recorder(gate=gate)
+    rec.capabilities = dataclasses.replace(CAPS, concurrent_changes=8)
+    t = threading.Thread(target=lambda: apply_plan(plan, rec, parallelism=3))
+    t.start()
+    with rec._lock:
+        assert rec._lock.wait_for(lambda: rec.running == 3, timeout=5)
+    gate.set()
+    t.join(10)
+    assert rec.max_running == 3
+    assert len(rec.calls) == 12

@@ -405,6 +405,40 @@ def test_ten_threads_capture_update_and_remove_at_once(tmp_path: Path) -> None:
     assert len({i.fingerprint for i in snap.images}) == len(snap.images)
 
 
+def test_apply_runs_one_change_at_a_time_here_whatever_the_parallelism(tmp_path: Path) -> None:
+    """``concurrent_changes=1``: a second worker would only wait for the file's write lock."""
+    from planning import desired
+
+    from reconciler.apply import apply_plan
+    from reconciler.plan import make_plan
+
+    assert capabilities({}).concurrent_changes == 1
+    vms = tuple(_vm(f"vm-{i}") for i in range(8))
+    p = _provider(tmp_path, Snapshot(vms=vms))
+    plan = make_plan(desired(*(_spec(f"new-{i}", f"vm-{i}") for i in range(8))), p.snapshot(), p.capabilities)
+    seen: list[int] = []
+    running = [0]
+    lock = threading.Lock()
+
+    class Hooks:
+        def started(self, change: object) -> None:
+            with lock:
+                running[0] += 1
+                seen.append(running[0])
+
+        def step(self, change: object, message: str) -> None:
+            return None
+
+        def finished(self, change: object, result: object, error: object) -> None:
+            with lock:
+                running[0] -= 1
+
+    result = apply_plan(plan, p, parallelism=10, hooks=Hooks())
+    assert result.ok and len(seen) == 8
+    assert max(seen) == 1
+    assert sorted(i.name for i in p.snapshot().images) == [f"new-{i}" for i in range(8)]
+
+
 def test_a_busy_catalog_is_a_retryable_provider_error(tmp_path: Path) -> None:
     p = _provider(tmp_path, Snapshot(vms=(_vm("vm"),)), busy_timeout=0.0)
     with _db(p.path) as other:
