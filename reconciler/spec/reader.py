@@ -24,6 +24,7 @@ the environment.
 from __future__ import annotations
 
 import functools
+import marshal
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -805,13 +806,11 @@ class Entries:
             self._mine, self._other = (), None  # they hold the text
             if self.done_with_text is not None:
                 self.done_with_text()
-            import pickle  # late, as in ``forked``
-
             blobs, lines, line = answer
             lines_of.extend(lines)
             for k, blob in enumerate(blobs):
                 blobs[k] = b""
-                items = pickle.loads(blob)
+                items = _load_piece(blob)
                 yield index, items
                 index += len(items)
         if line != self.line_after:
@@ -825,16 +824,38 @@ class Entries:
 
 def _split_pieces(text: str, first: int, stop: int, line: int, marker: str, sep: str, cache: dict[str, Any],
                   flow_cache: dict[str, Any]) -> Any:
-    """``_split_answer`` as a streamed read's helper answers it: the entries as pickles of
-    ``_PIECE_ENTRIES`` each, so that the parent holds one piece's entries at a time."""
-    import pickle  # late, as in ``forked``
-
+    """``_split_answer`` as a streamed read's helper answers it: the entries in pieces of
+    ``_PIECE_ENTRIES`` each (``_dump_piece``), so that the parent holds one piece's entries at a time."""
     answer = _split_answer(text, first, stop, line, marker, sep, cache, flow_cache)
     if answer is None or answer is _NotFast:
         return answer
     items, lines, line = answer
-    return ([pickle.dumps(items[i:i + _PIECE_ENTRIES], protocol=pickle.HIGHEST_PROTOCOL)
-             for i in range(0, len(items), _PIECE_ENTRIES)], lines, line)
+    return [_dump_piece(items[i:i + _PIECE_ENTRIES]) for i in range(0, len(items), _PIECE_ENTRIES)], lines, line
+
+
+def _dump_piece(items: list[Any]) -> bytes:
+    """A piece of the helper's entries as bytes for ``_load_piece``: ``marshal`` (the entries are
+    plain dicts, lists and scalars; issue 13: loading 50,000 entries took 0.13 s, against 0.20 s
+    unpickled, and this process waits for it), ``pickle`` for a piece holding any other type. Both
+    processes are the same interpreter (a fork), so marshal's version-bound format is safe here."""
+    try:
+        return marshal.dumps(items)
+    except ValueError:  # a value marshal does not take
+        import pickle  # late, as in ``forked``
+
+        return pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _load_piece(blob: bytes) -> list[Any]:
+    """The entries ``_dump_piece`` wrote: a pickle begins with its PROTO opcode (0x80), which
+    no marshal dump does (a list is ``[``, or ``[`` with its reference flag: 0x5b, 0xdb)."""
+    if blob[:1] == b"\x80":
+        import pickle  # late, as in ``forked``
+
+        items: list[Any] = pickle.loads(blob)
+        return items
+    loaded: list[Any] = marshal.loads(blob)
+    return loaded
 
 
 def _split_answer(text: str, first: int, stop: int, line: int, marker: str, sep: str, cache: dict[str, Any],

@@ -142,7 +142,7 @@ def test_a_valid_file_streams_and_its_state_is_the_whole_reads(streams: _Streams
 
 
 def test_the_streamed_read_with_a_helper_answers_the_same(streams: _Streams, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A helper process reads the second part (``forked``), answering in pickled pieces; one that
+    """A helper process reads the second part (``forked``), answering in marshalled pieces; one that
     dies unanswered leaves its part to this process. The same answer each time."""
     monkeypatch.setattr(forked, "_single_threaded", lambda: True)
     monkeypatch.setattr(forked, "_spare_core", lambda: True)
@@ -219,3 +219,19 @@ def test_the_text_is_let_go_once_the_stream_is_cut_and_read_back_when_needed(
     packed.clear()
     assert streams.answer(broken, piece=500, entries=7) == _whole(broken) and streams.declined == 1
     assert packed and packed[0][1] == len(broken)  # the error was found after the text was let go
+
+
+def test_a_helpers_piece_is_marshalled_or_pickled_and_loads_as_it_was() -> None:
+    """``_dump_piece``: marshal for the plain values the split read makes; a piece holding any
+    other value is pickled whole; ``_load_piece`` tells them apart and gives back equal entries."""
+    import datetime
+    import marshal
+
+    plain = [{"name": "img-1", "tags": {"a": "b"}, "n": 3, "f": 1.5, "ok": True, "none": None, "l": [1, "x"]}] * 3
+    blob = reader._dump_piece(plain)
+    assert blob == marshal.dumps(plain) and blob[:1] != b"\x80"
+    assert reader._load_piece(blob) == plain
+    odd = [*plain, {"when": datetime.date(2026, 1, 2)}]
+    blob = reader._dump_piece(odd)
+    assert blob[:1] == b"\x80"
+    assert reader._load_piece(blob) == odd
