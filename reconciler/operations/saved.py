@@ -11,13 +11,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..apply import ApplyHooks, apply_plan
 from ..errors import PlanFileError, ReconcilerError
 from ..model import Action, ApplyResult, Capabilities, Change, DesiredState, Plan, Snapshot
 from ..providers import LockHandle, Provider
 from .environment import Environment
 from .loading import load_desired, parse_desired, read_path
+
+if TYPE_CHECKING:  # the engine (and its thread pool) loads only for an apply: a plan never runs it
+    from ..apply import ApplyHooks
 
 
 def read_snapshot(desired: DesiredState, provider: Provider, *, prune: bool | None = None,
@@ -211,6 +214,8 @@ def apply_changes(
     on_stopped: Callable[[], None] | None = None,
 ) -> ApplyResult:
     """Run ``plan`` under the held ``lock``: a lost lock fails the next change (``apply.apply_plan``)."""
+    from ..apply import apply_plan
+
     return apply_plan(
         plan,
         provider,
