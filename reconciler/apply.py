@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Protocol
 
 from .errors import ReconcilerError
@@ -188,9 +188,9 @@ def apply_plan(
             first = [queue.popleft() for _ in range(min(workers, len(queue)))]
         running: set[Future[None]] = {pool.submit(work, change) for change in first}
         while running:  # in slices: see ``_TICK``
-            done, running = wait(running, timeout=_TICK)
+            done, running = wait(running, timeout=_TICK, return_when=FIRST_EXCEPTION)
             for fut in done:
-                fut.result()  # a worker's own bug, outside any change: raised here
+                fut.result()  # what a worker raised outside any change's own handling: raised here
     except KeyboardInterrupt:
         with state:
             stopping = True
