@@ -219,14 +219,14 @@ def unchanged_test(desired: DesiredState, caps: Capabilities, *, replace: Sequen
     owner = desired.catalog.name
     scanned = {f.casefold() for f in desired.policy.lifecycles()} | {f.key for f in desired.families.values()}
     forced = {r.casefold() for r in replace}
-    refusal, update = rules.touch_refusal, rules.Verb.UPDATE
+    owned = rules.owned  # touch_refusal(image, owner, UPDATE) is None, without building a refusal
 
     def test(spec: ImageSpec, image: Image) -> str | None:
         if image.failed is not None or (forced and spec.key in forced):
             return None
         if scanned and spec.family is not None and spec.family.casefold() in scanned:
             return None
-        if refusal(image, owner, update) is not None or not _same(spec, image, caps):
+        if not owned(image, owner) or not _same(spec, image, caps):
             return None
         return image.fingerprint if fingerprints else ""
 
@@ -1056,8 +1056,8 @@ def _same(spec: ImageSpec, image: Image, caps: Capabilities) -> bool:
     True only when the views are equal; a False is always checked again by the full comparison."""
     if caps.compare_extra is not None or _SPEC_FIELDS(spec) != _IMAGE_FIELDS(image):
         return False
-    if (image.source is not None and _SOURCE_FIELDS(spec.source) != _SOURCE_FIELDS(image.source)
-            and not spec.source.promotion):
+    if (image.source is not None and image.source is not spec.source  # the local snapshot shares an equal one
+            and _SOURCE_FIELDS(spec.source) != _SOURCE_FIELDS(image.source) and not spec.source.promotion):
         return False
     if not spec.extra and not image.extra:
         return True  # neither holds a provider field

@@ -50,6 +50,16 @@ PROTECTED = image(protected=True)
 # touch_refusal: may this verb touch this image for this owner
 
 
+@pytest.mark.parametrize("live", [
+    PUBLIC, UNOWNED, FOREIGN, OWNED, PROTECTED, replace(FOREIGN, protected=True),
+    image(owner=OWNER, category=Category.PUBLIC),  # a public image never is ours, whatever its marker says
+])
+def test_owned_is_what_an_update_may_touch(live: Image) -> None:
+    """``owned``: the planner's cheap question (``unchanged_test``) is ``touch_refusal``'s answer."""
+    assert rules.owned(live, OWNER) is (rules.touch_refusal(live, OWNER, Verb.UPDATE) is None)
+    assert rules.owned(live, OWNER) is (live in (OWNED, PROTECTED))
+
+
 @pytest.mark.parametrize(
     ("live", "verb", "code"),
     [
