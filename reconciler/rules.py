@@ -118,13 +118,6 @@ def conflict_hint(image: Image, owner: str) -> str:
     return f"it belongs to catalog '{image.owner}'; choose another name"
 
 
-def owned(image: Image, owner: str) -> bool:
-    """Whether ``image`` is a user image of catalog ``owner``: what ``touch_refusal`` lets an
-    update change (``_ownership_code`` None), asked without building a refusal (the planner's test
-    of 100,000 live images, ``plan.unchanged_test``; issue 13)."""
-    return image.owner == owner and image.category is not Category.PUBLIC
-
-
 def _ownership_code(image: Image, owner: str) -> str | None:
     if image.category is Category.PUBLIC:
         return PUBLIC
