@@ -113,8 +113,12 @@ def make_plan(
     prune_on = desired.policy.prune if prune is None else prune
     live = snapshot.image_index()
     vms = snapshot.vm_index()
-    declared = {s.key: s for s in desired.images}
-    location = _locator(desired)
+    declared: dict[str, ImageSpec] = {}
+    entries: dict[str, int] = {}  # the index of each key's entry, for ``location``: each name folded once
+    for i, s in enumerate(desired.images):
+        declared[key := s.key] = s
+        entries[key] = i
+    location = _locator(desired, entries)
     errors: list[Diagnostic] = []
     forced = _replace_requests(replace, declared, errors)
 
@@ -1243,17 +1247,15 @@ _KEY_OF = {
 }
 
 
-def _locator(desired: DesiredState) -> Any:
-    """``location(spec, key="")``: where ``key`` (``source.vm``) of ``spec``'s entry is in the file.
+def _locator(desired: DesiredState, index: Mapping[str, int]) -> Any:
+    """``location(spec, key="")``: where ``key`` (``source.vm``) of ``spec``'s entry is in the file
+    (``index``: the entry of each image key, the last where a name repeats).
 
     A key the entry does not spell (``source: {vhd: ...}`` has no ``source.vm``) falls back to its
     nearest parent, then to the entry itself (``desired.positions``; its line, column 0 when unknown).
     """
-    index: dict[str, int] = {}  # built on the first call: a plan of up-to-date images asks for none
 
     def location(spec: ImageSpec, key: str = "") -> Location:
-        if not index:
-            index.update((s.key, i) for i, s in enumerate(desired.images))
         entry = f"$.images[{index.get(spec.key, 0)}]"
         path = f"{entry}.{key}" if key else entry
         parts = key.split(".") if key else []  # the entry alone never reads positions: they cost a parse

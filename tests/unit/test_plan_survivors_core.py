@@ -146,7 +146,7 @@ def test_a_replan_keeps_a_requested_replace_as_it_is():
     forced = make_plan(desired(s), Snapshot((live,), (vm("vm-web"),)), CAPS, replace=["web"]).changes[0]
     assert forced.action is Action.REPLACE
     flagged = replace(s, label="flagged")
-    again = _replan(forced, flagged, live, {}, Snapshot(), CAPS, OWNER, locator_of(desired(s)))
+    again = _replan(forced, flagged, live, {}, Snapshot(), CAPS, OWNER, locator_of(desired(s), {s.key: 0}))
     assert again == replace(forced, after=flagged) and again.reason == REPLACE_REQUESTED
 
 
@@ -165,7 +165,7 @@ def test_a_replan_that_now_replaces_checks_the_vm_and_the_snapshot():
     assert noop.action is Action.NOOP
     changed = replace(s, os_state=OSState.SPECIALIZED)  # cannot change in place: a replace
     vms = {"vm-web": vm("vm-web", os_state=OSState.SPECIALIZED)}
-    again = _replan(noop, changed, live, vms, snap, caps, OWNER, locator_of(desired(s)))
+    again = _replan(noop, changed, live, vms, snap, caps, OWNER, locator_of(desired(s), {s.key: 0}))
     assert again.action is Action.REPLACE and again.consumes_vm is None
     assert [(e.code, e.summary) for e in again.errors] == [("x", "1 vms")]
     assert seen == [snap]
