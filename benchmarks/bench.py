@@ -11,7 +11,9 @@ tenth of a second is easily moved by a neighbour). Peak RSS is the child's own h
 
 The floor of the large plan is measured in the same run: a child that starts the interpreter, scans
 the desired-state file with libyaml's event parser (no objects built) and reads every SQLite row of
-the catalog — what no implementation of ``plan`` can avoid.
+the catalog — what no implementation of ``plan`` can avoid. Figures a row divides by each other (the
+plan and its floor; ``--out``, ``--format json`` and the text plan) are taken in turn, a run of each
+per round (``interleaved``), so that the host's speed, which moves over minutes, moves them alike.
 
 Rows (the issue's table):
 
@@ -196,6 +198,10 @@ def median_run(cmd: Sequence[str], cwd: Path, repeat: int, expect: Sequence[int]
         if r.code not in expect:
             raise SystemExit(f"{' '.join(cmd)} exited {r.code}:\n{r.output[-3000:]}")
         runs.append(r)
+    return _median(runs)
+
+
+def _median(runs: Sequence[Run]) -> Run:
     return Run(
         statistics.median(r.wall for r in runs),
         statistics.median(r.cpu for r in runs),
@@ -203,6 +209,23 @@ def median_run(cmd: Sequence[str], cwd: Path, repeat: int, expect: Sequence[int]
         runs[-1].code,
         runs[-1].output,
     )
+
+
+def interleaved(cmds: Sequence[tuple[Sequence[str], Path, Sequence[int]]], repeat: int) -> list[Run]:
+    """The median run of each of ``cmds`` (command, directory, accepted exit codes), taken in turn:
+    ``repeat`` rounds of one run each. A row that divides one figure by another (a plan by its
+    floor, ``--out`` by the text plan) then measures both in the same minutes: the host's speed
+    moves by a third over minutes, and measured one after the other, the first three runs and the
+    next three could differ by that much (``--format json`` was 1.35x the text plan in a run where
+    the host slowed between them, 1.17-1.24x in the others)."""
+    runs: list[list[Run]] = [[] for _ in cmds]
+    for _ in range(repeat):
+        for i, (cmd, cwd, expect) in enumerate(cmds):
+            r = run(cmd, cwd)
+            if r.code not in expect:
+                raise SystemExit(f"{' '.join(cmd)} exited {r.code}:\n{r.output[-3000:]}")
+            runs[i].append(r)
+    return [_median(r) for r in runs]
 
 
 FLOOR = """
@@ -254,10 +277,6 @@ class Bench:
         median of 9."""
         return self.repeat if n > 10_000 else max(self.repeat, SMALL_RUNS)
 
-    def floor(self, n: int) -> Run:
-        work, spec = self.world(n)
-        return median_run([PY, "-c", FLOOR, str(spec), str(work / "catalog.db")], work, self.repeat, expect=(0,))
-
     def row(self, measure: str, figure: str, goal: str, verdict: bool | None) -> None:
         mark = "n/a" if verdict is None else ("met" if verdict else "NOT MET")
         print(f"| {measure} | {figure} | {goal} | {mark} |", flush=True)
@@ -266,8 +285,9 @@ class Bench:
 
     def plan_rows(self) -> None:
         n = self.large
-        fl = self.floor(n)
-        p = self.plan(n)
+        work, spec = self.world(n)
+        fl, p = interleaved([([PY, "-c", FLOOR, str(spec), str(work / "catalog.db")], work, (0,)),
+                             (_exe("plan", str(spec), "--detailed-exitcode"), work, (0, 2))], self.repeat)
         ratio = p.wall / fl.wall
         self.results.update(floor_s=fl.wall, floor_cpu=fl.cpu, floor_mb=fl.rss_mb, plan_s=p.wall, plan_cpu=p.cpu,
                             plan_mb=p.rss_mb)
@@ -323,12 +343,12 @@ class Bench:
 
     def output_rows(self) -> None:
         n = self.large
-        work, _ = self.world(n)
-        text = self.plan(n)
+        work, spec = self.world(n)
         out = work / "plan.json"
-        saved = self.plan(n, "--out", str(out))
+        plan = _exe("plan", str(spec), "--detailed-exitcode")
+        text, saved, js = interleaved([(plan, work, (0, 2)), ([*plan, "--out", str(out)], work, (0, 2)),
+                                       ([*plan, "--format", "json"], work, (0, 2))], self._runs(n))
         size = out.stat().st_size
-        js = self.plan(n, "--format", "json")
         per_noop = self._bytes_per_noop()
         t_ratio, m_ratio = saved.wall / text.wall, saved.rss_mb / text.rss_mb
         j_ratio, jm_ratio = js.wall / text.wall, js.rss_mb / text.rss_mb
