@@ -323,11 +323,13 @@ class Bench:
         medians measured a minute apart was mostly that drift (the exponent of one tree moved
         between 1.03 and 1.17 from run to run). Its speed also moves by a third over minutes (the
         same 100,000-image plan took 2.7 to 3.8 s in four runs in a row): the sizes are therefore
-        taken in turn, ``--repeat`` rounds of every size, so that a slow minute falls on all of
-        them rather than on the largest alone, whose runs came last."""
+        taken in turn, rounds of every size (``--repeat``, at least 9), so that a slow minute falls
+        on all of them rather than on the largest alone, whose runs came last."""
         small = self.world(10)
         diffs: dict[int, list[float]] = {n: [] for n in self.sizes}
-        rounds = self.repeat
+        # At least 9 rounds: the exponent hangs on its two ends, and the large end had only one pair
+        # a round (3 in all), so a slow minute on one of them moved it by 0.03-0.04.
+        rounds = max(self.repeat, SMALL_RUNS)
         for _ in range(rounds):
             for n in self.sizes:
                 big = self.world(n)
