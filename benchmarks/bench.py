@@ -190,15 +190,8 @@ def run(cmd: Sequence[str], cwd: Path) -> Run:
 
 def median_run(cmd: Sequence[str], cwd: Path, repeat: int, expect: Sequence[int] = (0, 2),
                before: Callable[[], None] | None = None) -> Run:
-    runs = []
-    for _ in range(repeat):
-        if before is not None:
-            before()
-        r = run(cmd, cwd)
-        if r.code not in expect:
-            raise SystemExit(f"{' '.join(cmd)} exited {r.code}:\n{r.output[-3000:]}")
-        runs.append(r)
-    return _median(runs)
+    """The median of ``repeat`` runs of ``cmd`` (``before`` called ahead of each)."""
+    return interleaved([(cmd, cwd, expect)], repeat, before)[0]
 
 
 def _median(runs: Sequence[Run]) -> Run:
@@ -211,7 +204,8 @@ def _median(runs: Sequence[Run]) -> Run:
     )
 
 
-def interleaved(cmds: Sequence[tuple[Sequence[str], Path, Sequence[int]]], repeat: int) -> list[Run]:
+def interleaved(cmds: Sequence[tuple[Sequence[str], Path, Sequence[int]]], repeat: int,
+                before: Callable[[], None] | None = None) -> list[Run]:
     """The median run of each of ``cmds`` (command, directory, accepted exit codes), taken in turn:
     ``repeat`` rounds of one run each. A row that divides one figure by another (a plan by its
     floor, ``--out`` by the text plan) then measures both in the same minutes: the host's speed
@@ -221,6 +215,8 @@ def interleaved(cmds: Sequence[tuple[Sequence[str], Path, Sequence[int]]], repea
     runs: list[list[Run]] = [[] for _ in cmds]
     for _ in range(repeat):
         for i, (cmd, cwd, expect) in enumerate(cmds):
+            if before is not None:
+                before()
             r = run(cmd, cwd)
             if r.code not in expect:
                 raise SystemExit(f"{' '.join(cmd)} exited {r.code}:\n{r.output[-3000:]}")
